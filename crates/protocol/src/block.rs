@@ -1,0 +1,272 @@
+//! Lineup addresses, batches, MicroBlocks and blocks.
+
+use crate::codec::{Canon, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify, verify_batch_find};
+use crate::lot::{Lot, tree_hash};
+use crate::merkle;
+use crate::tx::{Transaction, TxError};
+use crate::vote::{Evidence, Qc};
+use crate::vrf::VrfProof;
+use serde::{Deserialize, Serialize};
+
+/// A lineup address `(h, slot)`: slot 0 is the leader, 1..=M the backups, the rest payroll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LineupAddr {
+    pub height: u64,
+    pub slot: u32,
+}
+
+/// The payroll slot a sender routes to: `H(sender) mod P`.
+pub fn route_slot(sender: &PublicKey, payroll: usize) -> u32 {
+    let mut c = Canon::new(tag::ROUTE);
+    c.fixed(&sender.0);
+    (c.hash().prefix_u64() % payroll as u64) as u32
+}
+
+/// Index into a tree of payroll slot `s` (payroll slots follow the leader and backups).
+pub fn payroll_index(backups: usize, slot: u32) -> usize {
+    1 + backups + slot as usize
+}
+
+/// Slots a client tries in order: `s, s+1, ...` over the payroll entries the tree has.
+pub fn route_order(sender: &PublicKey, payroll: usize) -> impl Iterator<Item = u32> {
+    let s = route_slot(sender, payroll);
+    (0..payroll as u32).map(move |i| (s + i) % payroll as u32)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The cycle the buffer served (payroll of block `cycle - 1`).
+    pub cycle: u64,
+    pub slot: u32,
+    pub txs: Vec<Transaction>,
+    pub buffer_pk: PublicKey,
+    pub sig: Signature,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("batch is {size} bytes, limit {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("batch tx {0}: {1}")]
+    Tx(usize, TxError),
+    #[error("batch tx {0}: bad signature")]
+    TxSignature(usize),
+    #[error("batch signature: {0}")]
+    Signature(SigError),
+    #[error("batch signer is not the sponsor of lineup address ({0}, {1})")]
+    WrongBuffer(u64, u32),
+    #[error("batch repeats a transaction")]
+    DuplicateTx,
+}
+
+impl Batch {
+    pub fn tx_root(&self) -> Hash32 {
+        merkle::root(&self.txs.iter().map(|t| t.hash()).collect::<Vec<_>>())
+    }
+    /// `H("daoli/v1/batch" || h || slot || merkle_root(tx_hashes))`.
+    pub fn digest(&self) -> Hash32 {
+        let mut c = Canon::new(tag::BATCH);
+        c.u64(self.cycle).u32(self.slot).h(&self.tx_root());
+        c.hash()
+    }
+    fn sig_bytes(digest: &Hash32) -> Vec<u8> {
+        let mut c = Canon::new(tag::BATCH_SIG);
+        c.h(digest);
+        c.finish()
+    }
+    pub fn seal(key: &Keypair, cycle: u64, slot: u32, txs: Vec<Transaction>) -> Self {
+        let mut b = Batch {
+            cycle,
+            slot,
+            txs,
+            buffer_pk: key.public(),
+            sig: Signature::default(),
+        };
+        b.sig = key.sign(&Self::sig_bytes(&b.digest()));
+        b
+    }
+    pub fn size(&self) -> usize {
+        self.txs.iter().map(|t| t.size()).sum()
+    }
+
+    /// Checks limits, the buffer's signature, and every transaction signature in one batch
+    /// verification. `expected_buffer` is the sponsor of `(cycle - 1, slot)`.
+    pub fn validate(&self, max_tx: usize, max_batch: usize, expected_buffer: &PublicKey) -> Result<Hash32, BatchError> {
+        if self.buffer_pk != *expected_buffer {
+            return Err(BatchError::WrongBuffer(self.cycle - 1, self.slot));
+        }
+        let size = self.size();
+        if size > max_batch {
+            return Err(BatchError::TooLarge { size, limit: max_batch });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, t) in self.txs.iter().enumerate() {
+            t.check_size(max_tx).map_err(|e| BatchError::Tx(i, e))?;
+            if !seen.insert((t.sender, t.nonce, t.sig.0)) {
+                return Err(BatchError::DuplicateTx);
+            }
+        }
+        let d = self.digest();
+        verify(&self.buffer_pk, &Self::sig_bytes(&d), &self.sig).map_err(BatchError::Signature)?;
+        let msgs: Vec<Vec<u8>> = self.txs.iter().map(|t| t.signing_bytes()).collect();
+        let items: Vec<_> = self
+            .txs
+            .iter()
+            .zip(&msgs)
+            .map(|(t, m)| (t.sender, m.as_slice(), t.sig))
+            .collect();
+        verify_batch_find(&items).map_err(|(i, _)| BatchError::TxSignature(i))?;
+        Ok(d)
+    }
+}
+
+/// A batch reference in a MicroBlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BatchRef {
+    pub cycle: u64,
+    pub slot: u32,
+    pub digest: Hash32,
+}
+
+/// MicroBlock `h`: the batch digests the leader of `h-1` (or a backup) holds for cycle `h`,
+/// plus the QC of block `h-1` (which pays its signers) and equivocation evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MicroBlock {
+    pub height: u64,
+    /// Lineup rank (0 = leader, 1..=M backups) of block `h-1` whose sponsor produced it.
+    pub producer_rank: u32,
+    pub producer_pk: PublicKey,
+    pub batches: Vec<BatchRef>,
+    pub prev_qc: Option<Qc>,
+    pub evidence: Vec<Evidence>,
+    pub sig: Signature,
+}
+
+impl MicroBlock {
+    pub fn hash(&self) -> Hash32 {
+        let mut c = Canon::new(tag::MICROBLOCK);
+        c.u64(self.height).u32(self.producer_rank).fixed(&self.producer_pk.0);
+        c.u32(self.batches.len() as u32);
+        for b in &self.batches {
+            c.u64(b.cycle).u32(b.slot).h(&b.digest);
+        }
+        c.h(&self.prev_qc.as_ref().map(|q| q.hash()).unwrap_or(Hash32::ZERO));
+        c.u32(self.evidence.len() as u32);
+        for e in &self.evidence {
+            c.h(&e.hash());
+        }
+        c.hash()
+    }
+    pub fn sign(mut self, key: &Keypair) -> Self {
+        self.sig = key.sign(&self.hash().0);
+        self
+    }
+    pub fn verify_sig(&self) -> Result<(), SigError> {
+        verify(&self.producer_pk, &self.hash().0, &self.sig)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub height: u64,
+    pub prev_hash: Hash32,
+    pub seed: Hash32,
+    /// Lineup rank of block `h-1` whose sponsor's VRF gave the seed (0 = leader).
+    pub seed_rank: u32,
+    pub vrf_proof: VrfProof,
+    /// State root after executing block `h-1`.
+    pub prev_state_root: Hash32,
+}
+
+impl Header {
+    pub fn hash(&self) -> Hash32 {
+        let mut c = Canon::new(tag::HEADER);
+        c.u64(self.height)
+            .h(&self.prev_hash)
+            .h(&self.seed)
+            .u32(self.seed_rank)
+            .fixed(&self.vrf_proof.0)
+            .h(&self.prev_state_root);
+        c.hash()
+    }
+}
+
+/// Block `h` = header + KeyBlockTree + MicroBlock. Its QC is kept beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: Header,
+    pub tree: Vec<Lot>,
+    pub micro: Option<MicroBlock>,
+}
+
+impl Block {
+    /// `H("daoli/v1/block" || H(header) || H(tree) || H(microblock))`.
+    pub fn hash(&self) -> Hash32 {
+        let mut c = Canon::new(tag::BLOCK);
+        c.h(&self.header.hash())
+            .h(&tree_hash(&self.tree))
+            .h(&self.micro.as_ref().map(|m| m.hash()).unwrap_or(Hash32::ZERO));
+        c.hash()
+    }
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+    pub fn leader(&self) -> &Lot {
+        &self.tree[0]
+    }
+    /// The lot at a lineup slot of this block (`slot` counts leader and backups too).
+    pub fn lineup(&self, slot: usize) -> Option<&Lot> {
+        self.tree.get(slot)
+    }
+}
+
+/// A certified block: block + QC, as served to catching-up peers and verifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifiedBlock {
+    pub block: Block,
+    pub qc: Qc,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::TxKind;
+
+    #[test]
+    fn routing_is_stable_and_wraps() {
+        let pk = Keypair::from_label("s").public();
+        let s = route_slot(&pk, 16);
+        assert!(s < 16);
+        let order: Vec<u32> = route_order(&pk, 16).collect();
+        assert_eq!(order[0], s);
+        assert_eq!(order[1], (s + 1) % 16);
+        assert_eq!(order.len(), 16);
+    }
+
+    #[test]
+    fn batch_seal_validate_and_reject() {
+        let buf = Keypair::from_label("buffer");
+        let k = Keypair::from_label("alice");
+        let to = Keypair::from_label("bob").public();
+        let txs: Vec<_> = (0..5)
+            .map(|n| Transaction::new(&k, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]))
+            .collect();
+        let b = Batch::seal(&buf, 4, 2, txs);
+        let d = b.validate(4096, 1 << 20, &buf.public()).unwrap();
+        assert_eq!(d, b.digest());
+        assert!(matches!(b.validate(4096, 10, &buf.public()), Err(BatchError::TooLarge { .. })));
+        assert!(matches!(b.validate(4096, 1 << 20, &to), Err(BatchError::WrongBuffer(3, 2))));
+        let mut bad = b.clone();
+        bad.txs[3].fee = 9;
+        // The batch signature covers the tx root, so a changed tx breaks it first.
+        assert!(matches!(bad.validate(4096, 1 << 20, &buf.public()), Err(BatchError::Signature(_))));
+        let mut resealed = bad.clone();
+        resealed = Batch::seal(&buf, resealed.cycle, resealed.slot, resealed.txs);
+        assert_eq!(resealed.validate(4096, 1 << 20, &buf.public()), Err(BatchError::TxSignature(3)));
+        let mut dup = b.txs.clone();
+        dup.push(b.txs[0].clone());
+        let dup = Batch::seal(&buf, 4, 2, dup);
+        assert_eq!(dup.validate(4096, 1 << 20, &buf.public()), Err(BatchError::DuplicateTx));
+    }
+}

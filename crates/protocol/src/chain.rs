@@ -1,0 +1,355 @@
+//! A validated chain of certified blocks and its executed state. Used by every node and,
+//! unchanged, by the verifier that replays public data.
+
+use crate::block::{Batch, BatchError, Block, CertifiedBlock, payroll_index};
+use crate::codec::Hash32;
+use crate::crypto::PublicKey;
+use crate::dcc;
+use crate::ledger::{ExecContext, ExecOutcome, State, Winner};
+use crate::lot::{Lot, TreeError, validate_tree};
+use crate::params::{Genesis, ParamsError};
+use crate::seed::{SeedError, verify_seed};
+use crate::vote::{EvidenceError, QcError, Seats};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One entry of a lineup: who won the lot and which datacenter serves its duties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineupEntry {
+    pub miner: PublicKey,
+    pub sponsor: PublicKey,
+    pub endpoint: String,
+}
+
+impl From<&Lot> for LineupEntry {
+    fn from(l: &Lot) -> Self {
+        LineupEntry {
+            miner: l.miner_pk,
+            sponsor: l.sponsor_pk,
+            endpoint: l.sponsor_endpoint.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("block is for height {got}, expected {expected}")]
+    Height { got: u64, expected: u64 },
+    #[error("block names previous block {got}, expected {expected}")]
+    Prev { got: String, expected: String },
+    #[error("block names state root {got}, expected {expected}")]
+    StateRoot { got: String, expected: String },
+    #[error("seed rank {0} is beyond the backups")]
+    SeedRank(u32),
+    #[error("seed: {0}")]
+    Seed(#[from] SeedError),
+    #[error("KeyBlockTree: {0}")]
+    Tree(#[from] TreeError),
+    #[error("MicroBlock is for height {0}")]
+    MicroHeight(u64),
+    #[error("MicroBlock producer is not the sponsor of rank {0} of the previous block")]
+    MicroProducer(u32),
+    #[error("MicroBlock signature does not verify")]
+    MicroSignature,
+    #[error("MicroBlock batches are not in (cycle, slot, digest) order")]
+    BatchOrder,
+    #[error("batch {0} is not held by this node")]
+    MissingBatch(String),
+    #[error("batch {digest} for cycle {cycle} cannot be included at height {height}")]
+    BatchCycle { digest: String, cycle: u64, height: u64 },
+    #[error("batch {0} was already included")]
+    BatchIncluded(String),
+    #[error("batch {0} does not match its reference")]
+    BatchRef(String),
+    #[error("batch {0}: {1}")]
+    Batch(String, BatchError),
+    #[error("batch {0}: lineup address has no payroll entry")]
+    NoPayrollEntry(String),
+    #[error("previous QC: {0}")]
+    PrevQc(QcError),
+    #[error("evidence {0}: {1}")]
+    Evidence(usize, EvidenceError),
+    #[error("evidence {0}: the offender held no seat at that height, or it is from the future")]
+    EvidenceSeat(usize),
+    #[error("evidence {0} was already punished or is listed twice")]
+    EvidenceRepeat(usize),
+    #[error("certificate: {0}")]
+    Qc(#[from] QcError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub genesis: Genesis,
+    genesis_hash: Hash32,
+    pub blocks: Vec<CertifiedBlock>,
+    pub state: State,
+    /// `roots[h]`: state root after height `h` (`roots[0]` is genesis).
+    pub roots: Vec<Hash32>,
+    /// `seeds[h]`: `seed_h` (`seeds[0]` is the genesis seed).
+    pub seeds: Vec<Hash32>,
+    /// `timestamps[h]`: certified timestamp of block `h`.
+    pub timestamps: Vec<u64>,
+    /// Batches whose signatures and limits were checked (digest -> cycle).
+    verified: BTreeMap<Hash32, u64>,
+}
+
+impl Chain {
+    pub fn new(genesis: Genesis) -> Result<Self, ParamsError> {
+        genesis.validate()?;
+        let state = State::genesis(&genesis);
+        Ok(Chain {
+            genesis_hash: genesis.hash(),
+            roots: vec![state.root()],
+            seeds: vec![genesis.seed],
+            timestamps: vec![genesis.timestamp_ms],
+            state,
+            blocks: Vec::new(),
+            verified: BTreeMap::new(),
+            genesis,
+        })
+    }
+
+    pub fn params(&self) -> &crate::params::Params {
+        &self.genesis.params
+    }
+    pub fn height(&self) -> u64 {
+        self.blocks.len() as u64
+    }
+    pub fn hash_at(&self, h: u64) -> Hash32 {
+        if h == 0 {
+            self.genesis_hash
+        } else {
+            self.blocks[h as usize - 1].block.hash()
+        }
+    }
+    pub fn tip_hash(&self) -> Hash32 {
+        self.hash_at(self.height())
+    }
+    pub fn block(&self, h: u64) -> Option<&CertifiedBlock> {
+        h.checked_sub(1).and_then(|i| self.blocks.get(i as usize))
+    }
+    pub fn cycle_length(&self) -> u64 {
+        dcc::cycle_length(self.params(), &self.timestamps)
+    }
+
+    /// Lineup entry `slot` of block `h`. Block 0's lineup is the founders, repeated.
+    pub fn lineup(&self, h: u64, slot: usize) -> Option<LineupEntry> {
+        if h == 0 {
+            let f = &self.genesis.founders;
+            let x = &f[slot % f.len()];
+            return (slot < self.params().lineup_len()).then(|| LineupEntry {
+                miner: x.node_pk,
+                sponsor: x.node_pk,
+                endpoint: x.endpoint.clone(),
+            });
+        }
+        self.block(h)?.block.tree.get(slot).map(LineupEntry::from)
+    }
+
+    /// The entry serving payroll slot `slot` of block `h` (in cycle `h+1`). A tree shorter
+    /// than the full lineup wraps around, so that every slot has a kernel buffer.
+    pub fn payroll_entry(&self, h: u64, slot: u32) -> Option<LineupEntry> {
+        let p = self.params();
+        if slot as usize >= p.payroll {
+            return None;
+        }
+        let len = if h == 0 {
+            p.lineup_len()
+        } else {
+            self.block(h)?.block.tree.len()
+        };
+        self.lineup(h, payroll_index(p.backups, slot) % len.max(1))
+    }
+
+    /// Payroll slots of block `h` (serving cycle `h+1`) held by `sponsor`.
+    pub fn payroll_of(&self, h: u64, sponsor: &PublicKey) -> Vec<u32> {
+        (0..self.params().payroll as u32)
+            .filter(|s| self.payroll_entry(h, *s).is_some_and(|e| e.sponsor == *sponsor))
+            .collect()
+    }
+
+    /// Seats at height `h <= height + 1`: sponsors of the leaders of `h-n .. h-1`, youngest
+    /// first, the genesis seats filling in below height 1.
+    pub fn seats(&self, h: u64) -> Seats {
+        let p = self.params();
+        let n = p.seats as u64;
+        let list = (0..n)
+            .map(|i| {
+                if i + 1 < h {
+                    self.blocks[(h - 2 - i) as usize].block.leader().sponsor_pk
+                } else {
+                    self.genesis.seats[(i + 1 - h) as usize]
+                }
+            })
+            .collect();
+        Seats::new(h, list, p.waves.clone())
+    }
+
+    /// Sponsors that may not appear in the lineup of block `h` with the given seed rank:
+    /// whoever could know `seed_h` early, and equivocators under their bar.
+    pub fn is_barred(&self, h: u64, seed_rank: u32, lot: &Lot) -> bool {
+        let prev_leader = self.lineup(h - 1, 0);
+        let producer = self.lineup(h - 1, seed_rank as usize);
+        prev_leader.is_some_and(|e| e.sponsor == lot.sponsor_pk || (h > 1 && e.miner == lot.miner_pk))
+            || producer.is_some_and(|e| e.sponsor == lot.sponsor_pk)
+            || self.state.is_barred(&lot.sponsor_pk, h)
+    }
+
+    /// Checks a batch's signatures and limits once; later checks hit the cache.
+    pub fn verify_batch(&mut self, b: &Batch) -> Result<Hash32, BlockError> {
+        let d = b.digest();
+        if self.verified.contains_key(&d) {
+            return Ok(d);
+        }
+        self.check_batch(b)?;
+        self.verified.insert(d, b.cycle);
+        let h = self.height();
+        let expiry = self.params().batch_expiry;
+        if self.verified.len() > 4096 {
+            self.verified.retain(|_, c| *c + expiry + 1 >= h);
+        }
+        Ok(d)
+    }
+
+    fn check_batch(&self, b: &Batch) -> Result<(), BlockError> {
+        let d = b.digest();
+        if b.cycle == 0 || b.cycle > self.height() + 1 {
+            return Err(BlockError::BatchCycle {
+                digest: d.short(),
+                cycle: b.cycle,
+                height: self.height() + 1,
+            });
+        }
+        let p = self.params();
+        let entry = self
+            .payroll_entry(b.cycle - 1, b.slot)
+            .ok_or_else(|| BlockError::NoPayrollEntry(d.short()))?;
+        b.validate(p.max_tx_bytes, p.max_batch_bytes, &entry.sponsor)
+            .map_err(|e| BlockError::Batch(d.short(), e))?;
+        Ok(())
+    }
+
+    /// Validates `block` as the next block; returns the batches it names, in order.
+    pub fn validate_block<'a>(&self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
+        let p = self.params();
+        let h = self.height() + 1;
+        let hd = &block.header;
+        if hd.height != h {
+            return Err(BlockError::Height { got: hd.height, expected: h });
+        }
+        let tip = self.tip_hash();
+        if hd.prev_hash != tip {
+            return Err(BlockError::Prev {
+                got: hd.prev_hash.short(),
+                expected: tip.short(),
+            });
+        }
+        let root = self.roots[h as usize - 1];
+        if hd.prev_state_root != root {
+            return Err(BlockError::StateRoot {
+                got: hd.prev_state_root.short(),
+                expected: root.short(),
+            });
+        }
+        if hd.seed_rank as usize > p.backups {
+            return Err(BlockError::SeedRank(hd.seed_rank));
+        }
+        let producer = self
+            .lineup(h - 1, hd.seed_rank as usize)
+            .ok_or(BlockError::SeedRank(hd.seed_rank))?;
+        verify_seed(&producer.sponsor, &self.seeds[h as usize - 1], h, &hd.seed, &hd.vrf_proof)?;
+        validate_tree(&block.tree, h, &tip, &hd.seed, p.pow_bits, p.lineup_len(), |l| {
+            self.is_barred(h, hd.seed_rank, l)
+        })?;
+        let Some(m) = &block.micro else {
+            return Ok(Vec::new());
+        };
+        if m.height != h {
+            return Err(BlockError::MicroHeight(m.height));
+        }
+        let mp = self
+            .lineup(h - 1, m.producer_rank as usize)
+            .filter(|_| m.producer_rank as usize <= p.backups);
+        if mp.is_none_or(|e| e.sponsor != m.producer_pk) {
+            return Err(BlockError::MicroProducer(m.producer_rank));
+        }
+        m.verify_sig().map_err(|_| BlockError::MicroSignature)?;
+        if m.batches.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(BlockError::BatchOrder);
+        }
+        let mut out = Vec::with_capacity(m.batches.len());
+        for r in &m.batches {
+            let ds = r.digest.short();
+            let b = store.get(&r.digest).ok_or_else(|| BlockError::MissingBatch(ds.clone()))?;
+            if b.cycle != r.cycle || b.slot != r.slot || b.digest() != r.digest {
+                return Err(BlockError::BatchRef(ds));
+            }
+            if r.cycle > h || r.cycle + p.batch_expiry < h {
+                return Err(BlockError::BatchCycle {
+                    digest: ds,
+                    cycle: r.cycle,
+                    height: h,
+                });
+            }
+            if self.state.included.contains_key(&r.digest) {
+                return Err(BlockError::BatchIncluded(ds));
+            }
+            if !self.verified.contains_key(&r.digest) {
+                self.check_batch(b)?;
+            }
+            out.push(b);
+        }
+        if let Some(qc) = &m.prev_qc {
+            if h < 2 {
+                return Err(BlockError::PrevQc(QcError::WrongHeight(qc.height, qc.round, 0)));
+            }
+            qc.verify(&self.seats(h - 1), &self.hash_at(h - 1))
+                .map_err(BlockError::PrevQc)?;
+        }
+        let mut seen = BTreeSet::new();
+        for (i, e) in m.evidence.iter().enumerate() {
+            e.verify().map_err(|x| BlockError::Evidence(i, x))?;
+            if e.a.height == 0 || e.a.height > h || self.seats(e.a.height).weight(&e.offender()) == 0 {
+                return Err(BlockError::EvidenceSeat(i));
+            }
+            let eh = e.hash();
+            if self.state.punished.contains_key(&eh) || !seen.insert(eh) {
+                return Err(BlockError::EvidenceRepeat(i));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Verifies the certificate, validates and executes the block, and appends it.
+    pub fn commit(&mut self, cb: CertifiedBlock, store: &BTreeMap<Hash32, Batch>) -> Result<ExecOutcome, BlockError> {
+        let h = self.height() + 1;
+        let seats = self.seats(h);
+        cb.qc.verify(&seats, &cb.block.hash())?;
+        let batches = self.validate_block(&cb.block, store)?;
+        let batch_winners: Vec<Winner> = batches
+            .iter()
+            .map(|b| {
+                let e = self.payroll_entry(b.cycle - 1, b.slot).expect("validated payroll entry");
+                Winner {
+                    miner: e.miner,
+                    sponsor: e.sponsor,
+                }
+            })
+            .collect();
+        let prev_seats = (h > 1).then(|| self.seats(h - 1));
+        let out = self.state.execute(
+            &self.genesis,
+            &ExecContext {
+                block: &cb.block,
+                batches,
+                batch_winners,
+                prev_seats: prev_seats.as_ref(),
+            },
+        );
+        let ts = dcc::certified_timestamp(self.timestamps[h as usize - 1], cb.qc.precommits.iter().map(|v| (v.timestamp, seats.weight(&v.voter))).collect());
+        self.roots.push(out.state_root);
+        self.seeds.push(cb.block.header.seed);
+        self.timestamps.push(ts);
+        self.blocks.push(cb);
+        Ok(out)
+    }
+}

@@ -1,0 +1,499 @@
+//! I-BFT for one height: Tendermint rounds and locking, with round 0 voted in waves of
+//! lineup order. Sans-IO: votes and proposals come in already signature-checked, the node
+//! signs what `progress` asks for, and a validity oracle says which values it holds and
+//! accepts.
+
+use crate::codec::Hash32;
+use crate::crypto::PublicKey;
+use crate::dcc::Cycle;
+use crate::params::Params;
+use crate::vote::{Evidence, Qc, Seats, Step, Vote};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Vote { round: u32, step: Step, value: Option<Hash32> },
+    /// Round >= 1 proposer: broadcast this value (and its block).
+    Propose { round: u32, value: Hash32, valid_round: Option<u32> },
+    Decide(Qc),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum RStep {
+    Propose,
+    Prevote,
+    Precommit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoteReject {
+    #[error("vote is for height {0}, this instance decides {1}")]
+    Height(u64, u64),
+    #[error("voter {0} holds no seat at this height")]
+    NotASeat(String),
+    #[error("round {0} is too far ahead")]
+    FarRound(u32),
+    #[error("precommit timestamp {0} is not after the previous block's {1}")]
+    Timestamp(u64, u64),
+    #[error("duplicate vote")]
+    Duplicate,
+    #[error("conflicting vote: equivocation evidence recorded")]
+    Equivocation,
+}
+
+/// Furthest round ahead of ours a vote may name (bounds memory under spam).
+const MAX_ROUND_AHEAD: u32 = 64;
+
+#[derive(Debug, Clone)]
+pub struct Ibft {
+    pub height: u64,
+    pub seats: Seats,
+    me: PublicKey,
+    params: Params,
+    cycle: Cycle,
+    prev_ts: u64,
+    pub round: u32,
+    step: RStep,
+    round_start: u64,
+    locked: Option<(u32, Hash32)>,
+    valid: Option<(u32, Hash32)>,
+    own_view: Option<Option<Hash32>>,
+    /// Per voter, its first vote and, if it equivocated, the conflicting one. An equivocator
+    /// counts toward each value it signed (it is Byzantine either way), so that every honest
+    /// seat can see a polka that some honest seat saw.
+    votes: BTreeMap<(u32, Step), BTreeMap<PublicKey, Vec<Vote>>>,
+    proposals: BTreeMap<u32, (Hash32, Option<u32>)>,
+    proposed: BTreeSet<u32>,
+    sent: BTreeSet<(u32, Step)>,
+    timer_prevote: Option<u64>,
+    timer_precommit: Option<u64>,
+    decided: Option<Qc>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Ibft {
+    /// `restored`: this seat's own votes at this height from its journal (after a restart).
+    pub fn new(height: u64, seats: Seats, me: PublicKey, params: Params, cycle: Cycle, prev_ts: u64, restored: Vec<Vote>) -> Self {
+        let mut s = Ibft {
+            height,
+            seats,
+            me,
+            params,
+            cycle,
+            prev_ts,
+            round: 0,
+            step: RStep::Propose,
+            round_start: 0,
+            locked: None,
+            valid: None,
+            own_view: None,
+            votes: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            proposed: BTreeSet::new(),
+            sent: BTreeSet::new(),
+            timer_prevote: None,
+            timer_precommit: None,
+            decided: None,
+            evidence: Vec::new(),
+        };
+        s.round_start = s.cycle.throttle(&s.params);
+        for v in restored {
+            s.sent.insert((v.round, v.step));
+            if v.step == Step::Precommit {
+                if let Some(val) = v.value {
+                    if s.locked.is_none_or(|(r, _)| r < v.round) {
+                        s.locked = Some((v.round, val));
+                        s.valid = Some((v.round, val));
+                    }
+                }
+            }
+            if v.round > s.round {
+                s.round = v.round;
+            }
+            let _ = s.add_vote(v, &|_| false);
+        }
+        if s.sent.contains(&(s.round, Step::Precommit)) {
+            s.step = RStep::Precommit;
+        } else if s.sent.contains(&(s.round, Step::Prevote)) {
+            s.step = RStep::Prevote;
+        }
+        s
+    }
+
+    /// One line for logs: round, step, lock and the tallies of the current round.
+    pub fn describe(&self) -> String {
+        let short = |v: &Option<Hash32>| v.map_or("nil".to_string(), |h| h.short());
+        let tally = |step| {
+            self.tally(self.round, step)
+                .iter()
+                .map(|(v, w)| format!("{}:{w}", short(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!(
+            "h{} r{} {:?} locked {:?} valid {:?} own {:?} prevotes [{}] precommits [{}] timers {:?}/{:?}",
+            self.height,
+            self.round,
+            self.step,
+            self.locked.map(|(r, v)| (r, v.short())),
+            self.valid.map(|(r, v)| (r, v.short())),
+            self.own_view.map(|o| short(&o)),
+            tally(Step::Prevote),
+            tally(Step::Precommit),
+            self.timer_prevote,
+            self.timer_precommit
+        )
+    }
+
+    pub fn decided(&self) -> Option<&Qc> {
+        self.decided.as_ref()
+    }
+    pub fn locked(&self) -> Option<(u32, Hash32)> {
+        self.locked
+    }
+    pub fn own_view(&self) -> Option<Hash32> {
+        self.own_view.flatten()
+    }
+    fn quorum(&self) -> u64 {
+        self.seats.quorum()
+    }
+
+    /// The own-view value, fixed at the throttle deadline (`None`: no valid own view).
+    pub fn set_own_view(&mut self, v: Option<Hash32>) {
+        if self.own_view.is_none() {
+            self.own_view = Some(v);
+        }
+    }
+
+    /// All votes held for this height (to resend when stalled).
+    pub fn my_votes(&self) -> Vec<Vote> {
+        self.votes
+            .values()
+            .filter_map(|m| m.get(&self.me).and_then(|v| v.first().cloned()))
+            .collect()
+    }
+
+    /// The prevotes that justify this seat's valid value (its proof of lock change), to
+    /// relay with a proposal or when stalled.
+    pub fn pol_votes(&self) -> Vec<Vote> {
+        let Some((r, v)) = self.valid else {
+            return Vec::new();
+        };
+        self.votes.get(&(r, Step::Prevote)).map_or(Vec::new(), |m| {
+            m.values()
+                .flat_map(|vs| vs.iter().filter(|x| x.value == Some(v)).cloned())
+                .collect()
+        })
+    }
+
+    /// `known`: whether a value is a block this node holds. Beyond two votes per voter, a
+    /// further conflicting vote is kept only for a known block, so an equivocator can neither
+    /// grow memory without bound nor crowd out the vote that completes a real polka.
+    fn add_vote(&mut self, v: Vote, known: &dyn Fn(&Hash32) -> bool) -> Result<(), VoteReject> {
+        let list = self
+            .votes
+            .entry((v.round, v.step))
+            .or_default()
+            .entry(v.voter)
+            .or_default();
+        if list.contains(&v) {
+            return Err(VoteReject::Duplicate);
+        }
+        if let Some(first) = list.first().cloned() {
+            let e = Evidence::new(first, v.clone());
+            let keep = list.len() < 2 || v.value.is_some_and(|x| known(&x));
+            if keep && list.len() < 16 && list.iter().all(|x| x.value != v.value) {
+                list.push(v);
+            }
+            if !self.evidence.contains(&e) {
+                self.evidence.push(e);
+            }
+            return Err(VoteReject::Equivocation);
+        }
+        list.push(v);
+        Ok(())
+    }
+
+    /// Admits a signature-checked vote.
+    pub fn on_vote(&mut self, v: Vote, known: &dyn Fn(&Hash32) -> bool) -> Result<(), VoteReject> {
+        if v.height != self.height {
+            return Err(VoteReject::Height(v.height, self.height));
+        }
+        if self.seats.weight(&v.voter) == 0 {
+            return Err(VoteReject::NotASeat(v.voter.short()));
+        }
+        if v.round > self.round + MAX_ROUND_AHEAD {
+            return Err(VoteReject::FarRound(v.round));
+        }
+        if v.step == Step::Precommit && v.value.is_some() && v.timestamp <= self.prev_ts {
+            return Err(VoteReject::Timestamp(v.timestamp, self.prev_ts));
+        }
+        self.add_vote(v, known)
+    }
+
+    /// Admits a proposal for round >= 1 whose signer the node checked is the round's proposer.
+    pub fn on_proposal(&mut self, round: u32, value: Hash32, valid_round: Option<u32>) {
+        if round >= 1 && valid_round.is_none_or(|vr| vr < round) {
+            self.proposals.entry(round).or_insert((value, valid_round));
+        }
+    }
+
+    fn weight_for(&self, round: u32, step: Step, value: Option<Hash32>) -> u64 {
+        self.votes.get(&(round, step)).map_or(0, |m| {
+            m.iter()
+                .filter(|(_, vs)| vs.iter().any(|v| v.value == value))
+                .map(|(k, _)| self.seats.weight(k))
+                .sum()
+        })
+    }
+
+    fn weight_any(&self, round: u32, step: Step) -> u64 {
+        self.votes
+            .get(&(round, step))
+            .map_or(0, |m| m.keys().map(|k| self.seats.weight(k)).sum())
+    }
+
+    /// Values with their weights for `(round, step)`, nil included.
+    fn tally(&self, round: u32, step: Step) -> BTreeMap<Option<Hash32>, u64> {
+        let mut t = BTreeMap::new();
+        if let Some(m) = self.votes.get(&(round, step)) {
+            for v in m.values().flatten() {
+                *t.entry(v.value).or_insert(0) += self.seats.weight(&v.voter);
+            }
+        }
+        t
+    }
+
+    fn polka(&self, round: u32) -> Option<Option<Hash32>> {
+        let q = self.quorum();
+        self.tally(round, Step::Prevote)
+            .into_iter()
+            .find(|(_, w)| *w >= q)
+            .map(|(v, _)| v)
+    }
+
+    /// Round-0 wave rule: the valid value with the greatest prevote weight, ties to the lowest hash.
+    fn heaviest_prevote(&self, valid: &dyn Fn(&Hash32) -> bool) -> Option<Hash32> {
+        let mut best: Option<(u64, Hash32)> = None;
+        for (v, w) in self.tally(0, Step::Prevote) {
+            let Some(v) = v else { continue };
+            if !valid(&v) {
+                continue;
+            }
+            if best.is_none_or(|(bw, bv)| w > bw || (w == bw && v < bv)) {
+                best = Some((w, v));
+            }
+        }
+        best.map(|b| b.1)
+    }
+
+    fn start_round(&mut self, r: u32, now: u64) {
+        self.round = r;
+        self.step = RStep::Propose;
+        self.round_start = now;
+        self.timer_prevote = None;
+        self.timer_precommit = None;
+        if self.sent.contains(&(r, Step::Precommit)) {
+            self.step = RStep::Precommit;
+        } else if self.sent.contains(&(r, Step::Prevote)) {
+            self.step = RStep::Prevote;
+        }
+    }
+
+    fn cast(&mut self, out: &mut Vec<Action>, step: Step, value: Option<Hash32>) {
+        self.step = match step {
+            Step::Prevote => RStep::Prevote,
+            Step::Precommit => RStep::Precommit,
+        };
+        if self.seats.weight(&self.me) > 0 && self.sent.insert((self.round, step)) {
+            out.push(Action::Vote {
+                round: self.round,
+                step,
+                value,
+            });
+        }
+    }
+
+    fn timeout(&self) -> u64 {
+        self.cycle.step_timeout(&self.params, self.round)
+    }
+
+    /// The next time `progress` should run even if nothing arrives.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if self.decided.is_some() {
+            return None;
+        }
+        let mut d: Vec<u64> = [self.timer_prevote, self.timer_precommit].into_iter().flatten().collect();
+        if self.step == RStep::Propose {
+            if self.round == 0 {
+                let wave = self.seats.wave_of(&self.me).unwrap_or(self.params.waves.len());
+                d.push(self.cycle.wave_time(&self.params, wave));
+            } else {
+                d.push(self.round_start + self.timeout());
+            }
+        }
+        d.into_iter().min()
+    }
+
+    /// Applies every rule that can fire at `now`; returns what to sign, send or commit.
+    pub fn progress(&mut self, now: u64, valid: &dyn Fn(&Hash32) -> bool) -> Vec<Action> {
+        let mut out = Vec::new();
+        for _ in 0..64 {
+            if self.decided.is_some() || !self.step_once(now, valid, &mut out) {
+                break;
+            }
+        }
+        out
+    }
+
+    fn step_once(&mut self, now: u64, valid: &dyn Fn(&Hash32) -> bool, out: &mut Vec<Action>) -> bool {
+        let q = self.quorum();
+        // Decide: precommits of weight >= q for one value in any round.
+        let rounds: Vec<u32> = self
+            .votes
+            .keys()
+            .filter(|(_, s)| *s == Step::Precommit)
+            .map(|(r, _)| *r)
+            .collect();
+        for r in rounds {
+            for (v, w) in self.tally(r, Step::Precommit) {
+                if let (Some(v), true) = (v, w >= q) {
+                    if valid(&v) {
+                        let precommits: Vec<Vote> = self.votes[&(r, Step::Precommit)]
+                            .values()
+                            .filter_map(|vs| vs.iter().find(|x| x.value == Some(v)))
+                            .cloned()
+                            .collect();
+                        let qc = Qc {
+                            height: self.height,
+                            round: r,
+                            value: v,
+                            precommits,
+                        };
+                        self.decided = Some(qc.clone());
+                        out.push(Action::Decide(qc));
+                        return false;
+                    }
+                }
+            }
+        }
+        // Round skip: f+1 weight already voting in a later round.
+        let f1 = self.seats.f() + 1;
+        let mut later: BTreeMap<u32, BTreeSet<PublicKey>> = BTreeMap::new();
+        for ((r, _), m) in self.votes.range((self.round + 1, Step::Prevote)..) {
+            later.entry(*r).or_default().extend(m.keys().copied());
+        }
+        if let Some((r, _)) = later
+            .iter()
+            .rev()
+            .find(|(_, s)| s.iter().map(|k| self.seats.weight(k)).sum::<u64>() >= f1)
+        {
+            self.start_round(*r, now);
+            return true;
+        }
+
+        let round = self.round;
+        match self.step {
+            RStep::Propose if round == 0 => {
+                let Some(own) = self.own_view else {
+                    return false;
+                };
+                let wave = self.seats.wave_of(&self.me).unwrap_or(self.params.waves.len());
+                if now < self.cycle.wave_time(&self.params, wave) {
+                    return false;
+                }
+                let v = if let Some((_, l)) = self.locked {
+                    Some(l)
+                } else if wave == 1 {
+                    own
+                } else {
+                    self.heaviest_prevote(valid).or(own)
+                };
+                self.cast(out, Step::Prevote, v);
+                true
+            }
+            RStep::Propose => {
+                if self.seats.proposer(round) == self.me && self.proposed.insert(round) {
+                    let pick = self.valid.map(|(r, v)| (v, Some(r))).or(self.own_view.flatten().map(|v| (v, None)));
+                    if let Some((value, valid_round)) = pick {
+                        out.push(Action::Propose {
+                            round,
+                            value,
+                            valid_round,
+                        });
+                        self.proposals.entry(round).or_insert((value, valid_round));
+                    }
+                }
+                if let Some((v, vr)) = self.proposals.get(&round).copied() {
+                    match vr {
+                        None => {
+                            let ok = valid(&v) && self.locked.is_none_or(|(_, l)| l == v);
+                            self.cast(out, Step::Prevote, ok.then_some(v));
+                            return true;
+                        }
+                        Some(vr) if self.weight_for(vr, Step::Prevote, Some(v)) >= q => {
+                            let ok = valid(&v) && self.locked.is_none_or(|(lr, l)| lr <= vr || l == v);
+                            self.cast(out, Step::Prevote, ok.then_some(v));
+                            return true;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                if now >= self.round_start + self.timeout() {
+                    self.cast(out, Step::Prevote, None);
+                    return true;
+                }
+                false
+            }
+            RStep::Prevote => {
+                match self.polka(round) {
+                    Some(Some(v)) if valid(&v) => {
+                        self.locked = Some((round, v));
+                        self.valid = Some((round, v));
+                        self.cast(out, Step::Precommit, Some(v));
+                        return true;
+                    }
+                    Some(None) => {
+                        self.cast(out, Step::Precommit, None);
+                        return true;
+                    }
+                    _ => {}
+                }
+                if self.weight_any(round, Step::Prevote) >= q {
+                    match self.timer_prevote {
+                        None => self.timer_prevote = Some(now + self.timeout()),
+                        Some(t) if now >= t => {
+                            self.cast(out, Step::Precommit, None);
+                            return true;
+                        }
+                        _ => {}
+                    }
+                }
+                self.precommit_timeout(now)
+            }
+            RStep::Precommit => {
+                if let Some(Some(v)) = self.polka(round) {
+                    if valid(&v) && self.valid.is_none_or(|(r, _)| r < round) {
+                        self.valid = Some((round, v));
+                    }
+                }
+                self.precommit_timeout(now)
+            }
+        }
+    }
+
+    fn precommit_timeout(&mut self, now: u64) -> bool {
+        if self.weight_any(self.round, Step::Precommit) >= self.quorum() {
+            match self.timer_precommit {
+                None => self.timer_precommit = Some(now + self.timeout()),
+                Some(t) if now >= t => {
+                    let r = self.round + 1;
+                    self.start_round(r, now);
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+}

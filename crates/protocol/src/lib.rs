@@ -1,0 +1,21 @@
+//! The sans-IO core of DaoliCloud. Nothing here reads a clock, opens a socket or draws
+//! randomness: time, randomness and messages are inputs; actions are outputs.
+#![forbid(unsafe_code)]
+pub mod block;
+pub mod buffer;
+pub mod chain;
+pub mod codec;
+pub mod crypto;
+pub mod dcc;
+pub mod ibft;
+pub mod ledger;
+pub mod lot;
+pub mod lottery;
+pub mod merkle;
+pub mod node;
+pub mod params;
+pub mod seed;
+pub mod tx;
+pub mod vote;
+pub mod verify;
+pub mod vrf;

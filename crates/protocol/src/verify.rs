@@ -1,0 +1,106 @@
+//! The public lottery verifier: from genesis and the blocks (with their batches) fetched from
+//! any datacenter, re-check every certificate, re-execute, rebuild the ticket list and root,
+//! check the seed's VRF proof, and recompute the winners.
+
+use crate::block::{Batch, CertifiedBlock};
+use crate::chain::{BlockError, Chain};
+use crate::codec::Hash32;
+use crate::crypto::PublicKey;
+use crate::ledger::TxOutcome;
+use crate::lottery::{self, Round, Ticket};
+use crate::params::{Genesis, ParamsError};
+use crate::seed::verify_seed;
+use crate::tx::TxKind;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("genesis: {0}")]
+    Genesis(#[from] ParamsError),
+    #[error("block {0}: {1}")]
+    Block(u64, BlockError),
+    #[error("lottery round {0} does not exist")]
+    NoRound(u64),
+    #[error("round {round} is drawn at height {needed}, the blocks given end at {have}")]
+    TooFewBlocks { round: u64, needed: u64, have: u64 },
+    #[error("recomputed ticket root {recomputed} differs from the chain's {chain}")]
+    TicketRoot { recomputed: String, chain: String },
+    #[error("seed of block {0} does not verify: {1}")]
+    Seed(u64, String),
+    #[error("recomputed winners {recomputed:?} differ from the chain's {chain:?}")]
+    Winners { recomputed: Vec<u64>, chain: Vec<u64> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub round: u64,
+    pub tickets: u64,
+    pub ticket_root: Hash32,
+    pub seed: Hash32,
+    pub winners: Vec<u64>,
+    pub winner_keys: Vec<PublicKey>,
+    pub steps: Vec<String>,
+}
+
+pub fn verify_lottery(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)], round_id: u64) -> Result<Report, VerifyError> {
+    let mut chain = Chain::new(genesis.clone())?;
+    let d = genesis.params.draw_delay;
+    let mut steps = vec![format!("genesis {} ({} founders, {} seats)", chain.hash_at(0).short(), genesis.founders.len(), genesis.params.seats)];
+    let mut store: BTreeMap<Hash32, Batch> = BTreeMap::new();
+    let mut tickets: Vec<Ticket> = Vec::new();
+    for (cb, batches) in blocks {
+        let h = cb.block.height();
+        for b in batches {
+            store.insert(b.digest(), b.clone());
+        }
+        let seats = chain.seats(h);
+        let out = chain.commit(cb.clone(), &store).map_err(|e| VerifyError::Block(h, e))?;
+        let weight: u64 = cb.qc.signers().map(|s| seats.weight(s)).sum();
+        steps.push(format!("block {h} {}: QC weight {weight}/{} >= {} ok, seed VRF ok, state {}", cb.block.hash().short(), seats.n(), seats.quorum(), out.state_root.short()));
+        // Rebuild the ticket list independently of the ledger's bookkeeping.
+        let mut ok: BTreeMap<Hash32, bool> = BTreeMap::new();
+        for r in &out.receipts {
+            ok.entry(r.tx_hash).or_insert(r.outcome == TxOutcome::Ok);
+        }
+        if let Some(m) = &cb.block.micro {
+            for r in &m.batches {
+                let b = &store[&r.digest];
+                for tx in &b.txs {
+                    if let TxKind::BuyTicket { round } = tx.kind {
+                        if round == round_id && ok.get(&tx.hash()) == Some(&true) {
+                            tickets.push(Ticket { owner: tx.sender, tx_hash: tx.hash() });
+                        }
+                    }
+                }
+            }
+        }
+        if chain.state.rounds.get(&round_id).is_some_and(|r| r.drawn.is_some()) {
+            break;
+        }
+    }
+    let round: Round = chain.state.rounds.get(&round_id).cloned().ok_or(VerifyError::NoRound(round_id))?;
+    let draw_h = round.close_height + d;
+    if chain.height() < draw_h {
+        return Err(VerifyError::TooFewBlocks { round: round_id, needed: draw_h, have: chain.height() });
+    }
+    let check = Round { tickets, ..round.clone() };
+    let root = check.compute_ticket_root();
+    let chain_root = round.ticket_root.unwrap_or_default();
+    if root != chain_root {
+        return Err(VerifyError::TicketRoot { recomputed: root.short(), chain: chain_root.short() });
+    }
+    steps.push(format!("round {round_id}: {} tickets bought at heights {}..={}, ticket root {} matches", check.tickets.len(), round.open_height, round.close_height, root.short()));
+    let blk = &chain.block(draw_h).expect("height checked").block;
+    let producer = chain.lineup(draw_h - 1, blk.header.seed_rank as usize).expect("validated").sponsor;
+    verify_seed(&producer, &chain.seeds[draw_h as usize - 1], draw_h, &blk.header.seed, &blk.header.vrf_proof)
+        .map_err(|e| VerifyError::Seed(draw_h, e.to_string()))?;
+    steps.push(format!("seed of block {draw_h} = {} : VRF proof by {} (lineup rank {} of block {}) verifies", blk.header.seed.short(), producer.short(), blk.header.seed_rank, draw_h - 1));
+    let winners = lottery::draw(&blk.header.seed, round_id, check.tickets.len() as u64, round.winners);
+    let chain_w = round.drawn.clone().unwrap_or_default();
+    if winners != chain_w {
+        return Err(VerifyError::Winners { recomputed: winners, chain: chain_w });
+    }
+    let winner_keys: Vec<PublicKey> = winners.iter().map(|i| check.tickets[*i as usize].owner).collect();
+    steps.push(format!("winners recomputed by rejection sampling: tickets {winners:?} -> {:?}", winner_keys.iter().map(|k| k.short()).collect::<Vec<_>>()));
+    Ok(Report { round: round_id, tickets: check.tickets.len() as u64, ticket_root: root, seed: blk.header.seed, winners, winner_keys, steps })
+}

@@ -1,0 +1,412 @@
+//! Trustee seats, votes, quorum certificates, equivocation evidence, and the vote signer that
+//! never signs two different votes for one `(height, round, step)`.
+
+use crate::codec::{Canon, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify, verify_batch_find};
+use crate::dcc;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Step {
+    Prevote,
+    Precommit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub height: u64,
+    pub round: u32,
+    pub step: Step,
+    /// `None` is a vote for nil.
+    pub value: Option<Hash32>,
+    /// Voter's clock when precommitting (0 in prevotes); the block's timestamp is their median.
+    pub timestamp: u64,
+    pub voter: PublicKey,
+    pub sig: Signature,
+}
+
+pub type VoteKey = (u64, u32, Step);
+
+impl Vote {
+    pub fn key(&self) -> VoteKey {
+        (self.height, self.round, self.step)
+    }
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut c = Canon::new(tag::VOTE);
+        c.u64(self.height).u32(self.round).u8(self.step as u8);
+        match &self.value {
+            None => c.u8(0).h(&Hash32::ZERO),
+            Some(v) => c.u8(1).h(v),
+        };
+        c.u64(self.timestamp).fixed(&self.voter.0);
+        c.finish()
+    }
+    pub fn verify_sig(&self) -> Result<(), SigError> {
+        verify(&self.voter, &self.signing_bytes(), &self.sig)
+    }
+    /// Two votes conflict when one voter signed different contents for one key.
+    pub fn conflicts_with(&self, other: &Vote) -> bool {
+        self.voter == other.voter && self.key() == other.key() && self.signing_bytes() != other.signing_bytes()
+    }
+    /// Signs without any journal: only for tests and for simulated Byzantine seats.
+    pub fn sign_unchecked(key: &Keypair, height: u64, round: u32, step: Step, value: Option<Hash32>, timestamp: u64) -> Vote {
+        let mut v = Vote {
+            height,
+            round,
+            step,
+            value,
+            timestamp,
+            voter: key.public(),
+            sig: Signature::default(),
+        };
+        v.sig = key.sign(&v.signing_bytes());
+        v
+    }
+}
+
+/// Seats of one height: the sponsors of the last `n` leaders, youngest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seats {
+    pub height: u64,
+    pub list: Vec<PublicKey>,
+    weights: BTreeMap<PublicKey, u64>,
+    waves: Vec<usize>,
+}
+
+impl Seats {
+    pub fn new(height: u64, list: Vec<PublicKey>, waves: Vec<usize>) -> Self {
+        let mut weights = BTreeMap::new();
+        for s in &list {
+            *weights.entry(*s).or_insert(0) += 1;
+        }
+        Seats {
+            height,
+            list,
+            weights,
+            waves,
+        }
+    }
+    pub fn n(&self) -> u64 {
+        self.list.len() as u64
+    }
+    pub fn f(&self) -> u64 {
+        (self.n() - 1) / 3
+    }
+    pub fn quorum(&self) -> u64 {
+        self.n() - self.f()
+    }
+    pub fn weight(&self, pk: &PublicKey) -> u64 {
+        self.weights.get(pk).copied().unwrap_or(0)
+    }
+    pub fn members(&self) -> impl Iterator<Item = (&PublicKey, &u64)> {
+        self.weights.iter()
+    }
+    /// The wave (1-based) of a seat position.
+    pub fn wave_of_position(&self, pos: usize) -> usize {
+        let mut acc = 0;
+        for (i, w) in self.waves.iter().enumerate() {
+            acc += w;
+            if pos < acc {
+                return i + 1;
+            }
+        }
+        self.waves.len()
+    }
+    /// A sponsor votes in the wave of its youngest seat.
+    pub fn wave_of(&self, pk: &PublicKey) -> Option<usize> {
+        self.list
+            .iter()
+            .position(|s| s == pk)
+            .map(|p| self.wave_of_position(p))
+    }
+    /// Reward weight: each seat counts by its wave, 3:2:1 for three waves.
+    pub fn reward_weight(&self, pk: &PublicKey) -> u64 {
+        let nw = self.waves.len();
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| *s == pk)
+            .map(|(p, _)| (nw + 1 - self.wave_of_position(p)) as u64)
+            .sum()
+    }
+    /// The proposer of round `r >= 1`, rotating over seat positions.
+    pub fn proposer(&self, round: u32) -> PublicKey {
+        self.list[(round as usize).saturating_sub(1) % self.list.len()]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QcError {
+    #[error("QC is for ({0}, {1}), expected height {2}")]
+    WrongHeight(u64, u32, u64),
+    #[error("QC is for block {got}, expected {expected}")]
+    WrongValue { got: String, expected: String },
+    #[error("QC precommit {0} does not match the QC's height, round, step or value")]
+    Mismatch(usize),
+    #[error("QC precommit {0} is from {1}, who holds no seat")]
+    NotASeat(usize, String),
+    #[error("QC lists voter {0} twice")]
+    DuplicateVoter(String),
+    #[error("QC precommit {0}: bad signature")]
+    Signature(usize),
+    #[error("QC weight {got} is below the quorum {quorum}")]
+    NoQuorum { got: u64, quorum: u64 },
+}
+
+/// A quorum certificate: precommits of weight >= q on one `(h, round, value)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Qc {
+    pub height: u64,
+    pub round: u32,
+    pub value: Hash32,
+    pub precommits: Vec<Vote>,
+}
+
+impl Qc {
+    pub fn hash(&self) -> Hash32 {
+        let mut c = Canon::new(tag::QC);
+        c.u64(self.height).u32(self.round).h(&self.value).u32(self.precommits.len() as u32);
+        for v in &self.precommits {
+            c.fixed(&v.voter.0).u64(v.timestamp).fixed(&v.sig.0);
+        }
+        c.hash()
+    }
+
+    /// Checks the QC against the seats of its height; returns its weight.
+    pub fn verify(&self, seats: &Seats, expected: &Hash32) -> Result<u64, QcError> {
+        if self.height != seats.height {
+            return Err(QcError::WrongHeight(self.height, self.round, seats.height));
+        }
+        if self.value != *expected {
+            return Err(QcError::WrongValue {
+                got: self.value.short(),
+                expected: expected.short(),
+            });
+        }
+        let mut weight = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, v) in self.precommits.iter().enumerate() {
+            if v.height != self.height || v.round != self.round || v.step != Step::Precommit || v.value != Some(self.value) {
+                return Err(QcError::Mismatch(i));
+            }
+            let w = seats.weight(&v.voter);
+            if w == 0 {
+                return Err(QcError::NotASeat(i, v.voter.short()));
+            }
+            if !seen.insert(v.voter) {
+                return Err(QcError::DuplicateVoter(v.voter.short()));
+            }
+            weight += w;
+        }
+        if weight < seats.quorum() {
+            return Err(QcError::NoQuorum {
+                got: weight,
+                quorum: seats.quorum(),
+            });
+        }
+        let msgs: Vec<Vec<u8>> = self.precommits.iter().map(|v| v.signing_bytes()).collect();
+        let items: Vec<_> = self
+            .precommits
+            .iter()
+            .zip(&msgs)
+            .map(|(v, m)| (v.voter, m.as_slice(), v.sig))
+            .collect();
+        verify_batch_find(&items).map_err(|(i, _)| QcError::Signature(i))?;
+        Ok(weight)
+    }
+
+    /// Weighted median of the precommit timestamps.
+    pub fn median_timestamp(&self, seats: &Seats) -> u64 {
+        dcc::weighted_median(self.precommits.iter().map(|v| (v.timestamp, seats.weight(&v.voter))).collect())
+    }
+
+    pub fn signers(&self) -> impl Iterator<Item = &PublicKey> {
+        self.precommits.iter().map(|v| &v.voter)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("the two votes do not conflict (different voter, key, or identical)")]
+    NoConflict,
+    #[error("evidence vote signature: {0}")]
+    Signature(SigError),
+}
+
+/// Two signed, conflicting votes of one seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub a: Vote,
+    pub b: Vote,
+}
+
+impl Evidence {
+    /// Orders the pair so that the same two votes always make the same evidence.
+    pub fn new(x: Vote, y: Vote) -> Self {
+        if x.signing_bytes() <= y.signing_bytes() {
+            Evidence { a: x, b: y }
+        } else {
+            Evidence { a: y, b: x }
+        }
+    }
+    pub fn offender(&self) -> PublicKey {
+        self.a.voter
+    }
+    pub fn hash(&self) -> Hash32 {
+        let mut c = Canon::new(tag::EVIDENCE);
+        c.bytes(&self.a.signing_bytes()).fixed(&self.a.sig.0);
+        c.bytes(&self.b.signing_bytes()).fixed(&self.b.sig.0);
+        c.hash()
+    }
+    pub fn verify(&self) -> Result<(), EvidenceError> {
+        if !self.a.conflicts_with(&self.b) {
+            return Err(EvidenceError::NoConflict);
+        }
+        self.a.verify_sig().map_err(EvidenceError::Signature)?;
+        self.b.verify_sig().map_err(EvidenceError::Signature)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignerError {
+    #[error("refusing to sign a second, different vote for height {0} round {1} {2:?}")]
+    Conflict(u64, u32, Step),
+    #[error("vote journal: {0}")]
+    Journal(String),
+}
+
+/// Durable record of every vote a seat has signed. `persist` must be durable when it returns:
+/// the signer releases a vote only after it is persisted.
+pub trait VoteJournal {
+    fn get(&self, key: &VoteKey) -> Option<Vote>;
+    fn persist(&mut self, vote: &Vote) -> Result<(), String>;
+    /// Votes signed at a height (to restore locks after a restart).
+    fn at_height(&self, height: u64) -> Vec<Vote>;
+}
+
+/// An in-memory journal (tests and the simulator, where "restart" keeps it).
+#[derive(Debug, Clone, Default)]
+pub struct MemJournal {
+    votes: BTreeMap<VoteKey, Vote>,
+}
+
+impl VoteJournal for MemJournal {
+    fn get(&self, key: &VoteKey) -> Option<Vote> {
+        self.votes.get(key).cloned()
+    }
+    fn persist(&mut self, vote: &Vote) -> Result<(), String> {
+        self.votes.insert(vote.key(), vote.clone());
+        Ok(())
+    }
+    fn at_height(&self, height: u64) -> Vec<Vote> {
+        self.votes
+            .range((height, 0, Step::Prevote)..=(height, u32::MAX, Step::Precommit))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// Signs votes for one seat, checking and persisting through its journal first.
+#[derive(Debug)]
+pub struct VoteSigner<J: VoteJournal> {
+    key: Keypair,
+    pub journal: J,
+}
+
+impl<J: VoteJournal> VoteSigner<J> {
+    pub fn new(key: Keypair, journal: J) -> Self {
+        VoteSigner { key, journal }
+    }
+    pub fn public(&self) -> PublicKey {
+        self.key.public()
+    }
+    /// Returns the vote to send. Asking again for the same value returns the vote signed
+    /// before (a resend); asking for a different value is refused.
+    pub fn sign(&mut self, height: u64, round: u32, step: Step, value: Option<Hash32>, timestamp: u64) -> Result<Vote, SignerError> {
+        if let Some(prev) = self.journal.get(&(height, round, step)) {
+            if prev.value == value {
+                return Ok(prev);
+            }
+            return Err(SignerError::Conflict(height, round, step));
+        }
+        let v = Vote::sign_unchecked(&self.key, height, round, step, value, timestamp);
+        self.journal.persist(&v).map_err(SignerError::Journal)?;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seats(keys: &[Keypair], pattern: &[usize]) -> Seats {
+        Seats::new(7, pattern.iter().map(|i| keys[*i].public()).collect(), vec![5, 3, 3])
+    }
+
+    #[test]
+    fn weights_waves_and_rewards() {
+        let k: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("dc{i}"))).collect();
+        let s = seats(&k, &[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]);
+        assert_eq!((s.n(), s.f(), s.quorum()), (11, 3, 8));
+        assert_eq!(s.weight(&k[0].public()), 3);
+        assert_eq!(s.weight(&k[3].public()), 2);
+        assert_eq!(s.wave_of(&k[3].public()), Some(1));
+        // dc0 sits at positions 0 (wave 1), 4 (wave 1), 8 (wave 3): 3 + 3 + 1.
+        assert_eq!(s.reward_weight(&k[0].public()), 7);
+        assert_eq!(s.proposer(1), k[0].public());
+        assert_eq!(s.proposer(2), k[1].public());
+    }
+
+    #[test]
+    fn qc_verifies_and_rejects_bad_ones() {
+        let k: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("dc{i}"))).collect();
+        let s = seats(&k, &[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]);
+        let val = Hash32([5; 32]);
+        let pc = |i: usize| Vote::sign_unchecked(&k[i], 7, 0, Step::Precommit, Some(val), 100 + i as u64);
+        let qc = Qc { height: 7, round: 0, value: val, precommits: vec![pc(0), pc(1), pc(2)] };
+        assert_eq!(qc.verify(&s, &val), Ok(9));
+        assert_eq!(qc.median_timestamp(&s), 101);
+        let low = Qc { precommits: vec![pc(0), pc(3), pc(1)][..2].to_vec(), ..qc.clone() };
+        assert_eq!(low.verify(&s, &val), Err(QcError::NoQuorum { got: 5, quorum: 8 }));
+        let dup = Qc { precommits: vec![pc(0), pc(1), pc(1)], ..qc.clone() };
+        assert!(matches!(dup.verify(&s, &val), Err(QcError::DuplicateVoter(_))));
+        let mut forged = qc.clone();
+        forged.precommits[2].sig.0[0] ^= 1;
+        assert_eq!(forged.verify(&s, &val), Err(QcError::Signature(2)));
+        let outsider = Keypair::from_label("x");
+        let mut o = qc.clone();
+        o.precommits.push(Vote::sign_unchecked(&outsider, 7, 0, Step::Precommit, Some(val), 1));
+        assert!(matches!(o.verify(&s, &val), Err(QcError::NotASeat(3, _))));
+        assert!(matches!(qc.verify(&s, &Hash32::ZERO), Err(QcError::WrongValue { .. })));
+    }
+
+    #[test]
+    fn signer_refuses_conflicts_across_restarts() {
+        let key = Keypair::from_label("seat");
+        let mut s = VoteSigner::new(key.clone(), MemJournal::default());
+        let a = s.sign(3, 0, Step::Prevote, Some(Hash32([1; 32])), 0).unwrap();
+        assert_eq!(s.sign(3, 0, Step::Prevote, Some(Hash32([1; 32])), 0).unwrap(), a);
+        assert_eq!(s.sign(3, 0, Step::Prevote, None, 0), Err(SignerError::Conflict(3, 0, Step::Prevote)));
+        // A restart: new signer, same journal.
+        let journal = s.journal.clone();
+        let mut s2 = VoteSigner::new(key, journal);
+        assert!(s2.sign(3, 0, Step::Prevote, Some(Hash32([2; 32])), 0).is_err());
+        assert!(s2.sign(3, 1, Step::Prevote, Some(Hash32([2; 32])), 0).is_ok());
+        assert_eq!(s2.journal.at_height(3).len(), 2);
+    }
+
+    #[test]
+    fn evidence_needs_a_real_conflict() {
+        let key = Keypair::from_label("seat");
+        let a = Vote::sign_unchecked(&key, 3, 0, Step::Prevote, Some(Hash32([1; 32])), 0);
+        let b = Vote::sign_unchecked(&key, 3, 0, Step::Prevote, Some(Hash32([2; 32])), 0);
+        let e = Evidence::new(a.clone(), b.clone());
+        e.verify().unwrap();
+        assert_eq!(e, Evidence::new(b, a.clone()));
+        assert_eq!(Evidence::new(a.clone(), a.clone()).verify(), Err(EvidenceError::NoConflict));
+        let c = Vote::sign_unchecked(&key, 3, 1, Step::Prevote, Some(Hash32([2; 32])), 0);
+        assert_eq!(Evidence::new(a, c).verify(), Err(EvidenceError::NoConflict));
+    }
+}
