@@ -76,6 +76,12 @@ pub enum BlockError {
     Qc(#[from] QcError),
 }
 
+fn seed_key(producer: &PublicKey, seed: &Hash32, proof: &crate::vrf::VrfProof) -> Hash32 {
+    let mut c = crate::codec::Canon::new("daoli/v1/seed-cache");
+    c.fixed(&producer.0).h(seed).fixed(&proof.0);
+    c.hash()
+}
+
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub genesis: Genesis,
@@ -90,6 +96,12 @@ pub struct Chain {
     pub timestamps: Vec<u64>,
     /// Batches whose signatures and limits were checked (digest -> cycle).
     verified: BTreeMap<Hash32, u64>,
+    /// Signature checks already done for the next height: every trustee validates the same
+    /// lots, seed proof and previous QC in many proposals, so each is verified once.
+    lots_ok: BTreeSet<Hash32>,
+    seeds_ok: BTreeSet<Hash32>,
+    qcs_ok: BTreeSet<Hash32>,
+    micros_ok: BTreeSet<Hash32>,
 }
 
 impl Chain {
@@ -104,6 +116,10 @@ impl Chain {
             state,
             blocks: Vec::new(),
             verified: BTreeMap::new(),
+            lots_ok: BTreeSet::new(),
+            seeds_ok: BTreeSet::new(),
+            qcs_ok: BTreeSet::new(),
+            micros_ok: BTreeSet::new(),
             genesis,
         })
     }
@@ -194,6 +210,16 @@ impl Chain {
             || self.state.is_barred(&lot.sponsor_pk, h)
     }
 
+    /// Records a seed announcement the caller verified against its producer.
+    pub fn note_seed(&mut self, producer: &PublicKey, seed: &Hash32, proof: &crate::vrf::VrfProof) {
+        self.seeds_ok.insert(seed_key(producer, seed, proof));
+    }
+
+    /// Records a lot of the next height whose signature and PoW the caller verified.
+    pub fn note_lot(&mut self, lot_hash: Hash32) {
+        self.lots_ok.insert(lot_hash);
+    }
+
     /// Checks a batch's signatures and limits once; later checks hit the cache.
     pub fn verify_batch(&mut self, b: &Batch) -> Result<Hash32, BlockError> {
         let d = b.digest();
@@ -229,7 +255,22 @@ impl Chain {
     }
 
     /// Validates `block` as the next block; returns the batches it names, in order.
-    pub fn validate_block<'a>(&self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
+    pub fn validate_block<'a>(&mut self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
+        let out = self.check_block(block, store)?;
+        self.lots_ok.extend(block.tree.iter().map(|l| l.hash()));
+        if let Some(e) = self.lineup(block.header.height - 1, block.header.seed_rank as usize) {
+            self.seeds_ok.insert(seed_key(&e.sponsor, &block.header.seed, &block.header.vrf_proof));
+        }
+        if let Some(m) = &block.micro {
+            self.micros_ok.insert(m.hash());
+            if let Some(qc) = &m.prev_qc {
+                self.qcs_ok.insert(qc.hash());
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_block<'a>(&self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
         let p = self.params();
         let h = self.height() + 1;
         let hd = &block.header;
@@ -256,10 +297,20 @@ impl Chain {
         let producer = self
             .lineup(h - 1, hd.seed_rank as usize)
             .ok_or(BlockError::SeedRank(hd.seed_rank))?;
-        verify_seed(&producer.sponsor, &self.seeds[h as usize - 1], h, &hd.seed, &hd.vrf_proof)?;
-        validate_tree(&block.tree, h, &tip, &hd.seed, p.pow_bits, p.lineup_len(), |l| {
-            self.is_barred(h, hd.seed_rank, l)
-        })?;
+        if !self.seeds_ok.contains(&seed_key(&producer.sponsor, &hd.seed, &hd.vrf_proof)) {
+            verify_seed(&producer.sponsor, &self.seeds[h as usize - 1], h, &hd.seed, &hd.vrf_proof)?;
+        }
+        validate_tree(
+            &block.tree,
+            h,
+            &tip,
+            &hd.seed,
+            p.pow_bits,
+            p.lineup_len(),
+            p.backups,
+            |l| self.is_barred(h, hd.seed_rank, l),
+            |x| self.lots_ok.contains(x),
+        )?;
         let Some(m) = &block.micro else {
             return Ok(Vec::new());
         };
@@ -272,7 +323,9 @@ impl Chain {
         if mp.is_none_or(|e| e.sponsor != m.producer_pk) {
             return Err(BlockError::MicroProducer(m.producer_rank));
         }
-        m.verify_sig().map_err(|_| BlockError::MicroSignature)?;
+        if !self.micros_ok.contains(&m.hash()) {
+            m.verify_sig().map_err(|_| BlockError::MicroSignature)?;
+        }
         if m.batches.windows(2).any(|w| w[0] >= w[1]) {
             return Err(BlockError::BatchOrder);
         }
@@ -302,8 +355,10 @@ impl Chain {
             if h < 2 {
                 return Err(BlockError::PrevQc(QcError::WrongHeight(qc.height, qc.round, 0)));
             }
-            qc.verify(&self.seats(h - 1), &self.hash_at(h - 1))
-                .map_err(BlockError::PrevQc)?;
+            if !self.qcs_ok.contains(&qc.hash()) {
+                qc.verify(&self.seats(h - 1), &self.hash_at(h - 1))
+                    .map_err(BlockError::PrevQc)?;
+            }
         }
         let mut seen = BTreeSet::new();
         for (i, e) in m.evidence.iter().enumerate() {
@@ -346,6 +401,10 @@ impl Chain {
             },
         );
         let ts = dcc::certified_timestamp(self.timestamps[h as usize - 1], cb.qc.precommits.iter().map(|v| (v.timestamp, seats.weight(&v.voter))).collect());
+        self.lots_ok.clear();
+        self.seeds_ok.clear();
+        self.qcs_ok.clear();
+        self.micros_ok.clear();
         self.roots.push(out.state_root);
         self.seeds.push(cb.block.header.seed);
         self.timestamps.push(ts);

@@ -160,7 +160,7 @@ impl Ibft {
 
     /// The own-view value, fixed at the throttle deadline (`None`: no valid own view).
     pub fn set_own_view(&mut self, v: Option<Hash32>) {
-        if self.own_view.is_none() {
+        if self.own_view.flatten().is_none() {
             self.own_view = Some(v);
         }
     }

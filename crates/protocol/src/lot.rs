@@ -141,8 +141,10 @@ impl LotPool {
         self.lots.is_empty()
     }
 
-    /// The own-view KeyBlockTree: eligible lots by ascending rank, cut to `cut` entries.
-    pub fn tree(&self, seed: &Hash32, cut: usize, eligible: impl Fn(&Lot) -> bool) -> Vec<Lot> {
+    /// The own-view KeyBlockTree: the luckiest eligible lot leads; the backups are the next
+    /// luckiest lots of sponsors not already above them (so that one sponsor cannot hold
+    /// every seed-producing rank), falling back to any lot; the payroll follows by luck.
+    pub fn tree(&self, seed: &Hash32, cut: usize, backups: usize, eligible: impl Fn(&Lot) -> bool) -> Vec<Lot> {
         let mut v: Vec<(Hash32, &Lot)> = self
             .lots
             .values()
@@ -150,7 +152,25 @@ impl LotPool {
             .map(|l| (l.rank(seed), l))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().take(cut).map(|(_, l)| l.clone()).collect()
+        let mut head: Vec<(Hash32, &Lot)> = Vec::new();
+        let mut rest: Vec<(Hash32, &Lot)> = Vec::new();
+        for x in v {
+            let fresh = !head.iter().any(|(_, l)| l.sponsor_pk == x.1.sponsor_pk);
+            if head.len() < 1 + backups && (fresh || head.is_empty()) {
+                head.push(x);
+            } else {
+                rest.push(x);
+            }
+        }
+        while head.len() < 1 + backups && !rest.is_empty() {
+            head.push(rest.remove(0));
+        }
+        head.sort_by(|a, b| a.0.cmp(&b.0));
+        head.into_iter()
+            .chain(rest)
+            .take(cut)
+            .map(|(_, l)| l.clone())
+            .collect()
     }
 }
 
@@ -184,7 +204,9 @@ pub fn tree_hash(tree: &[Lot]) -> Hash32 {
     c.hash()
 }
 
-/// Checks a tree proposed for `height` against the seed and the bar rules.
+/// Checks a tree proposed for `height` against the seed and the bar rules: the leader is
+/// the luckiest entry, and the backups and the payroll are each in luck order.
+#[allow(clippy::too_many_arguments)]
 pub fn validate_tree(
     tree: &[Lot],
     height: u64,
@@ -192,7 +214,9 @@ pub fn validate_tree(
     seed: &Hash32,
     pow_bits: u32,
     cut: usize,
+    backups: usize,
     barred: impl Fn(&Lot) -> bool,
+    sig_checked: impl Fn(&Hash32) -> bool,
 ) -> Result<(), TreeError> {
     if tree.is_empty() {
         return Err(TreeError::Empty);
@@ -201,6 +225,7 @@ pub fn validate_tree(
         return Err(TreeError::TooLong(tree.len(), cut));
     }
     let mut last: Option<Hash32> = None;
+    let mut leader_rank = Hash32::ZERO;
     let mut miners = std::collections::BTreeSet::new();
     for (i, l) in tree.iter().enumerate() {
         if l.height != height {
@@ -209,10 +234,18 @@ pub fn validate_tree(
         if l.prev_hash != *prev {
             return Err(TreeError::Prev(i));
         }
-        let h = l.validate(pow_bits).map_err(|e| TreeError::Lot(i, e))?;
+        let h = l.hash();
+        if !sig_checked(&h) || h.leading_zero_bits() < pow_bits {
+            l.validate(pow_bits).map_err(|e| TreeError::Lot(i, e))?;
+        }
         let r = rank(seed, &h);
-        if last.is_some_and(|p| p >= r) {
+        // A new segment (payroll) restarts the order; the leader must beat everyone.
+        let segment_start = i == backups + 1;
+        if (!segment_start && last.is_some_and(|p| p >= r)) || (i > 0 && r <= leader_rank) {
             return Err(TreeError::Order(i));
+        }
+        if i == 0 {
+            leader_rank = r;
         }
         last = Some(r);
         if !miners.insert(l.miner_pk) {
@@ -254,6 +287,20 @@ mod tests {
     }
 
     #[test]
+    fn backups_prefer_other_sponsors() {
+        let seed = Hash32([9; 32]);
+        let mut pool = LotPool::new(3);
+        for (i, sponsor) in ["a", "a", "a", "a", "b"].iter().enumerate() {
+            let t = LotTemplate { sponsor_pk: Keypair::from_label(sponsor).public(), ..template() };
+            pool.add(mine(&Keypair::from_label(&format!("m{i}")), &t, 1, 0, 1000).unwrap()).unwrap();
+        }
+        let tree = pool.tree(&seed, 5, 2, |_| true);
+        let b = Keypair::from_label("b").public();
+        assert!(tree[..3].iter().any(|l| l.sponsor_pk == b), "the one other sponsor gets a seed rank");
+        validate_tree(&tree, 3, &Hash32([7; 32]), &seed, 1, 5, 2, |_| false, |_| false).unwrap();
+    }
+
+    #[test]
     fn pool_keeps_first_lot_per_miner_and_records_spam() {
         let m = Keypair::from_label("miner");
         let a = mine(&m, &template(), 2, 0, 1000).unwrap();
@@ -275,17 +322,20 @@ mod tests {
             pool.add(mine(&m, &t, 2, i * 1000, 1000).unwrap()).unwrap();
         }
         let seed = Hash32([9; 32]);
-        let tree = pool.tree(&seed, 4, |_| true);
+        let tree = pool.tree(&seed, 4, 1, |_| true);
         assert_eq!(tree.len(), 4);
-        validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, |_| false).unwrap();
+        validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false).unwrap();
         let mut swapped = tree.clone();
         swapped.swap(0, 1);
-        assert_eq!(validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, |_| false), Err(TreeError::Order(1)));
-        assert!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 3, |_| false).is_err());
-        assert_eq!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, |_| true), Err(TreeError::Barred(0)));
+        assert_eq!(validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false), Err(TreeError::Order(1)));
+        let mut swapped = tree.clone();
+        swapped.swap(2, 3);
+        assert_eq!(validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false), Err(TreeError::Order(3)));
+        assert!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 3, 1, |_| false, |_| false).is_err());
+        assert_eq!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| true, |_| false), Err(TreeError::Barred(0)));
         // A different seed reorders the same lots: luck, not hash power, decides.
-        let other = pool.tree(&Hash32([10; 32]), 10, |_| true);
-        let all = pool.tree(&seed, 10, |_| true);
+        let other = pool.tree(&Hash32([10; 32]), 10, 2, |_| true);
+        let all = pool.tree(&seed, 10, 2, |_| true);
         assert_ne!(other, all);
     }
 }

@@ -161,6 +161,7 @@ pub struct Node<J: VoteJournal> {
     valid_blocks: BTreeSet<Hash32>,
     waiting: BTreeMap<Hash32, Block>,
     own_block: Option<Block>,
+    own_view_inputs: (usize, usize, usize),
     ibft: Ibft,
     evidence_pool: Vec<Evidence>,
     future: Vec<(PublicKey, Msg)>,
@@ -194,6 +195,7 @@ impl<J: VoteJournal> Node<J> {
             valid_blocks: BTreeSet::new(),
             waiting: BTreeMap::new(),
             own_block: None,
+            own_view_inputs: (0, 0, 0),
             ibft: Ibft::new(1, seats, me, p, cycle, chain.timestamps[0], Vec::new()),
             chain,
             evidence_pool: Vec::new(),
@@ -272,6 +274,7 @@ impl<J: VoteJournal> Node<J> {
         self.valid_blocks.clear();
         self.waiting.clear();
         self.own_block = None;
+        self.own_view_inputs = (0, 0, 0);
         self.done.clear();
         self.helped.retain(|(_, x)| *x + 2 >= h);
         let restored = self.signer.journal.at_height(h);
@@ -360,6 +363,7 @@ impl<J: VoteJournal> Node<J> {
             for i in 0..self.miners.len() {
                 let start = self.rand();
                 if let Some(lot) = mine(&self.miners[i], &t, p.pow_bits, start, budget) {
+                    self.chain.note_lot(lot.hash());
                     let _ = self.lots.add(lot.clone());
                     out.push(Output::Broadcast(Msg::Lot(lot)));
                 }
@@ -419,6 +423,7 @@ impl<J: VoteJournal> Node<J> {
     fn publish_seed(&mut self, rank: u32, out: &mut Vec<Output>) {
         let h = self.cycle.height;
         let a = SeedAnnouncement::produce(&self.key, &self.chain.seeds[h as usize - 1], h, rank);
+        self.chain.note_seed(&a.producer, &a.seed, &a.proof);
         self.seeds.insert(rank, a.clone());
         out.push(Output::Broadcast(Msg::Seed(a)));
     }
@@ -454,7 +459,7 @@ impl<J: VoteJournal> Node<J> {
         let p = self.chain.params().clone();
         let mut view = None;
         if let Some((rank, seed)) = self.seeds.iter().next().map(|(r, s)| (*r, s.clone())) {
-            let tree = self.lots.tree(&seed.seed, p.lineup_len(), |l| !self.chain.is_barred(h, rank, l));
+            let tree = self.lots.tree(&seed.seed, p.lineup_len(), p.backups, |l| !self.chain.is_barred(h, rank, l));
             if !tree.is_empty() {
                 let header = Header {
                     height: h,
@@ -488,6 +493,13 @@ impl<J: VoteJournal> Node<J> {
     }
 
     fn consensus(&mut self, now: u64, out: &mut Vec<Output>) {
+        // A seed or MicroBlock that came after the throttle still makes an own view for the
+        // later rounds' proposals.
+        let inputs = (self.seeds.len(), self.micros.len(), self.lots.len());
+        if self.own_block.is_none() && self.done.contains(&Duty::OwnView) && !self.seeds.is_empty() && inputs != self.own_view_inputs {
+            self.own_view_inputs = inputs;
+            self.build_own_view(out);
+        }
         for _ in 0..8 {
             let valid = self.valid_blocks.clone();
             let actions = self.ibft.progress(now, &|v| valid.contains(v));
@@ -670,8 +682,9 @@ impl<J: VoteJournal> Node<J> {
                 if now >= deadline {
                     return Err(EventError::Late { height: h, at: now, deadline }.into());
                 }
-                lot.validate(p.pow_bits)?;
+                let lh = lot.validate(p.pow_bits)?;
                 self.lots.add(lot)?;
+                self.chain.note_lot(lh);
                 Ok(())
             }
             Msg::Seed(a) => {
@@ -685,8 +698,12 @@ impl<J: VoteJournal> Node<J> {
                     return Err(Reject::Rank(a.rank));
                 }
                 let producer = self.sponsor_at(a.rank as usize).ok_or(Reject::Rank(a.rank))?;
+                if self.seeds.contains_key(&a.rank) {
+                    return Ok(());
+                }
                 a.verify(&self.chain.seeds[h as usize - 1], &producer)?;
-                self.seeds.entry(a.rank).or_insert(a);
+                self.chain.note_seed(&producer, &a.seed, &a.proof);
+                self.seeds.insert(a.rank, a);
                 Ok(())
             }
             Msg::Batch(b) => {
@@ -710,6 +727,9 @@ impl<J: VoteJournal> Node<J> {
                 }
                 if m.producer_rank as usize > p.backups {
                     return Err(Reject::Rank(m.producer_rank));
+                }
+                if self.micros.get(&m.producer_rank) == Some(&m) {
+                    return Ok(());
                 }
                 if self.sponsor_at(m.producer_rank as usize) != Some(m.producer_pk) || m.verify_sig().is_err() {
                     return Err(Reject::Signature);

@@ -42,12 +42,18 @@ pub struct Report {
     pub steps: Vec<String>,
 }
 
+/// Verifies one round: replays `blocks` (heights 1, 2, ...) from genesis.
 pub fn verify_lottery(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)], round_id: u64) -> Result<Report, VerifyError> {
+    verify_rounds(genesis, blocks, &[round_id]).and_then(|mut v| v.pop().expect("one round asked").map_err(|e| *e))
+}
+
+/// Verifies several rounds with one replay of the chain. The outer error is a chain that does
+/// not replay; the inner ones are per round.
+pub fn verify_rounds(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)], round_ids: &[u64]) -> Result<Vec<Result<Report, Box<VerifyError>>>, VerifyError> {
     let mut chain = Chain::new(genesis.clone())?;
-    let d = genesis.params.draw_delay;
     let mut steps = vec![format!("genesis {} ({} founders, {} seats)", chain.hash_at(0).short(), genesis.founders.len(), genesis.params.seats)];
     let mut store: BTreeMap<Hash32, Batch> = BTreeMap::new();
-    let mut tickets: Vec<Ticket> = Vec::new();
+    let mut tickets: BTreeMap<u64, Vec<Ticket>> = round_ids.iter().map(|r| (*r, Vec::new())).collect();
     for (cb, batches) in blocks {
         let h = cb.block.height();
         for b in batches {
@@ -57,27 +63,31 @@ pub fn verify_lottery(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)]
         let out = chain.commit(cb.clone(), &store).map_err(|e| VerifyError::Block(h, e))?;
         let weight: u64 = cb.qc.signers().map(|s| seats.weight(s)).sum();
         steps.push(format!("block {h} {}: QC weight {weight}/{} >= {} ok, seed VRF ok, state {}", cb.block.hash().short(), seats.n(), seats.quorum(), out.state_root.short()));
-        // Rebuild the ticket list independently of the ledger's bookkeeping.
-        let mut ok: BTreeMap<Hash32, bool> = BTreeMap::new();
-        for r in &out.receipts {
-            ok.entry(r.tx_hash).or_insert(r.outcome == TxOutcome::Ok);
-        }
+        // Rebuild the ticket list independently of the ledger's bookkeeping: receipts follow
+        // the transactions in execution order.
         if let Some(m) = &cb.block.micro {
-            for r in &m.batches {
-                let b = &store[&r.digest];
-                for tx in &b.txs {
-                    if let TxKind::BuyTicket { round } = tx.kind {
-                        if round == round_id && ok.get(&tx.hash()) == Some(&true) {
-                            tickets.push(Ticket { owner: tx.sender, tx_hash: tx.hash() });
-                        }
+            let txs = m.batches.iter().flat_map(|r| store[&r.digest].txs.iter());
+            for (tx, receipt) in txs.zip(&out.receipts) {
+                if let TxKind::BuyTicket { round } = tx.kind {
+                    if let (Some(list), TxOutcome::Ok) = (tickets.get_mut(&round), receipt.outcome) {
+                        list.push(Ticket { owner: tx.sender, tx_hash: tx.hash() });
                     }
                 }
             }
         }
-        if chain.state.rounds.get(&round_id).is_some_and(|r| r.drawn.is_some()) {
+        let all_drawn = round_ids.iter().all(|id| chain.state.rounds.get(id).is_some_and(|r| r.drawn.is_some()));
+        if all_drawn {
             break;
         }
     }
+    Ok(round_ids
+        .iter()
+        .map(|id| check_round(&chain, *id, tickets.remove(id).unwrap_or_default(), steps.clone()).map_err(Box::new))
+        .collect())
+}
+
+fn check_round(chain: &Chain, round_id: u64, tickets: Vec<Ticket>, mut steps: Vec<String>) -> Result<Report, VerifyError> {
+    let d = chain.params().draw_delay;
     let round: Round = chain.state.rounds.get(&round_id).cloned().ok_or(VerifyError::NoRound(round_id))?;
     let draw_h = round.close_height + d;
     if chain.height() < draw_h {
