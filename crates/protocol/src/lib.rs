@@ -17,5 +17,6 @@ pub mod params;
 pub mod seed;
 pub mod tx;
 pub mod vote;
+pub mod vectors;
 pub mod verify;
 pub mod vrf;

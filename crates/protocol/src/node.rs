@@ -168,6 +168,7 @@ pub struct Node<J: VoteJournal> {
     ahead: BTreeMap<u64, (CertifiedBlock, Vec<Batch>)>,
     done: BTreeSet<Duty>,
     next_stall: u64,
+    last_sync: u64,
     helped: BTreeSet<(PublicKey, u64)>,
 }
 
@@ -203,6 +204,7 @@ impl<J: VoteJournal> Node<J> {
             ahead: BTreeMap::new(),
             done: BTreeSet::new(),
             next_stall: 0,
+            last_sync: 0,
             helped: BTreeSet::new(),
         };
         let mut sink = Vec::new();
@@ -792,7 +794,11 @@ impl<J: VoteJournal> Node<J> {
                     if self.ahead.len() < MAX_AHEAD {
                         self.ahead.insert(ch, (cb, batches));
                     }
-                    out.push(Output::Send(from, Msg::SyncRequest { from: h }));
+                    // One catch-up request per half cycle, however many blocks arrive ahead.
+                    if now >= self.last_sync + self.cycle.length / 2 {
+                        self.last_sync = now;
+                        out.push(Output::Send(from, Msg::SyncRequest { from: h }));
+                    }
                     return Err(Reject::Future);
                 }
                 for b in batches {

@@ -74,9 +74,12 @@ impl Behavior {
 pub struct Partition {
     pub start: u64,
     pub end: u64,
-    /// Group index of each datacenter.
+    /// Group index of each datacenter; [`BRIDGE`] reaches every group.
     pub side: Vec<usize>,
 }
+
+/// A datacenter on this side of a partition talks to all sides (an adversary's vantage point).
+pub const BRIDGE: usize = usize::MAX;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -118,7 +121,8 @@ impl Config {
         params.batch_expiry = 3;
         let n = params.seats;
         let f = params.f() as usize;
-        let byz = if r.chance(900) { Some(r.below(dcs as u64) as usize) } else { None };
+        // Every scenario has a Byzantine datacenter holding f of the genesis seats.
+        let byz = Some(r.below(dcs as u64) as usize);
         // Genesis seats: the Byzantine datacenter gets f seats, the rest round-robin.
         let honest: Vec<usize> = (0..dcs).filter(|d| Some(*d) != byz).collect();
         let mut seats = Vec::with_capacity(n);
@@ -184,7 +188,7 @@ impl Config {
         c.byzantine.clear();
         c.clients = 8;
         c.duration_ms = heights * 1_150 + 500;
-        c.tx_stop_ms = c.duration_ms;
+        c.tx_stop_ms = c.duration_ms.saturating_sub(4_000);
         c.heal_at = 0;
         c.delay_ms = 5;
         c.jitter_ms = 10;
@@ -387,7 +391,7 @@ impl Sim {
             return;
         }
         if let (Some(a), Some(b)) = (self.side(from), self.side(to)) {
-            if a != b {
+            if a != b && a != BRIDGE && b != BRIDGE {
                 return;
             }
         }
@@ -570,7 +574,7 @@ impl Sim {
         let key = self.nodes[byz].key.clone();
         let mine = Vote::sign_unchecked(&key, v.height, v.round, v.step, v.value, v.timestamp.max(1));
         for to in 0..self.nodes.len() {
-            if to != byz && self.honest(to) && self.side(to) == side {
+            if to != byz && self.honest(to) && (self.side(to) == side || side.is_none()) {
                 self.send(byz, to, Msg::Vote(mine.clone()));
             }
         }
@@ -817,6 +821,30 @@ impl Sim {
             }
         }
     }
+}
+
+/// The attack that needs more than f seats: a Byzantine datacenter with `byz_seats` of `n`
+/// seats bridges a partition between two honest datacenters and mirrors each side's votes
+/// back to it. With n = 3f+1 and f+1 Byzantine seats both sides certify a block.
+pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
+    let mut c = Config::random(seed);
+    c.datacenters = 3;
+    c.miners_per_dc = 3;
+    c.params.seats = n;
+    let w1 = n - 2 * (n / 3);
+    c.params.waves = vec![w1, n / 3, n / 3];
+    let side_a = (n - byz_seats) / 2;
+    c.genesis_seats = (0..n)
+        .map(|i| if i < byz_seats { 0 } else if i < byz_seats + side_a { 1 } else { 2 })
+        .collect();
+    c.byzantine = BTreeMap::from([(0, Behavior::SplitBrain)]);
+    c.byz_seat_cap = byz_seats as u64;
+    c.loss_permille = 0;
+    c.crashes.clear();
+    c.heal_at = 6_000;
+    c.duration_ms = 9_000;
+    c.partitions = vec![Partition { start: 0, end: c.heal_at, side: vec![BRIDGE, 0, 1] }];
+    c
 }
 
 /// Runs one randomized seed.
