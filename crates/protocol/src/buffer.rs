@@ -176,3 +176,76 @@ impl KernelBuffer {
         self.sealed.retain(|_, b| b.cycle + p.batch_expiry >= height);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Receipt;
+    use crate::params::{Founder, Genesis};
+    use crate::tx::TxKind;
+
+    fn setup() -> (State, Params, Keypair) {
+        let alice = Keypair::from_label("alice");
+        let dc = Keypair::from_label("dc");
+        let g = Genesis {
+            chain_id: "t".into(),
+            params: Params::devnet(),
+            founders: vec![Founder { node_pk: dc.public(), endpoint: "dc:1".into() }],
+            seats: vec![dc.public(); 11],
+            seed: Hash32::ZERO,
+            timestamp_ms: 0,
+            accounts: vec![(alice.public(), 1_000)],
+            rounds: vec![],
+            periodic_lottery: None,
+        };
+        (State::genesis(&g), g.params, alice)
+    }
+
+    #[test]
+    fn admit_checks_and_replays_are_idempotent() {
+        let (s, p, alice) = setup();
+        let to = Keypair::from_label("bob").public();
+        let mut b = KernelBuffer::default();
+        let t0 = Transaction::new(&alice, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        assert!(matches!(b.admit(t0.clone(), &s, &p), Ok(Admitted::New(_))));
+        assert!(matches!(b.admit(t0.clone(), &s, &p), Ok(Admitted::Again(_))));
+        let other0 = Transaction::new(&alice, 0, 2, TxKind::Transfer { to, amount: 1 }, vec![]);
+        assert_eq!(b.admit(other0, &s, &p), Err(BufferError::NonceTaken(0)));
+        let far = Transaction::new(&alice, 1000, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        assert!(matches!(b.admit(far, &s, &p), Err(BufferError::NonceWindow { .. })));
+        let mut forged = t0.clone();
+        forged.fee = 0;
+        assert!(matches!(b.admit(forged, &s, &p), Err(BufferError::Invalid(_))));
+        let big = Transaction::new(&alice, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
+        assert!(matches!(b.admit(big, &s, &p), Err(BufferError::Invalid(TxError::TooLarge { .. }))));
+        assert_eq!(b.held_len(), 1);
+    }
+
+    #[test]
+    fn acknowledged_txs_are_kept_until_executed_and_repooled_on_expiry() {
+        let (s, p, alice) = setup();
+        let to = Keypair::from_label("bob").public();
+        let key = Keypair::from_label("dc");
+        let mut b = KernelBuffer::default();
+        let t0 = Transaction::new(&alice, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let t1 = Transaction::new(&alice, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        b.admit(t0.clone(), &s, &p).unwrap();
+        b.admit(t1.clone(), &s, &p).unwrap();
+        let batch = b.seal(&key, 5, 0, &p).expect("batch");
+        assert_eq!(batch.txs, vec![t0.clone(), t1.clone()]);
+        assert_eq!(b.pending_len(), 0);
+        // The batch never made it into a block: past the expiry both are pooled again.
+        b.on_executed(5 + p.batch_expiry + 1, &[], &[], &s, &p);
+        assert_eq!(b.pending_len(), 2);
+        // t1 ran ahead of its nonce: re-pooled; t0 executed: released.
+        let rs = vec![
+            Receipt { tx_hash: t1.hash(), outcome: TxOutcome::BadNonce { expected: 0, got: 1 } },
+            Receipt { tx_hash: t0.hash(), outcome: TxOutcome::Ok },
+        ];
+        b.seal(&key, 20, 0, &p).unwrap();
+        b.on_executed(20, &rs, &[], &s, &p);
+        assert!(!b.holds(&t0.hash()));
+        assert!(b.holds(&t1.hash()));
+        assert_eq!(b.pending_len(), 1);
+    }
+}

@@ -38,7 +38,7 @@ pub enum BlockError {
     Prev { got: String, expected: String },
     #[error("block names state root {got}, expected {expected}")]
     StateRoot { got: String, expected: String },
-    #[error("seed rank {0} is beyond the backups")]
+    #[error("seed rank {0} is not in the previous block's lineup")]
     SeedRank(u32),
     #[error("seed: {0}")]
     Seed(#[from] SeedError),
@@ -290,9 +290,6 @@ impl Chain {
                 got: hd.prev_state_root.short(),
                 expected: root.short(),
             });
-        }
-        if hd.seed_rank as usize > p.backups {
-            return Err(BlockError::SeedRank(hd.seed_rank));
         }
         let producer = self
             .lineup(h - 1, hd.seed_rank as usize)

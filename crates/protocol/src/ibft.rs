@@ -151,6 +151,9 @@ impl Ibft {
     pub fn locked(&self) -> Option<(u32, Hash32)> {
         self.locked
     }
+    pub fn valid(&self) -> Option<(u32, Hash32)> {
+        self.valid
+    }
     pub fn own_view(&self) -> Option<Hash32> {
         self.own_view.flatten()
     }
@@ -495,5 +498,163 @@ impl Ibft {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+
+    struct Net {
+        keys: Vec<Keypair>,
+        nodes: Vec<Ibft>,
+    }
+
+    fn net(n_dc: usize, seat_of: &[usize]) -> Net {
+        let keys: Vec<_> = (0..n_dc).map(|i| Keypair::from_label(&format!("ibft{i}"))).collect();
+        let mut p = Params::devnet();
+        p.seats = seat_of.len();
+        p.waves = vec![seat_of.len() - 2, 1, 1];
+        let seats = Seats::new(1, seat_of.iter().map(|i| keys[*i].public()).collect(), p.waves.clone());
+        let cycle = Cycle { height: 1, start: 0, length: 1000 };
+        let nodes = keys.iter().map(|k| Ibft::new(1, seats.clone(), k.public(), p.clone(), cycle, 0, vec![])).collect();
+        Net { keys, nodes }
+    }
+
+    /// Runs all nodes but the `paused` ones at `now`, delivering every vote to every node,
+    /// until quiet.
+    fn run(net: &mut Net, now: u64, valid: &dyn Fn(&Hash32) -> bool, paused: &[usize]) -> Vec<Option<Qc>> {
+        for _ in 0..20 {
+            let mut sent = Vec::new();
+            for (i, n) in net.nodes.iter_mut().enumerate() {
+                if paused.contains(&i) {
+                    continue;
+                }
+                for a in n.progress(now, valid) {
+                    if let Action::Vote { round, step, value } = a {
+                        sent.push(Vote::sign_unchecked(&net.keys[i], 1, round, step, value, now.max(1)));
+                    }
+                }
+            }
+            if sent.is_empty() {
+                break;
+            }
+            for n in net.nodes.iter_mut() {
+                for v in &sent {
+                    let _ = n.on_vote(v.clone(), &|_| true);
+                }
+            }
+        }
+        net.nodes.iter().map(|n| n.decided().cloned()).collect()
+    }
+
+    #[test]
+    fn common_case_decides_in_round_zero_with_waves() {
+        let mut net = net(4, &[0, 1, 2, 3, 0, 1, 2]);
+        let b = Hash32([1; 32]);
+        for n in &mut net.nodes {
+            n.set_own_view(Some(b));
+        }
+        // Before the throttle nobody votes.
+        assert!(run(&mut net, 500, &|_| true, &[]).iter().all(|d| d.is_none()));
+        let d = run(&mut net, 2000, &|_| true, &[]);
+        for qc in d {
+            let qc = qc.expect("decided");
+            assert_eq!((qc.round, qc.value), (0, b));
+        }
+    }
+
+    #[test]
+    fn later_waves_follow_the_heaviest_value() {
+        // Seats 0..4 are wave 1 (weights 2,2,1 after repeats), seat 5 wave 2, seat 6 wave 3.
+        let mut net = net(4, &[0, 1, 2, 0, 1, 3, 3]);
+        let a = Hash32([1; 32]);
+        let b = Hash32([2; 32]);
+        for (i, n) in net.nodes.iter_mut().enumerate() {
+            n.set_own_view(Some(if i == 2 { b } else { a }));
+        }
+        // dc3 (wave 2) has own view b too, but follows the heavier a.
+        net.nodes[3].own_view = None;
+        net.nodes[3].set_own_view(Some(b));
+        let d = run(&mut net, 600, &|_| true, &[]);
+        assert!(d.iter().all(|x| x.is_none()), "wave 2 waits for its turn");
+        let d = run(&mut net, 640, &|_| true, &[]);
+        assert!(d.iter().all(|q| q.as_ref().is_some_and(|q| q.value == a)), "{d:?}");
+    }
+
+    #[test]
+    fn no_quorum_without_enough_weight_then_rounds_advance() {
+        let mut net = net(4, &[0, 1, 2, 3]);
+        for n in &mut net.nodes {
+            n.set_own_view(Some(Hash32([1; 32])));
+        }
+        // Two of four seats silent: no certificate, and timeouts do not decide anything.
+        let d = run(&mut net, 2000, &|_| true, &[2, 3]);
+        assert!(d.iter().all(|x| x.is_none()));
+        // Once everybody talks again, the value is decided in a later round.
+        let mut t = 2000;
+        let mut decided = false;
+        for _ in 0..40 {
+            t += 500;
+            if run(&mut net, t, &|_| true, &[]).iter().all(|x| x.is_some()) {
+                decided = true;
+                break;
+            }
+        }
+        assert!(decided);
+    }
+
+    #[test]
+    fn a_locked_seat_does_not_prevote_another_value_without_a_newer_polka() {
+        let mut net = net(4, &[0, 1, 2, 3]);
+        let a = Hash32([1; 32]);
+        let b = Hash32([2; 32]);
+        let n0 = &mut net.nodes[0];
+        n0.locked = Some((0, a));
+        n0.valid = Some((0, a));
+        n0.start_round(1, 5000);
+        n0.on_proposal(1, b, None);
+        let acts = n0.progress(5000, &|_| true);
+        assert!(acts.contains(&Action::Vote { round: 1, step: Step::Prevote, value: None }), "{acts:?}");
+    }
+
+    #[test]
+    fn equivocation_is_recorded_and_votes_are_bounded() {
+        let mut net = net(4, &[0, 1, 2, 3]);
+        let k = net.keys[1].clone();
+        let n = &mut net.nodes[0];
+        let v1 = Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([1; 32])), 0);
+        let v2 = Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([2; 32])), 0);
+        assert_eq!(n.on_vote(v1.clone(), &|_| false), Ok(()));
+        assert_eq!(n.on_vote(v1, &|_| false), Err(VoteReject::Duplicate));
+        assert_eq!(n.on_vote(v2, &|_| false), Err(VoteReject::Equivocation));
+        assert_eq!(n.evidence.len(), 1);
+        n.evidence[0].verify().unwrap();
+        for i in 3..40u8 {
+            let _ = n.on_vote(Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([i; 32])), 0), &|_| false);
+        }
+        assert_eq!(n.votes[&(0, Step::Prevote)][&k.public()].len(), 2, "garbage beyond two is dropped");
+        let outsider = Keypair::from_label("outsider");
+        let v = Vote::sign_unchecked(&outsider, 1, 0, Step::Prevote, None, 0);
+        assert!(matches!(n.on_vote(v, &|_| true), Err(VoteReject::NotASeat(_))));
+        let far = Vote::sign_unchecked(&k, 1, 500, Step::Prevote, None, 0);
+        assert_eq!(n.on_vote(far, &|_| true), Err(VoteReject::FarRound(500)));
+        let wrong_h = Vote::sign_unchecked(&k, 2, 0, Step::Prevote, None, 0);
+        assert_eq!(n.on_vote(wrong_h, &|_| true), Err(VoteReject::Height(2, 1)));
+    }
+
+    #[test]
+    fn restart_restores_the_lock_from_the_journal() {
+        let k = Keypair::from_label("ibft0");
+        let seats = Seats::new(1, (0..4).map(|i| Keypair::from_label(&format!("ibft{i}")).public()).collect(), vec![2, 1, 1]);
+        let a = Hash32([9; 32]);
+        let mine = vec![
+            Vote::sign_unchecked(&k, 1, 2, Step::Prevote, Some(a), 0),
+            Vote::sign_unchecked(&k, 1, 2, Step::Precommit, Some(a), 7),
+        ];
+        let i = Ibft::new(1, seats, k.public(), Params::devnet(), Cycle { height: 1, start: 0, length: 1000 }, 0, mine);
+        assert_eq!(i.locked(), Some((2, a)));
+        assert_eq!(i.round, 2);
     }
 }

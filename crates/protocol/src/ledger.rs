@@ -364,3 +364,82 @@ impl State {
             + self.rounds.values().filter(|r| r.drawn.is_none()).map(|r| r.pot()).sum::<u64>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Header;
+    use crate::crypto::Keypair;
+    use crate::lot::{LotTemplate, mine};
+    use crate::params::{Founder, Params, RoundSpec};
+    use crate::vrf::VrfProof;
+
+    fn genesis(alice: &Keypair) -> Genesis {
+        let dc = Keypair::from_label("dc");
+        Genesis {
+            chain_id: "t".into(),
+            params: Params::devnet(),
+            founders: vec![Founder { node_pk: dc.public(), endpoint: "dc:1".into() }],
+            seats: vec![dc.public(); 11],
+            seed: Hash32::ZERO,
+            timestamp_ms: 0,
+            accounts: vec![(alice.public(), 1_000)],
+            rounds: vec![RoundSpec { open_height: 1, close_height: 1, price: 100, winners: 1 }],
+            periodic_lottery: None,
+        }
+    }
+
+    fn block(h: u64) -> Block {
+        let t = LotTemplate { height: h, prev_hash: Hash32::ZERO, sponsor_pk: Keypair::from_label("dc").public(), sponsor_endpoint: String::new() };
+        let lot = mine(&Keypair::from_label("miner"), &t, 0, 0, 1).expect("no pow");
+        Block {
+            header: Header { height: h, prev_hash: Hash32::ZERO, seed: Hash32([h as u8; 32]), seed_rank: 0, vrf_proof: VrfProof::default(), prev_state_root: Hash32::ZERO },
+            tree: vec![lot],
+            micro: None,
+        }
+    }
+
+    #[test]
+    fn execution_applies_nonces_funds_and_fees_and_keeps_supply() {
+        let alice = Keypair::from_label("alice");
+        let bob = Keypair::from_label("bob").public();
+        let g = genesis(&alice);
+        let mut s = State::genesis(&g);
+        let buf = Keypair::from_label("dc");
+        let txs = vec![
+            Transaction::new(&alice, 0, 1, TxKind::Transfer { to: bob, amount: 100 }, vec![]),
+            Transaction::new(&alice, 0, 1, TxKind::Transfer { to: bob, amount: 100 }, b"replay".to_vec()),
+            Transaction::new(&alice, 1, 1, TxKind::Transfer { to: bob, amount: 5_000 }, vec![]),
+            Transaction::new(&alice, 1, 1, TxKind::BuyTicket { round: 1 }, vec![]),
+            Transaction::new(&alice, 2, 1, TxKind::BuyTicket { round: 9 }, vec![]),
+        ];
+        let batch = Batch::seal(&buf, 1, 0, txs);
+        let b = block(1);
+        let w = Winner { miner: b.tree[0].miner_pk, sponsor: b.tree[0].sponsor_pk };
+        let out = s.execute(&g, &ExecContext { block: &b, batches: vec![&batch], batch_winners: vec![w], prev_seats: None });
+        let outcomes: Vec<_> = out.receipts.iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes[0], TxOutcome::Ok);
+        assert_eq!(outcomes[1], TxOutcome::BadNonce { expected: 1, got: 0 });
+        assert!(matches!(outcomes[2], TxOutcome::InsufficientFunds { .. }));
+        assert_eq!(outcomes[3], TxOutcome::Ok);
+        assert_eq!(outcomes[4], TxOutcome::RoundNotOpen(9));
+        assert_eq!(s.account(&alice.public()), Account { balance: 1_000 - 101 - 101, nonce: 2 });
+        assert_eq!(s.account(&bob).balance, 100);
+        assert_eq!(out.fees, 2);
+        assert_eq!(s.supply(), s.minted - s.burned);
+        // Round 1 closes at height 1 with its one ticket.
+        assert!(out.lottery.iter().any(|e| matches!(e, LotteryEvent::Closed { round: 1, tickets: 1, .. })));
+        // Same inputs, same root: execution is deterministic.
+        let mut s2 = State::genesis(&g);
+        let out2 = s2.execute(&g, &ExecContext { block: &b, batches: vec![&batch], batch_winners: vec![w], prev_seats: None });
+        assert_eq!(out.state_root, out2.state_root);
+        // The draw happens D blocks after close, with that block's seed, and pays the pot.
+        for h in 2..=3 {
+            let o = s.execute(&g, &ExecContext { block: &block(h), batches: vec![], batch_winners: vec![], prev_seats: None });
+            if h == 3 {
+                assert!(o.lottery.iter().any(|e| matches!(e, LotteryEvent::Drawn { round: 1, winners, .. } if winners == &vec![0])));
+            }
+        }
+        assert_eq!(s.supply(), s.minted - s.burned);
+    }
+}

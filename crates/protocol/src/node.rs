@@ -28,6 +28,8 @@ pub struct Proposal {
     pub block: Block,
     pub proposer: PublicKey,
     pub sig: Signature,
+    /// Prevotes justifying `valid_round` (each signed by its voter; not covered by `sig`).
+    pub pol: Vec<Vote>,
 }
 
 impl Proposal {
@@ -38,7 +40,7 @@ impl Proposal {
     }
     pub fn new(key: &Keypair, round: u32, valid_round: Option<u32>, block: Block) -> Self {
         let sig = key.sign(&Self::signing_bytes(round, valid_round, &block.hash()));
-        Proposal { round, valid_round, block, proposer: key.public(), sig }
+        Proposal { round, valid_round, block, proposer: key.public(), sig, pol: Vec::new() }
     }
     pub fn verify(&self) -> bool {
         verify(&self.proposer, &Self::signing_bytes(self.round, self.valid_round, &self.block.hash()), &self.sig).is_ok()
@@ -123,7 +125,7 @@ pub enum Reject {
     Future,
     #[error("stale: for a past height")]
     Stale,
-    #[error("lineup rank {0} is beyond the backups")]
+    #[error("lineup rank {0} is not in the previous block's lineup")]
     Rank(u32),
 }
 
@@ -136,6 +138,7 @@ enum Duty {
     Micro,
     BackupMicro,
     OwnView,
+    FallbackSeed,
 }
 
 const MAX_FUTURE: usize = 4096;
@@ -225,7 +228,19 @@ impl<J: VoteJournal> Node<J> {
         self.ibft.round
     }
     pub fn describe(&self) -> String {
-        format!("height {} cycle start {} | {}", self.chain.height(), self.cycle.start, self.ibft.describe())
+        let lineup: Vec<String> = self
+            .chain
+            .block(self.chain.height())
+            .map_or(Vec::new(), |b| b.block.tree.iter().map(|l| l.sponsor_pk.short()).collect());
+        format!(
+            "height {} cycle start {} lineup [{}] seeds {:?} lots {} | {}",
+            self.chain.height(),
+            self.cycle.start,
+            lineup.join(","),
+            self.seeds.keys().collect::<Vec<_>>(),
+            self.lots.len(),
+            self.ibft.describe()
+        )
     }
     pub fn journal(&self) -> &J {
         &self.signer.journal
@@ -335,6 +350,7 @@ impl<J: VoteJournal> Node<J> {
             (Duty::Micro, c.seed_deadline(p)),
             (Duty::BackupMicro, c.seed_deadline(p) + c.length * p.delta_permille / 4000),
             (Duty::OwnView, c.throttle(p)),
+            (Duty::FallbackSeed, c.throttle(p)),
         ];
         d.extend(duty_at.iter().filter(|(k, _)| !self.done.contains(k)).map(|x| x.1));
         d.extend(self.ibft.next_deadline());
@@ -419,6 +435,14 @@ impl<J: VoteJournal> Node<J> {
         }
         if self.due(Duty::OwnView, c.throttle(&p), now) {
             self.build_own_view(out);
+        }
+        // Nobody with a seed rank spoke: the rest of the lineup steps in, lowest rank first,
+        // so that one withholding sponsor holding every seed rank cannot stop the clock.
+        if self.due(Duty::FallbackSeed, c.throttle(&p), now) && self.seeds.is_empty() {
+            let len = p.lineup_len();
+            if let Some(rank) = (p.backups + 1..len).find(|r| self.sponsor_at(*r) == Some(me)) {
+                self.publish_seed(rank as u32, out);
+            }
         }
     }
 
@@ -523,13 +547,12 @@ impl<J: VoteJournal> Node<J> {
                         }
                     }
                     Action::Propose { round, value, valid_round } => {
-                        if valid_round.is_some() {
-                            for v in self.ibft.pol_votes() {
-                                out.push(Output::Broadcast(Msg::Vote(v)));
-                            }
-                        }
                         if let Some(b) = self.blocks.get(&value) {
-                            out.push(Output::Broadcast(Msg::Proposal(Proposal::new(&self.key, round, valid_round, b.clone()))));
+                            let mut p = Proposal::new(&self.key, round, valid_round, b.clone());
+                            if valid_round.is_some() {
+                                p.pol = self.ibft.pol_votes();
+                            }
+                            out.push(Output::Broadcast(Msg::Proposal(p)));
                         }
                     }
                     Action::Decide(qc) => {
@@ -605,11 +628,25 @@ impl<J: VoteJournal> Node<J> {
 
     fn stalled(&mut self, now: u64, out: &mut Vec<Output>) {
         self.next_stall = now + 2 * self.cycle.length;
-        for v in self.ibft.my_votes().into_iter().chain(self.ibft.pol_votes()) {
+        // Seeds and MicroBlocks are sent once; a partition may have swallowed them.
+        for a in self.seeds.values() {
+            out.push(Output::Broadcast(Msg::Seed(a.clone())));
+        }
+        for m in self.micros.values() {
+            out.push(Output::Broadcast(Msg::Micro(m.clone())));
+        }
+        for v in self.ibft.my_votes() {
             out.push(Output::Broadcast(Msg::Vote(v)));
         }
-        if let Some(b) = &self.own_block {
-            if self.ibft.seats.weight(&self.public()) > 0 {
+        if self.ibft.seats.weight(&self.public()) > 0 {
+            // Share the block this seat is locked on (with the polka that justifies it), so
+            // that peers holding a conflicting vote of an equivocator still see the polka.
+            let valid = self.ibft.valid().and_then(|(_, v)| self.blocks.get(&v).cloned());
+            if let Some(b) = valid {
+                let mut p = Proposal::new(&self.key, 0, None, b);
+                p.pol = self.ibft.pol_votes();
+                out.push(Output::Broadcast(Msg::Proposal(p)));
+            } else if let Some(b) = &self.own_block {
                 out.push(Output::Broadcast(Msg::Proposal(Proposal::new(&self.key, 0, None, b.clone()))));
             }
         }
@@ -696,9 +733,6 @@ impl<J: VoteJournal> Node<J> {
                 if a.height < h {
                     return Err(Reject::Stale);
                 }
-                if a.rank as usize > p.backups {
-                    return Err(Reject::Rank(a.rank));
-                }
                 let producer = self.sponsor_at(a.rank as usize).ok_or(Reject::Rank(a.rank))?;
                 if self.seeds.contains_key(&a.rank) {
                     return Ok(());
@@ -758,6 +792,12 @@ impl<J: VoteJournal> Node<J> {
                     return Err(Reject::NotProposer(pr.round));
                 }
                 let hash = self.admit_block(from, pr.block, out)?;
+                for v in pr.pol.into_iter().take(4 * self.chain.params().seats) {
+                    if v.height == h && v.step == Step::Prevote && v.value == Some(hash) && v.verify_sig().is_ok() {
+                        let blocks = &self.blocks;
+                        let _ = self.ibft.on_vote(v, &|x| blocks.contains_key(x));
+                    }
+                }
                 if pr.round >= 1 {
                     self.ibft.on_proposal(pr.round, hash, pr.valid_round);
                 }
