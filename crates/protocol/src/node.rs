@@ -131,6 +131,7 @@ pub enum Reject {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Duty {
+    HandOver,
     Mine,
     Seed,
     Seal,
@@ -343,6 +344,7 @@ impl<J: VoteJournal> Node<J> {
         let c = &self.cycle;
         let mut d = vec![self.next_stall];
         let duty_at = [
+            (Duty::HandOver, c.start),
             (Duty::Mine, c.start + c.length * p.phi_permille / 4000),
             (Duty::Seed, c.mining_close(p)),
             (Duty::Seal, c.mining_close(p)),
@@ -370,6 +372,22 @@ impl<J: VoteJournal> Node<J> {
         let c = self.cycle;
         let h = c.height;
         let me = self.public();
+        // Not on this cycle's payroll: hand pending transactions, at once, to the buffers
+        // their senders route to, so they make this cycle's batches. They stay held here
+        // until executed, and are handed over again if their new batch expires.
+        let serving = !self.chain.payroll_of(h - 1, &me).is_empty();
+        if (self.due(Duty::HandOver, c.start, now) || (now >= c.mining_close(&p) && self.buffer.pending_len() > 0)) && !serving {
+            let mut by_dest: BTreeMap<PublicKey, Vec<Transaction>> = BTreeMap::new();
+            for tx in self.buffer.hand_over(h) {
+                let dest = route_order(&tx.sender, p.payroll).find_map(|s| self.chain.payroll_entry(h - 1, s));
+                if let Some(e) = dest {
+                    by_dest.entry(e.sponsor).or_default().push(tx);
+                }
+            }
+            for (to, txs) in by_dest {
+                out.push(Output::Send(to, Msg::Forward(txs)));
+            }
+        }
         if self.due(Duty::Mine, c.start + c.length * p.phi_permille / 4000, now) {
             let t = LotTemplate {
                 height: h,
@@ -396,20 +414,6 @@ impl<J: VoteJournal> Node<J> {
                 if let Some(b) = self.buffer.seal(&self.key, h, *slot, &p) {
                     self.add_batch(b.clone());
                     out.push(Output::Broadcast(Msg::Batch(b)));
-                }
-            } else {
-                // Not on this cycle's payroll: hand pending transactions to the buffers their
-                // senders route to. They stay held here until executed, and are handed over
-                // again if their new buffer's batch expires.
-                let mut by_dest: BTreeMap<PublicKey, Vec<Transaction>> = BTreeMap::new();
-                for tx in self.buffer.hand_over(h) {
-                    let dest = route_order(&tx.sender, p.payroll).find_map(|s| self.chain.payroll_entry(h - 1, s));
-                    if let Some(e) = dest {
-                        by_dest.entry(e.sponsor).or_default().push(tx);
-                    }
-                }
-                for (to, txs) in by_dest {
-                    out.push(Output::Send(to, Msg::Forward(txs)));
                 }
             }
             for b in self.buffer.sealed.values().filter(|b| b.cycle < h) {

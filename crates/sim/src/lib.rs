@@ -752,7 +752,7 @@ impl Sim {
     }
 
     fn client_reply(&mut self, ci: usize, node: usize, tx_hash: Hash32, result: Result<(), BufferError>) {
-        if std::env::var_os("SIM_DEBUG").is_some() { eprintln!("t={} client {ci} reply from dc{node}: {result:?}", self.now); }
+        if std::env::var_os("SIM_DEBUG").is_some() { eprintln!("t={} client {ci} reply from dc{node} for {}: {result:?}", self.now, tx_hash.short()); }
         let Some((tx, _)) = self.clients[ci].inflight.clone() else { return };
         if tx.hash() != tx_hash {
             return;
