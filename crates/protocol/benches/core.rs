@@ -32,21 +32,36 @@ fn ed25519_verify_batch(b: Bencher, n: usize) {
     let msgs: Vec<Vec<u8>> = (0..n).map(|i| format!("message {i}").into_bytes()).collect();
     let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
     b.counter(ItemsCount::new(n)).bench(|| {
-        let items: Vec<_> = keys.iter().zip(&msgs).zip(&sigs).map(|((k, m), s)| (k.public(), m.as_slice(), *s)).collect();
+        let items: Vec<_> = keys
+            .iter()
+            .zip(&msgs)
+            .zip(&sigs)
+            .map(|((k, m), s)| (k.public(), m.as_slice(), *s))
+            .collect();
         verify_batch(black_box(&items)).unwrap()
     });
 }
 
 #[divan::bench]
 fn lot_validation(b: Bencher) {
-    let t = LotTemplate { height: 9, prev_hash: Hash32([1; 32]), sponsor_pk: Keypair::from_label("dc").public(), sponsor_endpoint: "dc:7000".into() };
+    let t = LotTemplate {
+        height: 9,
+        prev_hash: Hash32([1; 32]),
+        sponsor_pk: Keypair::from_label("dc").public(),
+        sponsor_endpoint: "dc:7000".into(),
+    };
     let lot = mine(&Keypair::from_label("miner"), &t, 12, 0, 1 << 24).unwrap();
     b.bench(|| black_box(&lot).validate(12).unwrap());
 }
 
 #[divan::bench]
 fn lot_mining_devnet_2pow12(b: Bencher) {
-    let t = LotTemplate { height: 9, prev_hash: Hash32([1; 32]), sponsor_pk: Keypair::from_label("dc").public(), sponsor_endpoint: "dc:7000".into() };
+    let t = LotTemplate {
+        height: 9,
+        prev_hash: Hash32([1; 32]),
+        sponsor_pk: Keypair::from_label("dc").public(),
+        sponsor_endpoint: "dc:7000".into(),
+    };
     let k = Keypair::from_label("miner");
     let mut start = 0u64;
     b.bench_local(|| {
@@ -69,8 +84,21 @@ fn qc_fixture() -> (Qc, Seats, Hash32) {
     let keys: Vec<_> = (0..11).map(|i| Keypair::from_label(&format!("seat{i}"))).collect();
     let seats = Seats::new(7, keys.iter().map(|k| k.public()).collect(), vec![5, 3, 3]);
     let v = Hash32([5; 32]);
-    let precommits = keys.iter().take(8).map(|k| Vote::sign_unchecked(k, 7, 0, Step::Precommit, Some(v), 1)).collect();
-    (Qc { height: 7, round: 0, value: v, precommits }, seats, v)
+    let precommits = keys
+        .iter()
+        .take(8)
+        .map(|k| Vote::sign_unchecked(k, 7, 0, Step::Precommit, Some(v), 1))
+        .collect();
+    (
+        Qc {
+            height: 7,
+            round: 0,
+            value: v,
+            precommits,
+        },
+        seats,
+        v,
+    )
 }
 
 #[divan::bench]
@@ -87,7 +115,10 @@ fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
     let g = Genesis {
         chain_id: "bench".into(),
         params: Params::devnet(),
-        founders: vec![Founder { node_pk: dc.public(), endpoint: "dc:1".into() }],
+        founders: vec![Founder {
+            node_pk: dc.public(),
+            endpoint: "dc:1".into(),
+        }],
         seats: vec![dc.public(); 11],
         seed: Hash32::ZERO,
         timestamp_ms: 0,
@@ -99,15 +130,36 @@ fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
         .map(|i| {
             let s = &senders[i % senders.len()];
             let to = senders[(i + 1) % senders.len()].public();
-            Transaction::new(s, (i / senders.len()) as u64, 1, TxKind::Transfer { to, amount: 3 }, vec![])
+            Transaction::new(
+                s,
+                (i / senders.len()) as u64,
+                1,
+                TxKind::Transfer { to, amount: 3 },
+                vec![],
+            )
         })
         .collect();
     let batch = Batch::seal(&dc, 1, 0, txs);
-    let t = LotTemplate { height: 1, prev_hash: Hash32::ZERO, sponsor_pk: dc.public(), sponsor_endpoint: String::new() };
+    let t = LotTemplate {
+        height: 1,
+        prev_hash: Hash32::ZERO,
+        sponsor_pk: dc.public(),
+        sponsor_endpoint: String::new(),
+    };
     let lot = mine(&Keypair::from_label("m"), &t, 0, 0, 1).unwrap();
-    let w = Winner { miner: lot.miner_pk, sponsor: lot.sponsor_pk };
+    let w = Winner {
+        miner: lot.miner_pk,
+        sponsor: lot.sponsor_pk,
+    };
     let block = Block {
-        header: Header { height: 1, prev_hash: Hash32::ZERO, seed: Hash32([1; 32]), seed_rank: 0, vrf_proof: VrfProof::default(), prev_state_root: Hash32::ZERO },
+        header: Header {
+            height: 1,
+            prev_hash: Hash32::ZERO,
+            seed: Hash32([1; 32]),
+            seed_rank: 0,
+            vrf_proof: VrfProof::default(),
+            prev_state_root: Hash32::ZERO,
+        },
         tree: vec![lot],
         micro: None,
     };
@@ -119,9 +171,20 @@ fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
 fn block_execution_2000_txs(b: Bencher) {
     let (g, block, batch, w) = exec_fixture();
     let state = State::genesis(&g);
-    b.counter(ItemsCount::new(EXEC_TXS)).with_inputs(|| state.clone()).bench_local_values(|mut s| {
-        s.execute(&g, &ExecContext { block: &block, batches: vec![&batch], batch_winners: vec![w], prev_seats: None }).state_root
-    });
+    b.counter(ItemsCount::new(EXEC_TXS))
+        .with_inputs(|| state.clone())
+        .bench_local_values(|mut s| {
+            s.execute(
+                &g,
+                &ExecContext {
+                    block: &block,
+                    batches: vec![&batch],
+                    batch_winners: vec![w],
+                    prev_seats: None,
+                },
+            )
+            .state_root
+        });
 }
 
 /// Validating the batch of the block above: size limits, buffer signature and the 2,000
@@ -130,15 +193,31 @@ fn block_execution_2000_txs(b: Bencher) {
 fn batch_validation_2000_txs(b: Bencher) {
     let (_, _, batch, _) = exec_fixture();
     let pk = batch.buffer_pk;
-    b.counter(ItemsCount::new(EXEC_TXS)).bench(|| black_box(&batch).validate(4096, 4 << 20, &pk).unwrap());
+    b.counter(ItemsCount::new(EXEC_TXS))
+        .bench(|| black_box(&batch).validate(4096, 4 << 20, &pk).unwrap());
 }
 
 fn million_ticket_round() -> Round {
-    let owners: Vec<_> = (0..1000).map(|i| Keypair::from_label(&format!("o{i}")).public()).collect();
-    let tickets = (0..1_000_000u64)
-        .map(|i| Ticket { owner: owners[(i % 1000) as usize], tx_hash: sha256(&i.to_be_bytes()) })
+    let owners: Vec<_> = (0..1000)
+        .map(|i| Keypair::from_label(&format!("o{i}")).public())
         .collect();
-    Round { id: 1, open_height: 1, close_height: 10, price: 1, winners: 10, tickets, ticket_root: None, drawn: None, draw_seed: None }
+    let tickets = (0..1_000_000u64)
+        .map(|i| Ticket {
+            owner: owners[(i % 1000) as usize],
+            tx_hash: sha256(&i.to_be_bytes()),
+        })
+        .collect();
+    Round {
+        id: 1,
+        open_height: 1,
+        close_height: 10,
+        price: 1,
+        winners: 10,
+        tickets,
+        ticket_root: None,
+        drawn: None,
+        draw_seed: None,
+    }
 }
 
 #[divan::bench(sample_count = 5)]

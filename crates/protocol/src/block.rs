@@ -204,9 +204,11 @@ impl Block {
     /// `H("daoli/v1/block" || H(header) || H(tree) || H(microblock))`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::BLOCK);
-        c.h(&self.header.hash())
-            .h(&tree_hash(&self.tree))
-            .h(&self.micro.as_ref().map(|m| m.hash()).unwrap_or(Hash32::ZERO));
+        c.h(&self.header.hash()).h(&tree_hash(&self.tree)).h(&self
+            .micro
+            .as_ref()
+            .map(|m| m.hash())
+            .unwrap_or(Hash32::ZERO));
         c.hash()
     }
     pub fn height(&self) -> u64 {
@@ -255,15 +257,27 @@ mod tests {
         let b = Batch::seal(&buf, 4, 2, txs);
         let d = b.validate(4096, 1 << 20, &buf.public()).unwrap();
         assert_eq!(d, b.digest());
-        assert!(matches!(b.validate(4096, 10, &buf.public()), Err(BatchError::TooLarge { .. })));
-        assert!(matches!(b.validate(4096, 1 << 20, &to), Err(BatchError::WrongBuffer(3, 2))));
+        assert!(matches!(
+            b.validate(4096, 10, &buf.public()),
+            Err(BatchError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            b.validate(4096, 1 << 20, &to),
+            Err(BatchError::WrongBuffer(3, 2))
+        ));
         let mut bad = b.clone();
         bad.txs[3].fee = 9;
         // The batch signature covers the tx root, so a changed tx breaks it first.
-        assert!(matches!(bad.validate(4096, 1 << 20, &buf.public()), Err(BatchError::Signature(_))));
+        assert!(matches!(
+            bad.validate(4096, 1 << 20, &buf.public()),
+            Err(BatchError::Signature(_))
+        ));
         let mut resealed = bad.clone();
         resealed = Batch::seal(&buf, resealed.cycle, resealed.slot, resealed.txs);
-        assert_eq!(resealed.validate(4096, 1 << 20, &buf.public()), Err(BatchError::TxSignature(3)));
+        assert_eq!(
+            resealed.validate(4096, 1 << 20, &buf.public()),
+            Err(BatchError::TxSignature(3))
+        );
         let mut dup = b.txs.clone();
         dup.push(b.txs[0].clone());
         let dup = Batch::seal(&buf, 4, 2, dup);

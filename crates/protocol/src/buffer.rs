@@ -65,7 +65,11 @@ impl KernelBuffer {
         let low = state.account(&tx.sender).nonce;
         let high = low + p.nonce_window;
         if tx.nonce < low || tx.nonce >= high {
-            return Err(BufferError::NonceWindow { got: tx.nonce, low, high });
+            return Err(BufferError::NonceWindow {
+                got: tx.nonce,
+                low,
+                high,
+            });
         }
         if self.by_nonce.contains_key(&(tx.sender, tx.nonce)) {
             return Err(BufferError::NonceTaken(tx.nonce));
@@ -190,7 +194,10 @@ mod tests {
         let g = Genesis {
             chain_id: "t".into(),
             params: Params::devnet(),
-            founders: vec![Founder { node_pk: dc.public(), endpoint: "dc:1".into() }],
+            founders: vec![Founder {
+                node_pk: dc.public(),
+                endpoint: "dc:1".into(),
+            }],
             seats: vec![dc.public(); 11],
             seed: Hash32::ZERO,
             timestamp_ms: 0,
@@ -217,7 +224,10 @@ mod tests {
         forged.fee = 0;
         assert!(matches!(b.admit(forged, &s, &p), Err(BufferError::Invalid(_))));
         let big = Transaction::new(&alice, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
-        assert!(matches!(b.admit(big, &s, &p), Err(BufferError::Invalid(TxError::TooLarge { .. }))));
+        assert!(matches!(
+            b.admit(big, &s, &p),
+            Err(BufferError::Invalid(TxError::TooLarge { .. }))
+        ));
         assert_eq!(b.held_len(), 1);
     }
 
@@ -239,8 +249,14 @@ mod tests {
         assert_eq!(b.pending_len(), 2);
         // t1 ran ahead of its nonce: re-pooled; t0 executed: released.
         let rs = vec![
-            Receipt { tx_hash: t1.hash(), outcome: TxOutcome::BadNonce { expected: 0, got: 1 } },
-            Receipt { tx_hash: t0.hash(), outcome: TxOutcome::Ok },
+            Receipt {
+                tx_hash: t1.hash(),
+                outcome: TxOutcome::BadNonce { expected: 0, got: 1 },
+            },
+            Receipt {
+                tx_hash: t0.hash(),
+                outcome: TxOutcome::Ok,
+            },
         ];
         b.seal(&key, 20, 0, &p).unwrap();
         b.on_executed(20, &rs, &[], &s, &p);

@@ -255,11 +255,16 @@ impl Chain {
     }
 
     /// Validates `block` as the next block; returns the batches it names, in order.
-    pub fn validate_block<'a>(&mut self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
+    pub fn validate_block<'a>(
+        &mut self,
+        block: &Block,
+        store: &'a BTreeMap<Hash32, Batch>,
+    ) -> Result<Vec<&'a Batch>, BlockError> {
         let out = self.check_block(block, store)?;
         self.lots_ok.extend(block.tree.iter().map(|l| l.hash()));
         if let Some(e) = self.lineup(block.header.height - 1, block.header.seed_rank as usize) {
-            self.seeds_ok.insert(seed_key(&e.sponsor, &block.header.seed, &block.header.vrf_proof));
+            self.seeds_ok
+                .insert(seed_key(&e.sponsor, &block.header.seed, &block.header.vrf_proof));
         }
         if let Some(m) = &block.micro {
             self.micros_ok.insert(m.hash());
@@ -275,7 +280,10 @@ impl Chain {
         let h = self.height() + 1;
         let hd = &block.header;
         if hd.height != h {
-            return Err(BlockError::Height { got: hd.height, expected: h });
+            return Err(BlockError::Height {
+                got: hd.height,
+                expected: h,
+            });
         }
         let tip = self.tip_hash();
         if hd.prev_hash != tip {
@@ -294,8 +302,17 @@ impl Chain {
         let producer = self
             .lineup(h - 1, hd.seed_rank as usize)
             .ok_or(BlockError::SeedRank(hd.seed_rank))?;
-        if !self.seeds_ok.contains(&seed_key(&producer.sponsor, &hd.seed, &hd.vrf_proof)) {
-            verify_seed(&producer.sponsor, &self.seeds[h as usize - 1], h, &hd.seed, &hd.vrf_proof)?;
+        if !self
+            .seeds_ok
+            .contains(&seed_key(&producer.sponsor, &hd.seed, &hd.vrf_proof))
+        {
+            verify_seed(
+                &producer.sponsor,
+                &self.seeds[h as usize - 1],
+                h,
+                &hd.seed,
+                &hd.vrf_proof,
+            )?;
         }
         validate_tree(
             &block.tree,
@@ -329,7 +346,9 @@ impl Chain {
         let mut out = Vec::with_capacity(m.batches.len());
         for r in &m.batches {
             let ds = r.digest.short();
-            let b = store.get(&r.digest).ok_or_else(|| BlockError::MissingBatch(ds.clone()))?;
+            let b = store
+                .get(&r.digest)
+                .ok_or_else(|| BlockError::MissingBatch(ds.clone()))?;
             if b.cycle != r.cycle || b.slot != r.slot || b.digest() != r.digest {
                 return Err(BlockError::BatchRef(ds));
             }
@@ -380,7 +399,9 @@ impl Chain {
         let batch_winners: Vec<Winner> = batches
             .iter()
             .map(|b| {
-                let e = self.payroll_entry(b.cycle - 1, b.slot).expect("validated payroll entry");
+                let e = self
+                    .payroll_entry(b.cycle - 1, b.slot)
+                    .expect("validated payroll entry");
                 Winner {
                     miner: e.miner,
                     sponsor: e.sponsor,
@@ -397,7 +418,14 @@ impl Chain {
                 prev_seats: prev_seats.as_ref(),
             },
         );
-        let ts = dcc::certified_timestamp(self.timestamps[h as usize - 1], cb.qc.precommits.iter().map(|v| (v.timestamp, seats.weight(&v.voter))).collect());
+        let ts = dcc::certified_timestamp(
+            self.timestamps[h as usize - 1],
+            cb.qc
+                .precommits
+                .iter()
+                .map(|v| (v.timestamp, seats.weight(&v.voter)))
+                .collect(),
+        );
         self.lots_ok.clear();
         self.seeds_ok.clear();
         self.qcs_ok.clear();

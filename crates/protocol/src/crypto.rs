@@ -109,8 +109,7 @@ impl Keypair {
 pub fn verify(pk: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), SigError> {
     let vk = pk.dalek()?;
     let s = ed25519_dalek::Signature::from_bytes(&sig.0);
-    vk.verify_strict(msg, &s)
-        .map_err(|_| SigError::BadSignature)
+    vk.verify_strict(msg, &s).map_err(|_| SigError::BadSignature)
 }
 
 /// Verifies many signatures at once (about twice as fast per signature for large batches).
@@ -184,9 +183,8 @@ mod tests {
     #[test]
     fn rfc8032_test_1_signature() {
         // RFC 8032 section 7.1, TEST 1 (empty message).
-        let k = Keypair::from_seed(
-            hex_array("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap(),
-        );
+        let k =
+            Keypair::from_seed(hex_array("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap());
         assert_eq!(
             hex::encode(k.public().0),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"

@@ -104,11 +104,7 @@ pub enum EventError {
     #[error("event claims cycle {claimed}, already certified (at cycle {current})")]
     PastCycle { claimed: u64, current: u64 },
     #[error("event for cycle {height} names previous block {got}, expected {expected}")]
-    WrongPrevious {
-        height: u64,
-        got: String,
-        expected: String,
-    },
+    WrongPrevious { height: u64, got: String, expected: String },
     #[error("event arrived at {at} after the deadline {deadline} of cycle {height}")]
     Late { height: u64, at: u64, deadline: u64 },
 }
@@ -174,7 +170,11 @@ mod tests {
     #[test]
     fn phases_and_deadlines() {
         let p = Params::devnet();
-        let c = Cycle { height: 5, start: 10_000, length: 1000 };
+        let c = Cycle {
+            height: 5,
+            start: 10_000,
+            length: 1000,
+        };
         assert_eq!(c.mining_close(&p), 10_400);
         assert_eq!(c.seed_deadline(&p), 10_500);
         assert_eq!(c.throttle(&p), 10_600);
@@ -186,11 +186,24 @@ mod tests {
 
     #[test]
     fn events_are_checked_against_the_cycle() {
-        let c = Cycle { height: 5, start: 0, length: 1000 };
+        let c = Cycle {
+            height: 5,
+            start: 0,
+            length: 1000,
+        };
         let tip = Hash32([1; 32]);
         assert!(check_event(&c, &tip, 5, &tip).is_ok());
-        assert!(matches!(check_event(&c, &tip, 6, &tip), Err(EventError::FutureCycle { .. })));
-        assert!(matches!(check_event(&c, &tip, 4, &tip), Err(EventError::PastCycle { .. })));
-        assert!(matches!(check_event(&c, &tip, 5, &Hash32::ZERO), Err(EventError::WrongPrevious { .. })));
+        assert!(matches!(
+            check_event(&c, &tip, 6, &tip),
+            Err(EventError::FutureCycle { .. })
+        ));
+        assert!(matches!(
+            check_event(&c, &tip, 4, &tip),
+            Err(EventError::PastCycle { .. })
+        ));
+        assert!(matches!(
+            check_event(&c, &tip, 5, &Hash32::ZERO),
+            Err(EventError::WrongPrevious { .. })
+        ));
     }
 }

@@ -12,9 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Vote { round: u32, step: Step, value: Option<Hash32> },
+    Vote {
+        round: u32,
+        step: Step,
+        value: Option<Hash32>,
+    },
     /// Round >= 1 proposer: broadcast this value (and its block).
-    Propose { round: u32, value: Hash32, valid_round: Option<u32> },
+    Propose {
+        round: u32,
+        value: Hash32,
+        valid_round: Option<u32>,
+    },
     Decide(Qc),
 }
 
@@ -73,7 +81,15 @@ pub struct Ibft {
 
 impl Ibft {
     /// `restored`: this seat's own votes at this height from its journal (after a restart).
-    pub fn new(height: u64, seats: Seats, me: PublicKey, params: Params, cycle: Cycle, prev_ts: u64, restored: Vec<Vote>) -> Self {
+    pub fn new(
+        height: u64,
+        seats: Seats,
+        me: PublicKey,
+        params: Params,
+        cycle: Cycle,
+        prev_ts: u64,
+        restored: Vec<Vote>,
+    ) -> Self {
         let mut s = Ibft {
             height,
             seats,
@@ -99,13 +115,12 @@ impl Ibft {
         s.round_start = s.cycle.throttle(&s.params);
         for v in restored {
             s.sent.insert((v.round, v.step));
-            if v.step == Step::Precommit {
-                if let Some(val) = v.value {
-                    if s.locked.is_none_or(|(r, _)| r < v.round) {
-                        s.locked = Some((v.round, val));
-                        s.valid = Some((v.round, val));
-                    }
-                }
+            if v.step == Step::Precommit
+                && let Some(val) = v.value
+                && s.locked.is_none_or(|(r, _)| r < v.round)
+            {
+                s.locked = Some((v.round, val));
+                s.valid = Some((v.round, val));
             }
             if v.round > s.round {
                 s.round = v.round;
@@ -326,7 +341,10 @@ impl Ibft {
         if self.decided.is_some() {
             return None;
         }
-        let mut d: Vec<u64> = [self.timer_prevote, self.timer_precommit].into_iter().flatten().collect();
+        let mut d: Vec<u64> = [self.timer_prevote, self.timer_precommit]
+            .into_iter()
+            .flatten()
+            .collect();
         if self.step == RStep::Propose {
             if self.round == 0 {
                 let wave = self.seats.wave_of(&self.me).unwrap_or(self.params.waves.len());
@@ -360,23 +378,23 @@ impl Ibft {
             .collect();
         for r in rounds {
             for (v, w) in self.tally(r, Step::Precommit) {
-                if let (Some(v), true) = (v, w >= q) {
-                    if valid(&v) {
-                        let precommits: Vec<Vote> = self.votes[&(r, Step::Precommit)]
-                            .values()
-                            .filter_map(|vs| vs.iter().find(|x| x.value == Some(v)))
-                            .cloned()
-                            .collect();
-                        let qc = Qc {
-                            height: self.height,
-                            round: r,
-                            value: v,
-                            precommits,
-                        };
-                        self.decided = Some(qc.clone());
-                        out.push(Action::Decide(qc));
-                        return false;
-                    }
+                if let (Some(v), true) = (v, w >= q)
+                    && valid(&v)
+                {
+                    let precommits: Vec<Vote> = self.votes[&(r, Step::Precommit)]
+                        .values()
+                        .filter_map(|vs| vs.iter().find(|x| x.value == Some(v)))
+                        .cloned()
+                        .collect();
+                    let qc = Qc {
+                        height: self.height,
+                        round: r,
+                        value: v,
+                        precommits,
+                    };
+                    self.decided = Some(qc.clone());
+                    out.push(Action::Decide(qc));
+                    return false;
                 }
             }
         }
@@ -417,7 +435,10 @@ impl Ibft {
             }
             RStep::Propose => {
                 if self.seats.proposer(round) == self.me && self.proposed.insert(round) {
-                    let pick = self.valid.map(|(r, v)| (v, Some(r))).or(self.own_view.flatten().map(|v| (v, None)));
+                    let pick = self
+                        .valid
+                        .map(|(r, v)| (v, Some(r)))
+                        .or(self.own_view.flatten().map(|v| (v, None)));
                     if let Some((value, valid_round)) = pick {
                         out.push(Action::Propose {
                             round,
@@ -475,10 +496,11 @@ impl Ibft {
                 self.precommit_timeout(now)
             }
             RStep::Precommit => {
-                if let Some(Some(v)) = self.polka(round) {
-                    if valid(&v) && self.valid.is_none_or(|(r, _)| r < round) {
-                        self.valid = Some((round, v));
-                    }
+                if let Some(Some(v)) = self.polka(round)
+                    && valid(&v)
+                    && self.valid.is_none_or(|(r, _)| r < round)
+                {
+                    self.valid = Some((round, v));
                 }
                 self.precommit_timeout(now)
             }
@@ -517,8 +539,15 @@ mod tests {
         p.seats = seat_of.len();
         p.waves = vec![seat_of.len() - 2, 1, 1];
         let seats = Seats::new(1, seat_of.iter().map(|i| keys[*i].public()).collect(), p.waves.clone());
-        let cycle = Cycle { height: 1, start: 0, length: 1000 };
-        let nodes = keys.iter().map(|k| Ibft::new(1, seats.clone(), k.public(), p.clone(), cycle, 0, vec![])).collect();
+        let cycle = Cycle {
+            height: 1,
+            start: 0,
+            length: 1000,
+        };
+        let nodes = keys
+            .iter()
+            .map(|k| Ibft::new(1, seats.clone(), k.public(), p.clone(), cycle, 0, vec![]))
+            .collect();
         Net { keys, nodes }
     }
 
@@ -616,7 +645,14 @@ mod tests {
         n0.start_round(1, 5000);
         n0.on_proposal(1, b, None);
         let acts = n0.progress(5000, &|_| true);
-        assert!(acts.contains(&Action::Vote { round: 1, step: Step::Prevote, value: None }), "{acts:?}");
+        assert!(
+            acts.contains(&Action::Vote {
+                round: 1,
+                step: Step::Prevote,
+                value: None
+            }),
+            "{acts:?}"
+        );
     }
 
     #[test]
@@ -632,9 +668,16 @@ mod tests {
         assert_eq!(n.evidence.len(), 1);
         n.evidence[0].verify().unwrap();
         for i in 3..40u8 {
-            let _ = n.on_vote(Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([i; 32])), 0), &|_| false);
+            let _ = n.on_vote(
+                Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([i; 32])), 0),
+                &|_| false,
+            );
         }
-        assert_eq!(n.votes[&(0, Step::Prevote)][&k.public()].len(), 2, "garbage beyond two is dropped");
+        assert_eq!(
+            n.votes[&(0, Step::Prevote)][&k.public()].len(),
+            2,
+            "garbage beyond two is dropped"
+        );
         let outsider = Keypair::from_label("outsider");
         let v = Vote::sign_unchecked(&outsider, 1, 0, Step::Prevote, None, 0);
         assert!(matches!(n.on_vote(v, &|_| true), Err(VoteReject::NotASeat(_))));
@@ -647,13 +690,31 @@ mod tests {
     #[test]
     fn restart_restores_the_lock_from_the_journal() {
         let k = Keypair::from_label("ibft0");
-        let seats = Seats::new(1, (0..4).map(|i| Keypair::from_label(&format!("ibft{i}")).public()).collect(), vec![2, 1, 1]);
+        let seats = Seats::new(
+            1,
+            (0..4)
+                .map(|i| Keypair::from_label(&format!("ibft{i}")).public())
+                .collect(),
+            vec![2, 1, 1],
+        );
         let a = Hash32([9; 32]);
         let mine = vec![
             Vote::sign_unchecked(&k, 1, 2, Step::Prevote, Some(a), 0),
             Vote::sign_unchecked(&k, 1, 2, Step::Precommit, Some(a), 7),
         ];
-        let i = Ibft::new(1, seats, k.public(), Params::devnet(), Cycle { height: 1, start: 0, length: 1000 }, 0, mine);
+        let i = Ibft::new(
+            1,
+            seats,
+            k.public(),
+            Params::devnet(),
+            Cycle {
+                height: 1,
+                start: 0,
+                length: 1000,
+            },
+            0,
+            mine,
+        );
         assert_eq!(i.locked(), Some((2, a)));
         assert_eq!(i.round, 2);
     }

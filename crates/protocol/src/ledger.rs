@@ -34,9 +34,22 @@ pub struct Receipt {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LotteryEvent {
-    Opened { round: u64, open: u64, close: u64 },
-    Closed { round: u64, tickets: u64, ticket_root: Hash32 },
-    Drawn { round: u64, seed: Hash32, winners: Vec<u64>, payouts: Vec<(PublicKey, u64)> },
+    Opened {
+        round: u64,
+        open: u64,
+        close: u64,
+    },
+    Closed {
+        round: u64,
+        tickets: u64,
+        ticket_root: Hash32,
+    },
+    Drawn {
+        round: u64,
+        seed: Hash32,
+        winners: Vec<u64>,
+        payouts: Vec<(PublicKey, u64)>,
+    },
 }
 
 /// A recipient of a winner's share: miner and sponsor split it.
@@ -171,15 +184,13 @@ impl State {
                 got: tx.nonce,
             };
         }
-        if let TxKind::BuyTicket { round } = tx.kind {
-            if !self.rounds.get(&round).is_some_and(|r| r.is_open_at(height)) {
-                return TxOutcome::RoundNotOpen(round);
-            }
+        if let TxKind::BuyTicket { round } = tx.kind
+            && !self.rounds.get(&round).is_some_and(|r| r.is_open_at(height))
+        {
+            return TxOutcome::RoundNotOpen(round);
         }
         let rounds = &self.rounds;
-        let cost = tx
-            .cost(|r| rounds.get(&r).map(|r| r.price))
-            .unwrap_or(u64::MAX);
+        let cost = tx.cost(|r| rounds.get(&r).map(|r| r.price)).unwrap_or(u64::MAX);
         if acct.balance < cost {
             return TxOutcome::InsufficientFunds {
                 balance: acct.balance,
@@ -244,18 +255,18 @@ impl State {
             sponsor: block.leader().sponsor_pk,
         };
         let signer_pool = p.coinbase * p.signer_share_permille / 1000;
-        if let (Some(m), Some(seats)) = (&block.micro, cx.prev_seats) {
-            if let Some(qc) = &m.prev_qc {
-                let paid: Vec<(PublicKey, u64)> = qc
-                    .signers()
-                    .filter(|s| !self.is_barred(s, h))
-                    .map(|s| (*s, seats.reward_weight(s)))
-                    .collect();
-                let total: u64 = paid.iter().map(|x| x.1).sum();
-                if total > 0 {
-                    for (s, w) in paid {
-                        self.mint(s, signer_pool * w / total);
-                    }
+        if let (Some(m), Some(seats)) = (&block.micro, cx.prev_seats)
+            && let Some(qc) = &m.prev_qc
+        {
+            let paid: Vec<(PublicKey, u64)> = qc
+                .signers()
+                .filter(|s| !self.is_barred(s, h))
+                .map(|s| (*s, seats.reward_weight(s)))
+                .collect();
+            let total: u64 = paid.iter().map(|x| x.1).sum();
+            for (s, w) in paid {
+                if let Some(share) = (signer_pool * w).checked_div(total) {
+                    self.mint(s, share);
                 }
             }
         }
@@ -274,15 +285,15 @@ impl State {
         self.pay_winner(&leader, leader_fees + owed, p.sponsor_share_permille, h, false);
 
         // Lottery system entries.
-        if let Some(pl) = &g.periodic_lottery {
-            if h % pl.every == 0 {
-                let id = self.open_round(h + 1, h + pl.length, pl.price, pl.winners);
-                out.lottery.push(LotteryEvent::Opened {
-                    round: id,
-                    open: h + 1,
-                    close: h + pl.length,
-                });
-            }
+        if let Some(pl) = &g.periodic_lottery
+            && h.is_multiple_of(pl.every)
+        {
+            let id = self.open_round(h + 1, h + pl.length, pl.price, pl.winners);
+            out.lottery.push(LotteryEvent::Opened {
+                round: id,
+                open: h + 1,
+                close: h + pl.length,
+            });
         }
         let ids: Vec<u64> = self.rounds.keys().copied().collect();
         for id in ids {
@@ -361,7 +372,12 @@ impl State {
     pub fn supply(&self) -> u64 {
         self.accounts.values().map(|a| a.balance).sum::<u64>()
             + self.owed_fees
-            + self.rounds.values().filter(|r| r.drawn.is_none()).map(|r| r.pot()).sum::<u64>()
+            + self
+                .rounds
+                .values()
+                .filter(|r| r.drawn.is_none())
+                .map(|r| r.pot())
+                .sum::<u64>()
     }
 }
 
@@ -379,21 +395,41 @@ mod tests {
         Genesis {
             chain_id: "t".into(),
             params: Params::devnet(),
-            founders: vec![Founder { node_pk: dc.public(), endpoint: "dc:1".into() }],
+            founders: vec![Founder {
+                node_pk: dc.public(),
+                endpoint: "dc:1".into(),
+            }],
             seats: vec![dc.public(); 11],
             seed: Hash32::ZERO,
             timestamp_ms: 0,
             accounts: vec![(alice.public(), 1_000)],
-            rounds: vec![RoundSpec { open_height: 1, close_height: 1, price: 100, winners: 1 }],
+            rounds: vec![RoundSpec {
+                open_height: 1,
+                close_height: 1,
+                price: 100,
+                winners: 1,
+            }],
             periodic_lottery: None,
         }
     }
 
     fn block(h: u64) -> Block {
-        let t = LotTemplate { height: h, prev_hash: Hash32::ZERO, sponsor_pk: Keypair::from_label("dc").public(), sponsor_endpoint: String::new() };
+        let t = LotTemplate {
+            height: h,
+            prev_hash: Hash32::ZERO,
+            sponsor_pk: Keypair::from_label("dc").public(),
+            sponsor_endpoint: String::new(),
+        };
         let lot = mine(&Keypair::from_label("miner"), &t, 0, 0, 1).expect("no pow");
         Block {
-            header: Header { height: h, prev_hash: Hash32::ZERO, seed: Hash32([h as u8; 32]), seed_rank: 0, vrf_proof: VrfProof::default(), prev_state_root: Hash32::ZERO },
+            header: Header {
+                height: h,
+                prev_hash: Hash32::ZERO,
+                seed: Hash32([h as u8; 32]),
+                seed_rank: 0,
+                vrf_proof: VrfProof::default(),
+                prev_state_root: Hash32::ZERO,
+            },
             tree: vec![lot],
             micro: None,
         }
@@ -408,36 +444,86 @@ mod tests {
         let buf = Keypair::from_label("dc");
         let txs = vec![
             Transaction::new(&alice, 0, 1, TxKind::Transfer { to: bob, amount: 100 }, vec![]),
-            Transaction::new(&alice, 0, 1, TxKind::Transfer { to: bob, amount: 100 }, b"replay".to_vec()),
+            Transaction::new(
+                &alice,
+                0,
+                1,
+                TxKind::Transfer { to: bob, amount: 100 },
+                b"replay".to_vec(),
+            ),
             Transaction::new(&alice, 1, 1, TxKind::Transfer { to: bob, amount: 5_000 }, vec![]),
             Transaction::new(&alice, 1, 1, TxKind::BuyTicket { round: 1 }, vec![]),
             Transaction::new(&alice, 2, 1, TxKind::BuyTicket { round: 9 }, vec![]),
         ];
         let batch = Batch::seal(&buf, 1, 0, txs);
         let b = block(1);
-        let w = Winner { miner: b.tree[0].miner_pk, sponsor: b.tree[0].sponsor_pk };
-        let out = s.execute(&g, &ExecContext { block: &b, batches: vec![&batch], batch_winners: vec![w], prev_seats: None });
+        let w = Winner {
+            miner: b.tree[0].miner_pk,
+            sponsor: b.tree[0].sponsor_pk,
+        };
+        let out = s.execute(
+            &g,
+            &ExecContext {
+                block: &b,
+                batches: vec![&batch],
+                batch_winners: vec![w],
+                prev_seats: None,
+            },
+        );
         let outcomes: Vec<_> = out.receipts.iter().map(|r| r.outcome).collect();
         assert_eq!(outcomes[0], TxOutcome::Ok);
         assert_eq!(outcomes[1], TxOutcome::BadNonce { expected: 1, got: 0 });
         assert!(matches!(outcomes[2], TxOutcome::InsufficientFunds { .. }));
         assert_eq!(outcomes[3], TxOutcome::Ok);
         assert_eq!(outcomes[4], TxOutcome::RoundNotOpen(9));
-        assert_eq!(s.account(&alice.public()), Account { balance: 1_000 - 101 - 101, nonce: 2 });
+        assert_eq!(
+            s.account(&alice.public()),
+            Account {
+                balance: 1_000 - 101 - 101,
+                nonce: 2
+            }
+        );
         assert_eq!(s.account(&bob).balance, 100);
         assert_eq!(out.fees, 2);
         assert_eq!(s.supply(), s.minted - s.burned);
         // Round 1 closes at height 1 with its one ticket.
-        assert!(out.lottery.iter().any(|e| matches!(e, LotteryEvent::Closed { round: 1, tickets: 1, .. })));
+        assert!(out.lottery.iter().any(|e| matches!(
+            e,
+            LotteryEvent::Closed {
+                round: 1,
+                tickets: 1,
+                ..
+            }
+        )));
         // Same inputs, same root: execution is deterministic.
         let mut s2 = State::genesis(&g);
-        let out2 = s2.execute(&g, &ExecContext { block: &b, batches: vec![&batch], batch_winners: vec![w], prev_seats: None });
+        let out2 = s2.execute(
+            &g,
+            &ExecContext {
+                block: &b,
+                batches: vec![&batch],
+                batch_winners: vec![w],
+                prev_seats: None,
+            },
+        );
         assert_eq!(out.state_root, out2.state_root);
         // The draw happens D blocks after close, with that block's seed, and pays the pot.
         for h in 2..=3 {
-            let o = s.execute(&g, &ExecContext { block: &block(h), batches: vec![], batch_winners: vec![], prev_seats: None });
+            let o = s.execute(
+                &g,
+                &ExecContext {
+                    block: &block(h),
+                    batches: vec![],
+                    batch_winners: vec![],
+                    prev_seats: None,
+                },
+            );
             if h == 3 {
-                assert!(o.lottery.iter().any(|e| matches!(e, LotteryEvent::Drawn { round: 1, winners, .. } if winners == &vec![0])));
+                assert!(
+                    o.lottery
+                        .iter()
+                        .any(|e| matches!(e, LotteryEvent::Drawn { round: 1, winners, .. } if winners == &vec![0]))
+                );
             }
         }
         assert_eq!(s.supply(), s.minted - s.burned);

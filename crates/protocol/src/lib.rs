@@ -16,7 +16,7 @@ pub mod node;
 pub mod params;
 pub mod seed;
 pub mod tx;
-pub mod vote;
 pub mod vectors;
 pub mod verify;
+pub mod vote;
 pub mod vrf;

@@ -41,7 +41,13 @@ pub fn lot_hash(height: u64, prev: &Hash32, miner: &PublicKey, sponsor: &PublicK
 
 impl Lot {
     pub fn hash(&self) -> Hash32 {
-        lot_hash(self.height, &self.prev_hash, &self.miner_pk, &self.sponsor_pk, self.nonce)
+        lot_hash(
+            self.height,
+            &self.prev_hash,
+            &self.miner_pk,
+            &self.sponsor_pk,
+            self.nonce,
+        )
     }
 
     /// Stateless validity: size, eased PoW, miner signature over the lot hash.
@@ -151,7 +157,7 @@ impl LotPool {
             .filter(|l| eligible(l))
             .map(|l| (l.rank(seed), l))
             .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|a| a.0);
         let mut head: Vec<(Hash32, &Lot)> = Vec::new();
         let mut rest: Vec<(Hash32, &Lot)> = Vec::new();
         for x in v {
@@ -165,12 +171,8 @@ impl LotPool {
         while head.len() < 1 + backups && !rest.is_empty() {
             head.push(rest.remove(0));
         }
-        head.sort_by(|a, b| a.0.cmp(&b.0));
-        head.into_iter()
-            .chain(rest)
-            .take(cut)
-            .map(|(_, l)| l.clone())
-            .collect()
+        head.sort_by_key(|a| a.0);
+        head.into_iter().chain(rest).take(cut).map(|(_, l)| l.clone()).collect()
     }
 }
 
@@ -291,12 +293,19 @@ mod tests {
         let seed = Hash32([9; 32]);
         let mut pool = LotPool::new(3);
         for (i, sponsor) in ["a", "a", "a", "a", "b"].iter().enumerate() {
-            let t = LotTemplate { sponsor_pk: Keypair::from_label(sponsor).public(), ..template() };
-            pool.add(mine(&Keypair::from_label(&format!("m{i}")), &t, 1, 0, 1000).unwrap()).unwrap();
+            let t = LotTemplate {
+                sponsor_pk: Keypair::from_label(sponsor).public(),
+                ..template()
+            };
+            pool.add(mine(&Keypair::from_label(&format!("m{i}")), &t, 1, 0, 1000).unwrap())
+                .unwrap();
         }
         let tree = pool.tree(&seed, 5, 2, |_| true);
         let b = Keypair::from_label("b").public();
-        assert!(tree[..3].iter().any(|l| l.sponsor_pk == b), "the one other sponsor gets a seed rank");
+        assert!(
+            tree[..3].iter().any(|l| l.sponsor_pk == b),
+            "the one other sponsor gets a seed rank"
+        );
         validate_tree(&tree, 3, &Hash32([7; 32]), &seed, 1, 5, 2, |_| false, |_| false).unwrap();
     }
 
@@ -327,12 +336,21 @@ mod tests {
         validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false).unwrap();
         let mut swapped = tree.clone();
         swapped.swap(0, 1);
-        assert_eq!(validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false), Err(TreeError::Order(1)));
+        assert_eq!(
+            validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false),
+            Err(TreeError::Order(1))
+        );
         let mut swapped = tree.clone();
         swapped.swap(2, 3);
-        assert_eq!(validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false), Err(TreeError::Order(3)));
+        assert_eq!(
+            validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false),
+            Err(TreeError::Order(3))
+        );
         assert!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 3, 1, |_| false, |_| false).is_err());
-        assert_eq!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| true, |_| false), Err(TreeError::Barred(0)));
+        assert_eq!(
+            validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| true, |_| false),
+            Err(TreeError::Barred(0))
+        );
         // A different seed reorders the same lots: luck, not hash power, decides.
         let other = pool.tree(&Hash32([10; 32]), 10, 2, |_| true);
         let all = pool.tree(&seed, 10, 2, |_| true);

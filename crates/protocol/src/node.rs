@@ -10,12 +10,12 @@ use crate::crypto::{Keypair, PublicKey, Signature, verify};
 use crate::dcc::{Cycle, EventError, check_event};
 use crate::ibft::{Action, Ibft};
 use crate::ledger::ExecOutcome;
+use crate::lot::Lot;
 use crate::lot::{LotError, LotPool, LotTemplate, mine};
 use crate::params::{Genesis, ParamsError};
 use crate::seed::{SeedAnnouncement, SeedError};
 use crate::tx::Transaction;
 use crate::vote::{Evidence, Step, Vote, VoteJournal, VoteSigner};
-use crate::lot::Lot;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,10 +40,22 @@ impl Proposal {
     }
     pub fn new(key: &Keypair, round: u32, valid_round: Option<u32>, block: Block) -> Self {
         let sig = key.sign(&Self::signing_bytes(round, valid_round, &block.hash()));
-        Proposal { round, valid_round, block, proposer: key.public(), sig, pol: Vec::new() }
+        Proposal {
+            round,
+            valid_round,
+            block,
+            proposer: key.public(),
+            sig,
+            pol: Vec::new(),
+        }
     }
     pub fn verify(&self) -> bool {
-        verify(&self.proposer, &Self::signing_bytes(self.round, self.valid_round, &self.block.hash()), &self.sig).is_ok()
+        verify(
+            &self.proposer,
+            &Self::signing_bytes(self.round, self.valid_round, &self.block.hash()),
+            &self.sig,
+        )
+        .is_ok()
     }
 }
 
@@ -57,10 +69,16 @@ pub enum Msg {
     Proposal(Proposal),
     Vote(Vote),
     Certified(CertifiedBlock, Vec<Batch>),
-    SyncRequest { from: u64 },
+    SyncRequest {
+        from: u64,
+    },
     BatchRequest(Vec<Hash32>),
     /// A client's transaction for payroll slot `slot` of the latest certified block it knows.
-    Tx { client: u64, slot: u32, tx: Transaction },
+    Tx {
+        client: u64,
+        slot: u32,
+        tx: Transaction,
+    },
     /// Acknowledged transactions a datacenter hands over because it serves no slot this cycle.
     Forward(Vec<Transaction>),
 }
@@ -98,7 +116,11 @@ pub enum Output {
     Send(PublicKey, Msg),
     /// Persist before the acknowledgement that follows it is sent.
     PersistTx(Transaction),
-    Reply { client: u64, tx_hash: Hash32, result: Result<(), BufferError> },
+    Reply {
+        client: u64,
+        tx_hash: Hash32,
+        result: Result<(), BufferError>,
+    },
     Committed(Box<Committed>),
     /// Call `tick` at this local time.
     Wakeup(u64),
@@ -177,10 +199,22 @@ pub struct Node<J: VoteJournal> {
 }
 
 impl<J: VoteJournal> Node<J> {
-    pub fn new(genesis: Genesis, key: Keypair, endpoint: String, miners: Vec<Keypair>, journal: J, entropy: u64, now: u64) -> Result<Self, ParamsError> {
+    pub fn new(
+        genesis: Genesis,
+        key: Keypair,
+        endpoint: String,
+        miners: Vec<Keypair>,
+        journal: J,
+        entropy: u64,
+        now: u64,
+    ) -> Result<Self, ParamsError> {
         let chain = Chain::new(genesis)?;
         let p = chain.params().clone();
-        let cycle = Cycle { height: 1, start: now, length: p.l0_ms };
+        let cycle = Cycle {
+            height: 1,
+            start: now,
+            length: p.l0_ms,
+        };
         let seats = chain.seats(1);
         let me = key.public();
         let mut n = Node {
@@ -229,10 +263,9 @@ impl<J: VoteJournal> Node<J> {
         self.ibft.round
     }
     pub fn describe(&self) -> String {
-        let lineup: Vec<String> = self
-            .chain
-            .block(self.chain.height())
-            .map_or(Vec::new(), |b| b.block.tree.iter().map(|l| l.sponsor_pk.short()).collect());
+        let lineup: Vec<String> = self.chain.block(self.chain.height()).map_or(Vec::new(), |b| {
+            b.block.tree.iter().map(|l| l.sponsor_pk.short()).collect()
+        });
         format!(
             "height {} cycle start {} lineup [{}] seeds {:?} lots {} | {}",
             self.chain.height(),
@@ -284,7 +317,11 @@ impl<J: VoteJournal> Node<J> {
     fn start_cycle(&mut self, now: u64, out: &mut Vec<Output>) {
         let h = self.chain.height() + 1;
         let p = self.chain.params().clone();
-        self.cycle = Cycle { height: h, start: now, length: self.chain.cycle_length() };
+        self.cycle = Cycle {
+            height: h,
+            start: now,
+            length: self.chain.cycle_length(),
+        };
         self.lots = LotPool::new(h);
         self.seeds.clear();
         self.micros.clear();
@@ -296,7 +333,15 @@ impl<J: VoteJournal> Node<J> {
         self.done.clear();
         self.helped.retain(|(_, x)| *x + 2 >= h);
         let restored = self.signer.journal.at_height(h);
-        self.ibft = Ibft::new(h, self.chain.seats(h), self.public(), p, self.cycle, *self.chain.timestamps.last().expect("genesis"), restored);
+        self.ibft = Ibft::new(
+            h,
+            self.chain.seats(h),
+            self.public(),
+            p,
+            self.cycle,
+            *self.chain.timestamps.last().expect("genesis"),
+            restored,
+        );
         self.next_stall = now + 3 * self.cycle.length;
         let state = &self.chain.state;
         self.evidence_pool.retain(|e| !state.punished.contains_key(&e.hash()));
@@ -350,7 +395,10 @@ impl<J: VoteJournal> Node<J> {
             (Duty::Seal, c.mining_close(p)),
             (Duty::BackupSeed, c.seed_deadline(p)),
             (Duty::Micro, c.seed_deadline(p)),
-            (Duty::BackupMicro, c.seed_deadline(p) + c.length * p.delta_permille / 4000),
+            (
+                Duty::BackupMicro,
+                c.seed_deadline(p) + c.length * p.delta_permille / 4000,
+            ),
             (Duty::OwnView, c.throttle(p)),
             (Duty::FallbackSeed, c.throttle(p)),
         ];
@@ -376,7 +424,9 @@ impl<J: VoteJournal> Node<J> {
         // their senders route to, so they make this cycle's batches. They stay held here
         // until executed, and are handed over again if their new batch expires.
         let serving = !self.chain.payroll_of(h - 1, &me).is_empty();
-        if (self.due(Duty::HandOver, c.start, now) || (now >= c.mining_close(&p) && self.buffer.pending_len() > 0)) && !serving {
+        if (self.due(Duty::HandOver, c.start, now) || (now >= c.mining_close(&p) && self.buffer.pending_len() > 0))
+            && !serving
+        {
             let mut by_dest: BTreeMap<PublicKey, Vec<Transaction>> = BTreeMap::new();
             for tx in self.buffer.hand_over(h) {
                 let dest = route_order(&tx.sender, p.payroll).find_map(|s| self.chain.payroll_entry(h - 1, s));
@@ -410,11 +460,11 @@ impl<J: VoteJournal> Node<J> {
         }
         if self.due(Duty::Seal, c.mining_close(&p), now) {
             let slots = self.chain.payroll_of(h - 1, &me);
-            if let Some(slot) = slots.first() {
-                if let Some(b) = self.buffer.seal(&self.key, h, *slot, &p) {
-                    self.add_batch(b.clone());
-                    out.push(Output::Broadcast(Msg::Batch(b)));
-                }
+            if let Some(slot) = slots.first()
+                && let Some(b) = self.buffer.seal(&self.key, h, *slot, &p)
+            {
+                self.add_batch(b.clone());
+                out.push(Output::Broadcast(Msg::Batch(b)));
             }
             for b in self.buffer.sealed.values().filter(|b| b.cycle < h) {
                 out.push(Output::Broadcast(Msg::Batch(b.clone())));
@@ -430,7 +480,12 @@ impl<J: VoteJournal> Node<J> {
         if self.due(Duty::Micro, c.seed_deadline(&p), now) && self.sponsor_at(0) == Some(me) {
             self.publish_micro(0, out);
         }
-        if self.due(Duty::BackupMicro, c.seed_deadline(&p) + c.length * p.delta_permille / 4000, now) && !self.micros.contains_key(&0) {
+        if self.due(
+            Duty::BackupMicro,
+            c.seed_deadline(&p) + c.length * p.delta_permille / 4000,
+            now,
+        ) && !self.micros.contains_key(&0)
+        {
             for rank in 1..=p.backups {
                 if self.sponsor_at(rank) == Some(me) {
                     self.publish_micro(rank as u32, out);
@@ -466,7 +521,11 @@ impl<J: VoteJournal> Node<J> {
             .batches
             .values()
             .filter(|b| b.cycle <= h && b.cycle + p.batch_expiry >= h)
-            .map(|b| BatchRef { cycle: b.cycle, slot: b.slot, digest: b.digest() })
+            .map(|b| BatchRef {
+                cycle: b.cycle,
+                slot: b.slot,
+                digest: b.digest(),
+            })
             .filter(|r| !state.included.contains_key(&r.digest))
             .collect();
         refs.sort();
@@ -489,7 +548,9 @@ impl<J: VoteJournal> Node<J> {
         let p = self.chain.params().clone();
         let mut view = None;
         if let Some((rank, seed)) = self.seeds.iter().next().map(|(r, s)| (*r, s.clone())) {
-            let tree = self.lots.tree(&seed.seed, p.lineup_len(), p.backups, |l| !self.chain.is_barred(h, rank, l));
+            let tree = self.lots.tree(&seed.seed, p.lineup_len(), p.backups, |l| {
+                !self.chain.is_barred(h, rank, l)
+            });
             if !tree.is_empty() {
                 let header = Header {
                     height: h,
@@ -502,7 +563,11 @@ impl<J: VoteJournal> Node<J> {
                 let mut candidates: Vec<Option<MicroBlock>> = self.micros.values().cloned().map(Some).collect();
                 candidates.push(None);
                 for micro in candidates {
-                    let b = Block { header: header.clone(), tree: tree.clone(), micro };
+                    let b = Block {
+                        header: header.clone(),
+                        tree: tree.clone(),
+                        micro,
+                    };
                     if self.chain.validate_block(&b, &self.batches).is_ok() {
                         view = Some(b);
                         break;
@@ -515,7 +580,12 @@ impl<J: VoteJournal> Node<J> {
             self.valid_blocks.insert(b.hash());
             self.blocks.insert(b.hash(), b.clone());
             if self.ibft.seats.weight(&self.public()) > 0 {
-                out.push(Output::Broadcast(Msg::Proposal(Proposal::new(&self.key, 0, None, b.clone()))));
+                out.push(Output::Broadcast(Msg::Proposal(Proposal::new(
+                    &self.key,
+                    0,
+                    None,
+                    b.clone(),
+                ))));
             }
             self.own_block = Some(b);
         }
@@ -526,7 +596,11 @@ impl<J: VoteJournal> Node<J> {
         // A seed or MicroBlock that came after the throttle still makes an own view for the
         // later rounds' proposals.
         let inputs = (self.seeds.len(), self.micros.len(), self.lots.len());
-        if self.own_block.is_none() && self.done.contains(&Duty::OwnView) && !self.seeds.is_empty() && inputs != self.own_view_inputs {
+        if self.own_block.is_none()
+            && self.done.contains(&Duty::OwnView)
+            && !self.seeds.is_empty()
+            && inputs != self.own_view_inputs
+        {
             self.own_view_inputs = inputs;
             self.build_own_view(out);
         }
@@ -550,7 +624,11 @@ impl<J: VoteJournal> Node<J> {
                             out.push(Output::Broadcast(Msg::Vote(v)));
                         }
                     }
-                    Action::Propose { round, value, valid_round } => {
+                    Action::Propose {
+                        round,
+                        value,
+                        valid_round,
+                    } => {
                         if let Some(b) = self.blocks.get(&value) {
                             let mut p = Proposal::new(&self.key, round, valid_round, b.clone());
                             if valid_round.is_some() {
@@ -573,11 +651,22 @@ impl<J: VoteJournal> Node<J> {
         }
     }
 
-    fn commit(&mut self, now: u64, cb: CertifiedBlock, announce: bool, out: &mut Vec<Output>) -> Result<(), BlockError> {
+    fn commit(
+        &mut self,
+        now: u64,
+        cb: CertifiedBlock,
+        announce: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<(), BlockError> {
         let outcome = self.chain.commit(cb.clone(), &self.batches)?;
-        let included: Vec<Hash32> = cb.block.micro.as_ref().map_or(Vec::new(), |m| m.batches.iter().map(|r| r.digest).collect());
+        let included: Vec<Hash32> = cb
+            .block
+            .micro
+            .as_ref()
+            .map_or(Vec::new(), |m| m.batches.iter().map(|r| r.digest).collect());
         let p = self.chain.params().clone();
-        self.buffer.on_executed(cb.block.height(), &outcome.receipts, &included, &self.chain.state, &p);
+        self.buffer
+            .on_executed(cb.block.height(), &outcome.receipts, &included, &self.chain.state, &p);
         let h = cb.block.height();
         for d in &included {
             if let Some(b) = self.batches.remove(d) {
@@ -586,7 +675,10 @@ impl<J: VoteJournal> Node<J> {
         }
         self.batches.retain(|_, b| b.cycle + p.batch_expiry + 2 >= h);
         if announce {
-            out.push(Output::Broadcast(Msg::Certified(cb.clone(), self.batches_of(&cb.block))));
+            out.push(Output::Broadcast(Msg::Certified(
+                cb.clone(),
+                self.batches_of(&cb.block),
+            )));
         }
         out.push(Output::Committed(Box::new(Committed {
             height: h,
@@ -612,7 +704,12 @@ impl<J: VoteJournal> Node<J> {
         b.micro.as_ref().map_or(Vec::new(), |m| {
             m.batches
                 .iter()
-                .filter_map(|r| self.archive.get(&r.digest).or_else(|| self.batches.get(&r.digest)).cloned())
+                .filter_map(|r| {
+                    self.archive
+                        .get(&r.digest)
+                        .or_else(|| self.batches.get(&r.digest))
+                        .cloned()
+                })
                 .collect()
         })
     }
@@ -651,10 +748,17 @@ impl<J: VoteJournal> Node<J> {
                 p.pol = self.ibft.pol_votes();
                 out.push(Output::Broadcast(Msg::Proposal(p)));
             } else if let Some(b) = &self.own_block {
-                out.push(Output::Broadcast(Msg::Proposal(Proposal::new(&self.key, 0, None, b.clone()))));
+                out.push(Output::Broadcast(Msg::Proposal(Proposal::new(
+                    &self.key,
+                    0,
+                    None,
+                    b.clone(),
+                ))));
             }
         }
-        out.push(Output::Broadcast(Msg::SyncRequest { from: self.chain.height() + 1 }));
+        out.push(Output::Broadcast(Msg::SyncRequest {
+            from: self.chain.height() + 1,
+        }));
     }
 
     fn add_batch(&mut self, b: Batch) -> bool {
@@ -679,10 +783,13 @@ impl<J: VoteJournal> Node<J> {
                 Ok(hash)
             }
             Err(BlockError::MissingBatch(_)) => {
-                let missing: Vec<Hash32> = b
-                    .micro
-                    .as_ref()
-                    .map_or(Vec::new(), |m| m.batches.iter().map(|r| r.digest).filter(|d| !self.batches.contains_key(d)).collect());
+                let missing: Vec<Hash32> = b.micro.as_ref().map_or(Vec::new(), |m| {
+                    m.batches
+                        .iter()
+                        .map(|r| r.digest)
+                        .filter(|d| !self.batches.contains_key(d))
+                        .collect()
+                });
                 out.push(Output::Send(from, Msg::BatchRequest(missing)));
                 if self.waiting.len() < 64 {
                     self.waiting.insert(hash, b);
@@ -723,7 +830,12 @@ impl<J: VoteJournal> Node<J> {
                 check_event(&self.cycle, &self.chain.tip_hash(), lot.height, &lot.prev_hash)?;
                 let deadline = self.cycle.throttle(&p);
                 if now >= deadline {
-                    return Err(EventError::Late { height: h, at: now, deadline }.into());
+                    return Err(EventError::Late {
+                        height: h,
+                        at: now,
+                        deadline,
+                    }
+                    .into());
                 }
                 let lh = lot.validate(p.pow_bits)?;
                 self.lots.add(lot)?;
@@ -774,7 +886,12 @@ impl<J: VoteJournal> Node<J> {
                 if self.sponsor_at(m.producer_rank as usize) != Some(m.producer_pk) || m.verify_sig().is_err() {
                     return Err(Reject::Signature);
                 }
-                let missing: Vec<Hash32> = m.batches.iter().map(|r| r.digest).filter(|d| !self.batches.contains_key(d)).collect();
+                let missing: Vec<Hash32> = m
+                    .batches
+                    .iter()
+                    .map(|r| r.digest)
+                    .filter(|d| !self.batches.contains_key(d))
+                    .collect();
                 if !missing.is_empty() {
                     out.push(Output::Send(from, Msg::BatchRequest(missing)));
                 }
@@ -813,11 +930,11 @@ impl<J: VoteJournal> Node<J> {
                 }
                 if v.height < h {
                     // The voter is behind: hand it the block it is still voting on, once.
-                    if let Some(cb) = self.chain.block(v.height) {
-                        if self.helped.insert((v.voter, v.height)) {
-                            let batches = self.batches_of(&cb.block);
-                            out.push(Output::Send(from, Msg::Certified(cb.clone(), batches)));
-                        }
+                    if let Some(cb) = self.chain.block(v.height)
+                        && self.helped.insert((v.voter, v.height))
+                    {
+                        let batches = self.batches_of(&cb.block);
+                        out.push(Output::Send(from, Msg::Certified(cb.clone(), batches)));
                     }
                     return Err(Reject::Stale);
                 }
@@ -872,7 +989,11 @@ impl<J: VoteJournal> Node<J> {
                 let served = !self.chain.payroll_of(h - 1, &self.public()).is_empty();
                 if served {
                     for tx in txs.into_iter().take(4096) {
-                        if self.buffer.admit(tx.clone(), &self.chain.state, &p).is_ok_and(|a| matches!(a, Admitted::New(_))) {
+                        if self
+                            .buffer
+                            .admit(tx.clone(), &self.chain.state, &p)
+                            .is_ok_and(|a| matches!(a, Admitted::New(_)))
+                        {
                             out.push(Output::PersistTx(tx));
                         }
                     }
@@ -882,7 +1003,11 @@ impl<J: VoteJournal> Node<J> {
             Msg::Tx { client, slot, tx } => {
                 let tx_hash = tx.hash();
                 let result = self.accept_tx(slot, tx, out);
-                out.push(Output::Reply { client, tx_hash, result });
+                out.push(Output::Reply {
+                    client,
+                    tx_hash,
+                    result,
+                });
                 Ok(())
             }
         }
@@ -893,7 +1018,12 @@ impl<J: VoteJournal> Node<J> {
         let h = self.cycle.height;
         let entry = self.chain.payroll_entry(h - 1, slot).ok_or(BufferError::NoSlot(h))?;
         if entry.sponsor != self.public() {
-            return Err(BufferError::Redirect { cycle: h, slot, sponsor: entry.sponsor, endpoint: entry.endpoint });
+            return Err(BufferError::Redirect {
+                cycle: h,
+                slot,
+                sponsor: entry.sponsor,
+                endpoint: entry.endpoint,
+            });
         }
         match self.buffer.admit(tx.clone(), &self.chain.state, p)? {
             Admitted::New(_) => out.push(Output::PersistTx(tx)),

@@ -128,40 +128,108 @@ impl Params {
     }
 
     pub fn validate(&self) -> Result<(), ParamsError> {
-        range("l0_ms", self.l0_ms, (10..=3_600_000).contains(&self.l0_ms), "10 ms ..= 1 h")?;
+        range(
+            "l0_ms",
+            self.l0_ms,
+            (10..=3_600_000).contains(&self.l0_ms),
+            "10 ms ..= 1 h",
+        )?;
         range("window", self.window, (1..=101).contains(&self.window), "1 ..= 101")?;
-        range("phi_permille", self.phi_permille, self.phi_permille >= 50, "mining needs at least 5% of a cycle")?;
+        range(
+            "phi_permille",
+            self.phi_permille,
+            self.phi_permille >= 50,
+            "mining needs at least 5% of a cycle",
+        )?;
         range(
             "delta_permille",
             self.delta_permille,
             self.delta_permille >= 20 && self.phi_permille + self.delta_permille <= 800,
             "DELTA >= 2% and PHI + DELTA <= 80% (voting needs the rest)",
         )?;
-        range("seats", self.seats, (4..=1000).contains(&self.seats), "4 ..= 1000 (f >= 1)")?;
+        range(
+            "seats",
+            self.seats,
+            (4..=1000).contains(&self.seats),
+            "4 ..= 1000 (f >= 1)",
+        )?;
         range(
             "waves",
             format!("{:?}", self.waves),
-            !self.waves.is_empty() && self.waves.iter().all(|w| *w > 0) && self.waves.iter().sum::<usize>() == self.seats,
+            !self.waves.is_empty()
+                && self.waves.iter().all(|w| *w > 0)
+                && self.waves.iter().sum::<usize>() == self.seats,
             "non-empty, positive, summing to seats",
         )?;
-        range("wave_gap_permille", self.wave_gap_permille, self.wave_gap_permille * (self.waves.len() as u64) < 1000 - self.phi_permille - self.delta_permille, "all waves must fit in the voting phase")?;
-        range("step_timeout_permille", self.step_timeout_permille, (10..=2000).contains(&self.step_timeout_permille), "10 ..= 2000")?;
-        range("payroll", self.payroll, (1..=1024).contains(&self.payroll), "1 ..= 1024")?;
+        range(
+            "wave_gap_permille",
+            self.wave_gap_permille,
+            self.wave_gap_permille * (self.waves.len() as u64) < 1000 - self.phi_permille - self.delta_permille,
+            "all waves must fit in the voting phase",
+        )?;
+        range(
+            "step_timeout_permille",
+            self.step_timeout_permille,
+            (10..=2000).contains(&self.step_timeout_permille),
+            "10 ..= 2000",
+        )?;
+        range(
+            "payroll",
+            self.payroll,
+            (1..=1024).contains(&self.payroll),
+            "1 ..= 1024",
+        )?;
         range("backups", self.backups, self.backups <= 16, "0 ..= 16")?;
-        range("pow_bits", self.pow_bits, self.pow_bits <= 40, "0 ..= 40 (the PoW is eased on purpose)")?;
-        range("draw_delay", self.draw_delay, self.draw_delay >= 1, "the draw seed must be unknown at close")?;
-        range("signer_share_permille", self.signer_share_permille, self.signer_share_permille <= 1000, "<= 1000")?;
-        range("sponsor_share_permille", self.sponsor_share_permille, self.sponsor_share_permille <= 1000, "<= 1000")?;
+        range(
+            "pow_bits",
+            self.pow_bits,
+            self.pow_bits <= 40,
+            "0 ..= 40 (the PoW is eased on purpose)",
+        )?;
+        range(
+            "draw_delay",
+            self.draw_delay,
+            self.draw_delay >= 1,
+            "the draw seed must be unknown at close",
+        )?;
+        range(
+            "signer_share_permille",
+            self.signer_share_permille,
+            self.signer_share_permille <= 1000,
+            "<= 1000",
+        )?;
+        range(
+            "sponsor_share_permille",
+            self.sponsor_share_permille,
+            self.sponsor_share_permille <= 1000,
+            "<= 1000",
+        )?;
         range(
             "wage",
             self.wage,
-            (self.payroll as u64).saturating_mul(self.wage) <= self.coinbase - self.coinbase * self.signer_share_permille / 1000,
+            (self.payroll as u64).saturating_mul(self.wage)
+                <= self.coinbase - self.coinbase * self.signer_share_permille / 1000,
             "the payroll's wages must fit in the coinbase",
         )?;
-        range("max_tx_bytes", self.max_tx_bytes, (256..=65536).contains(&self.max_tx_bytes), "256 ..= 65536")?;
-        range("max_batch_bytes", self.max_batch_bytes, self.max_batch_bytes >= self.max_tx_bytes, ">= max_tx_bytes")?;
+        range(
+            "max_tx_bytes",
+            self.max_tx_bytes,
+            (256..=65536).contains(&self.max_tx_bytes),
+            "256 ..= 65536",
+        )?;
+        range(
+            "max_batch_bytes",
+            self.max_batch_bytes,
+            self.max_batch_bytes >= self.max_tx_bytes,
+            ">= max_tx_bytes",
+        )?;
         range("nonce_window", self.nonce_window, self.nonce_window >= 1, ">= 1")?;
-        range("batch_expiry", self.batch_expiry, (1..=64).contains(&self.batch_expiry), "1 ..= 64")?;
+        range(
+            "batch_expiry",
+            self.batch_expiry,
+            (1..=64).contains(&self.batch_expiry),
+            "1 ..= 64",
+        )?;
         Ok(())
     }
 }
@@ -220,7 +288,11 @@ impl Genesis {
             return bad("no founding datacenters".into());
         }
         if self.seats.len() != self.params.seats {
-            return bad(format!("{} initial seats, params say {}", self.seats.len(), self.params.seats));
+            return bad(format!(
+                "{} initial seats, params say {}",
+                self.seats.len(),
+                self.params.seats
+            ));
         }
         for s in &self.seats {
             if !self.founders.iter().any(|f| f.node_pk == *s) {
@@ -235,13 +307,15 @@ impl Genesis {
         }
         for r in &self.rounds {
             if r.open_height == 0 || r.close_height < r.open_height || r.winners == 0 {
-                return bad(format!("lottery round {r:?}: needs 1 <= open <= close and winners >= 1"));
+                return bad(format!(
+                    "lottery round {r:?}: needs 1 <= open <= close and winners >= 1"
+                ));
             }
         }
-        if let Some(p) = &self.periodic_lottery {
-            if p.every == 0 || p.length == 0 || p.winners == 0 {
-                return bad("periodic lottery needs every, length and winners >= 1".into());
-            }
+        if let Some(p) = &self.periodic_lottery
+            && (p.every == 0 || p.length == 0 || p.winners == 0)
+        {
+            return bad("periodic lottery needs every, length and winners >= 1".into());
         }
         Ok(())
     }

@@ -57,7 +57,13 @@ impl SeedAnnouncement {
     }
 }
 
-pub fn verify_seed(producer: &PublicKey, prev_seed: &Hash32, height: u64, seed: &Hash32, proof: &VrfProof) -> Result<(), SeedError> {
+pub fn verify_seed(
+    producer: &PublicKey,
+    prev_seed: &Hash32,
+    height: u64,
+    seed: &Hash32,
+    proof: &VrfProof,
+) -> Result<(), SeedError> {
     let beta = vrf::verify(&producer.0, &alpha(prev_seed, height), proof)?;
     if seed_of(&beta) != *seed {
         return Err(SeedError::Mismatch);

@@ -21,22 +21,40 @@ pub fn tx() -> Value {
     let alice = key("alice");
     let bob = key("bob");
     let txs = [
-        Transaction::new(&alice, 0, 1, TxKind::Transfer { to: bob.public(), amount: 250 }, vec![]),
+        Transaction::new(
+            &alice,
+            0,
+            1,
+            TxKind::Transfer {
+                to: bob.public(),
+                amount: 250,
+            },
+            vec![],
+        ),
         Transaction::new(&alice, 1, 2, TxKind::BuyTicket { round: 7 }, b"lucky".to_vec()),
     ];
-    json!(txs.iter().map(|t| json!({
-        "signer_seed": hex::encode(alice.seed()),
-        "tx": t,
-        "signing_bytes": hex::encode(t.signing_bytes()),
-        "hash": t.hash(),
-        "size": t.size(),
-    })).collect::<Vec<_>>())
+    json!(
+        txs.iter()
+            .map(|t| json!({
+                "signer_seed": hex::encode(alice.seed()),
+                "tx": t,
+                "signing_bytes": hex::encode(t.signing_bytes()),
+                "hash": t.hash(),
+                "size": t.size(),
+            }))
+            .collect::<Vec<_>>()
+    )
 }
 
 pub fn lot() -> Value {
     let miner = key("miner");
     let sponsor = key("sponsor");
-    let t = LotTemplate { height: 42, prev_hash: sha256(b"block 41"), sponsor_pk: sponsor.public(), sponsor_endpoint: "dc1.example:7000".into() };
+    let t = LotTemplate {
+        height: 42,
+        prev_hash: sha256(b"block 41"),
+        sponsor_pk: sponsor.public(),
+        sponsor_endpoint: "dc1.example:7000".into(),
+    };
     let lot = mine(&miner, &t, 12, 0, 1 << 24).expect("2^12 expected tries");
     let seed = sha256(b"seed 42");
     json!({
@@ -53,7 +71,20 @@ pub fn batch() -> Value {
     let buffer = key("buffer");
     let alice = key("alice");
     let bob = key("bob");
-    let txs: Vec<Transaction> = (0..3).map(|n| Transaction::new(&alice, n, 1, TxKind::Transfer { to: bob.public(), amount: 10 + n }, vec![])).collect();
+    let txs: Vec<Transaction> = (0..3)
+        .map(|n| {
+            Transaction::new(
+                &alice,
+                n,
+                1,
+                TxKind::Transfer {
+                    to: bob.public(),
+                    amount: 10 + n,
+                },
+                vec![],
+            )
+        })
+        .collect();
     let b = Batch::seal(&buffer, 43, 5, txs);
     json!({
         "buffer_seed": hex::encode(buffer.seed()),
@@ -68,22 +99,40 @@ fn sample_block() -> (Block, Vec<Keypair>) {
     let seats: Vec<Keypair> = (0..4).map(|i| key(&format!("seat{i}"))).collect();
     let prev_seed = sha256(b"seed 41");
     let s = SeedAnnouncement::produce(&leader, &prev_seed, 42, 0);
-    let t = LotTemplate { height: 42, prev_hash: sha256(b"block 41"), sponsor_pk: seats[0].public(), sponsor_endpoint: "dc0.example:7000".into() };
-    let tree: Vec<_> = (0..3).map(|i| mine(&key(&format!("m{i}")), &t, 4, 0, 1 << 20).expect("lot")).collect();
+    let t = LotTemplate {
+        height: 42,
+        prev_hash: sha256(b"block 41"),
+        sponsor_pk: seats[0].public(),
+        sponsor_endpoint: "dc0.example:7000".into(),
+    };
+    let tree: Vec<_> = (0..3)
+        .map(|i| mine(&key(&format!("m{i}")), &t, 4, 0, 1 << 20).expect("lot"))
+        .collect();
     let mut tree = tree;
     tree.sort_by_key(|l| l.rank(&s.seed));
     let micro = MicroBlock {
         height: 42,
         producer_rank: 0,
         producer_pk: leader.public(),
-        batches: vec![BatchRef { cycle: 42, slot: 1, digest: sha256(b"batch") }],
+        batches: vec![BatchRef {
+            cycle: 42,
+            slot: 1,
+            digest: sha256(b"batch"),
+        }],
         prev_qc: None,
         evidence: vec![],
         sig: Signature::default(),
     }
     .sign(&leader);
     let block = Block {
-        header: Header { height: 42, prev_hash: t.prev_hash, seed: s.seed, seed_rank: 0, vrf_proof: s.proof, prev_state_root: sha256(b"state 41") },
+        header: Header {
+            height: 42,
+            prev_hash: t.prev_hash,
+            seed: s.seed,
+            seed_rank: 0,
+            vrf_proof: s.proof,
+            prev_state_root: sha256(b"state 41"),
+        },
         tree,
         micro: Some(micro),
     };
@@ -92,8 +141,17 @@ fn sample_block() -> (Block, Vec<Keypair>) {
 
 pub fn block() -> Value {
     let (b, seats) = sample_block();
-    let votes: Vec<Vote> = seats.iter().enumerate().map(|(i, k)| Vote::sign_unchecked(k, 42, 0, Step::Precommit, Some(b.hash()), 1_000 + i as u64)).collect();
-    let qc = Qc { height: 42, round: 0, value: b.hash(), precommits: votes };
+    let votes: Vec<Vote> = seats
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Vote::sign_unchecked(k, 42, 0, Step::Precommit, Some(b.hash()), 1_000 + i as u64))
+        .collect();
+    let qc = Qc {
+        height: 42,
+        round: 0,
+        value: b.hash(),
+        precommits: votes,
+    };
     json!({
         "block": b,
         "header_hash": b.header.hash(),
@@ -122,8 +180,23 @@ pub fn seed_chain() -> Value {
 
 pub fn lottery() -> Value {
     let owners: Vec<Keypair> = (0..5).map(|i| key(&format!("player{i}"))).collect();
-    let tickets: Vec<Ticket> = (0..25).map(|i| Ticket { owner: owners[i % 5].public(), tx_hash: sha256(format!("ticket tx {i}").as_bytes()) }).collect();
-    let round = Round { id: 3, open_height: 10, close_height: 20, price: 100, winners: 3, tickets, ticket_root: None, drawn: None, draw_seed: None };
+    let tickets: Vec<Ticket> = (0..25)
+        .map(|i| Ticket {
+            owner: owners[i % 5].public(),
+            tx_hash: sha256(format!("ticket tx {i}").as_bytes()),
+        })
+        .collect();
+    let round = Round {
+        id: 3,
+        open_height: 10,
+        close_height: 20,
+        price: 100,
+        winners: 3,
+        tickets,
+        ticket_root: None,
+        drawn: None,
+        draw_seed: None,
+    };
     let seed = sha256(b"seed 22");
     let winners = lottery::draw(&seed, round.id, round.tickets.len() as u64, round.winners);
     json!({

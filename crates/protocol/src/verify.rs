@@ -43,15 +43,28 @@ pub struct Report {
 }
 
 /// Verifies one round: replays `blocks` (heights 1, 2, ...) from genesis.
-pub fn verify_lottery(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)], round_id: u64) -> Result<Report, VerifyError> {
+pub fn verify_lottery(
+    genesis: &Genesis,
+    blocks: &[(CertifiedBlock, Vec<Batch>)],
+    round_id: u64,
+) -> Result<Report, VerifyError> {
     verify_rounds(genesis, blocks, &[round_id]).and_then(|mut v| v.pop().expect("one round asked").map_err(|e| *e))
 }
 
 /// Verifies several rounds with one replay of the chain. The outer error is a chain that does
 /// not replay; the inner ones are per round.
-pub fn verify_rounds(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)], round_ids: &[u64]) -> Result<Vec<Result<Report, Box<VerifyError>>>, VerifyError> {
+pub fn verify_rounds(
+    genesis: &Genesis,
+    blocks: &[(CertifiedBlock, Vec<Batch>)],
+    round_ids: &[u64],
+) -> Result<Vec<Result<Report, Box<VerifyError>>>, VerifyError> {
     let mut chain = Chain::new(genesis.clone())?;
-    let mut steps = vec![format!("genesis {} ({} founders, {} seats)", chain.hash_at(0).short(), genesis.founders.len(), genesis.params.seats)];
+    let mut steps = vec![format!(
+        "genesis {} ({} founders, {} seats)",
+        chain.hash_at(0).short(),
+        genesis.founders.len(),
+        genesis.params.seats
+    )];
     let mut store: BTreeMap<Hash32, Batch> = BTreeMap::new();
     let mut tickets: BTreeMap<u64, Vec<Ticket>> = round_ids.iter().map(|r| (*r, Vec::new())).collect();
     for (cb, batches) in blocks {
@@ -62,20 +75,31 @@ pub fn verify_rounds(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)],
         let seats = chain.seats(h);
         let out = chain.commit(cb.clone(), &store).map_err(|e| VerifyError::Block(h, e))?;
         let weight: u64 = cb.qc.signers().map(|s| seats.weight(s)).sum();
-        steps.push(format!("block {h} {}: QC weight {weight}/{} >= {} ok, seed VRF ok, state {}", cb.block.hash().short(), seats.n(), seats.quorum(), out.state_root.short()));
+        steps.push(format!(
+            "block {h} {}: QC weight {weight}/{} >= {} ok, seed VRF ok, state {}",
+            cb.block.hash().short(),
+            seats.n(),
+            seats.quorum(),
+            out.state_root.short()
+        ));
         // Rebuild the ticket list independently of the ledger's bookkeeping: receipts follow
         // the transactions in execution order.
         if let Some(m) = &cb.block.micro {
             let txs = m.batches.iter().flat_map(|r| store[&r.digest].txs.iter());
             for (tx, receipt) in txs.zip(&out.receipts) {
-                if let TxKind::BuyTicket { round } = tx.kind {
-                    if let (Some(list), TxOutcome::Ok) = (tickets.get_mut(&round), receipt.outcome) {
-                        list.push(Ticket { owner: tx.sender, tx_hash: tx.hash() });
-                    }
+                if let TxKind::BuyTicket { round } = tx.kind
+                    && let (Some(list), TxOutcome::Ok) = (tickets.get_mut(&round), receipt.outcome)
+                {
+                    list.push(Ticket {
+                        owner: tx.sender,
+                        tx_hash: tx.hash(),
+                    });
                 }
             }
         }
-        let all_drawn = round_ids.iter().all(|id| chain.state.rounds.get(id).is_some_and(|r| r.drawn.is_some()));
+        let all_drawn = round_ids
+            .iter()
+            .all(|id| chain.state.rounds.get(id).is_some_and(|r| r.drawn.is_some()));
         if all_drawn {
             break;
         }
@@ -86,31 +110,86 @@ pub fn verify_rounds(genesis: &Genesis, blocks: &[(CertifiedBlock, Vec<Batch>)],
         .collect())
 }
 
-fn check_round(chain: &Chain, round_id: u64, tickets: Vec<Ticket>, mut steps: Vec<String>) -> Result<Report, VerifyError> {
+fn check_round(
+    chain: &Chain,
+    round_id: u64,
+    tickets: Vec<Ticket>,
+    mut steps: Vec<String>,
+) -> Result<Report, VerifyError> {
     let d = chain.params().draw_delay;
-    let round: Round = chain.state.rounds.get(&round_id).cloned().ok_or(VerifyError::NoRound(round_id))?;
+    let round: Round = chain
+        .state
+        .rounds
+        .get(&round_id)
+        .cloned()
+        .ok_or(VerifyError::NoRound(round_id))?;
     let draw_h = round.close_height + d;
     if chain.height() < draw_h {
-        return Err(VerifyError::TooFewBlocks { round: round_id, needed: draw_h, have: chain.height() });
+        return Err(VerifyError::TooFewBlocks {
+            round: round_id,
+            needed: draw_h,
+            have: chain.height(),
+        });
     }
-    let check = Round { tickets, ..round.clone() };
+    let check = Round {
+        tickets,
+        ..round.clone()
+    };
     let root = check.compute_ticket_root();
     let chain_root = round.ticket_root.unwrap_or_default();
     if root != chain_root {
-        return Err(VerifyError::TicketRoot { recomputed: root.short(), chain: chain_root.short() });
+        return Err(VerifyError::TicketRoot {
+            recomputed: root.short(),
+            chain: chain_root.short(),
+        });
     }
-    steps.push(format!("round {round_id}: {} tickets bought at heights {}..={}, ticket root {} matches", check.tickets.len(), round.open_height, round.close_height, root.short()));
+    steps.push(format!(
+        "round {round_id}: {} tickets bought at heights {}..={}, ticket root {} matches",
+        check.tickets.len(),
+        round.open_height,
+        round.close_height,
+        root.short()
+    ));
     let blk = &chain.block(draw_h).expect("height checked").block;
-    let producer = chain.lineup(draw_h - 1, blk.header.seed_rank as usize).expect("validated").sponsor;
-    verify_seed(&producer, &chain.seeds[draw_h as usize - 1], draw_h, &blk.header.seed, &blk.header.vrf_proof)
-        .map_err(|e| VerifyError::Seed(draw_h, e.to_string()))?;
-    steps.push(format!("seed of block {draw_h} = {} : VRF proof by {} (lineup rank {} of block {}) verifies", blk.header.seed.short(), producer.short(), blk.header.seed_rank, draw_h - 1));
+    let producer = chain
+        .lineup(draw_h - 1, blk.header.seed_rank as usize)
+        .expect("validated")
+        .sponsor;
+    verify_seed(
+        &producer,
+        &chain.seeds[draw_h as usize - 1],
+        draw_h,
+        &blk.header.seed,
+        &blk.header.vrf_proof,
+    )
+    .map_err(|e| VerifyError::Seed(draw_h, e.to_string()))?;
+    steps.push(format!(
+        "seed of block {draw_h} = {} : VRF proof by {} (lineup rank {} of block {}) verifies",
+        blk.header.seed.short(),
+        producer.short(),
+        blk.header.seed_rank,
+        draw_h - 1
+    ));
     let winners = lottery::draw(&blk.header.seed, round_id, check.tickets.len() as u64, round.winners);
     let chain_w = round.drawn.clone().unwrap_or_default();
     if winners != chain_w {
-        return Err(VerifyError::Winners { recomputed: winners, chain: chain_w });
+        return Err(VerifyError::Winners {
+            recomputed: winners,
+            chain: chain_w,
+        });
     }
     let winner_keys: Vec<PublicKey> = winners.iter().map(|i| check.tickets[*i as usize].owner).collect();
-    steps.push(format!("winners recomputed by rejection sampling: tickets {winners:?} -> {:?}", winner_keys.iter().map(|k| k.short()).collect::<Vec<_>>()));
-    Ok(Report { round: round_id, tickets: check.tickets.len() as u64, ticket_root: root, seed: blk.header.seed, winners, winner_keys, steps })
+    steps.push(format!(
+        "winners recomputed by rejection sampling: tickets {winners:?} -> {:?}",
+        winner_keys.iter().map(|k| k.short()).collect::<Vec<_>>()
+    ));
+    Ok(Report {
+        round: round_id,
+        tickets: check.tickets.len() as u64,
+        ticket_root: root,
+        seed: blk.header.seed,
+        winners,
+        winner_keys,
+        steps,
+    })
 }

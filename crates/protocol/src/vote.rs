@@ -50,7 +50,14 @@ impl Vote {
         self.voter == other.voter && self.key() == other.key() && self.signing_bytes() != other.signing_bytes()
     }
     /// Signs without any journal: only for tests and for simulated Byzantine seats.
-    pub fn sign_unchecked(key: &Keypair, height: u64, round: u32, step: Step, value: Option<Hash32>, timestamp: u64) -> Vote {
+    pub fn sign_unchecked(
+        key: &Keypair,
+        height: u64,
+        round: u32,
+        step: Step,
+        value: Option<Hash32>,
+        timestamp: u64,
+    ) -> Vote {
         let mut v = Vote {
             height,
             round,
@@ -115,10 +122,7 @@ impl Seats {
     }
     /// A sponsor votes in the wave of its youngest seat.
     pub fn wave_of(&self, pk: &PublicKey) -> Option<usize> {
-        self.list
-            .iter()
-            .position(|s| s == pk)
-            .map(|p| self.wave_of_position(p))
+        self.list.iter().position(|s| s == pk).map(|p| self.wave_of_position(p))
     }
     /// Reward weight: each seat counts by its wave, 3:2:1 for three waves.
     pub fn reward_weight(&self, pk: &PublicKey) -> u64 {
@@ -166,7 +170,10 @@ pub struct Qc {
 impl Qc {
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::QC);
-        c.u64(self.height).u32(self.round).h(&self.value).u32(self.precommits.len() as u32);
+        c.u64(self.height)
+            .u32(self.round)
+            .h(&self.value)
+            .u32(self.precommits.len() as u32);
         for v in &self.precommits {
             c.fixed(&v.voter.0).u64(v.timestamp).fixed(&v.sig.0);
         }
@@ -187,7 +194,11 @@ impl Qc {
         let mut weight = 0;
         let mut seen = std::collections::BTreeSet::new();
         for (i, v) in self.precommits.iter().enumerate() {
-            if v.height != self.height || v.round != self.round || v.step != Step::Precommit || v.value != Some(self.value) {
+            if v.height != self.height
+                || v.round != self.round
+                || v.step != Step::Precommit
+                || v.value != Some(self.value)
+            {
                 return Err(QcError::Mismatch(i));
             }
             let w = seats.weight(&v.voter);
@@ -218,7 +229,12 @@ impl Qc {
 
     /// Weighted median of the precommit timestamps.
     pub fn median_timestamp(&self, seats: &Seats) -> u64 {
-        dcc::weighted_median(self.precommits.iter().map(|v| (v.timestamp, seats.weight(&v.voter))).collect())
+        dcc::weighted_median(
+            self.precommits
+                .iter()
+                .map(|v| (v.timestamp, seats.weight(&v.voter)))
+                .collect(),
+        )
     }
 
     pub fn signers(&self) -> impl Iterator<Item = &PublicKey> {
@@ -324,7 +340,14 @@ impl<J: VoteJournal> VoteSigner<J> {
     }
     /// Returns the vote to send. Asking again for the same value returns the vote signed
     /// before (a resend); asking for a different value is refused.
-    pub fn sign(&mut self, height: u64, round: u32, step: Step, value: Option<Hash32>, timestamp: u64) -> Result<Vote, SignerError> {
+    pub fn sign(
+        &mut self,
+        height: u64,
+        round: u32,
+        step: Step,
+        value: Option<Hash32>,
+        timestamp: u64,
+    ) -> Result<Vote, SignerError> {
         if let Some(prev) = self.journal.get(&(height, round, step)) {
             if prev.value == value {
                 return Ok(prev);
@@ -365,19 +388,31 @@ mod tests {
         let s = seats(&k, &[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]);
         let val = Hash32([5; 32]);
         let pc = |i: usize| Vote::sign_unchecked(&k[i], 7, 0, Step::Precommit, Some(val), 100 + i as u64);
-        let qc = Qc { height: 7, round: 0, value: val, precommits: vec![pc(0), pc(1), pc(2)] };
+        let qc = Qc {
+            height: 7,
+            round: 0,
+            value: val,
+            precommits: vec![pc(0), pc(1), pc(2)],
+        };
         assert_eq!(qc.verify(&s, &val), Ok(9));
         assert_eq!(qc.median_timestamp(&s), 101);
-        let low = Qc { precommits: vec![pc(0), pc(3), pc(1)][..2].to_vec(), ..qc.clone() };
+        let low = Qc {
+            precommits: vec![pc(0), pc(3), pc(1)][..2].to_vec(),
+            ..qc.clone()
+        };
         assert_eq!(low.verify(&s, &val), Err(QcError::NoQuorum { got: 5, quorum: 8 }));
-        let dup = Qc { precommits: vec![pc(0), pc(1), pc(1)], ..qc.clone() };
+        let dup = Qc {
+            precommits: vec![pc(0), pc(1), pc(1)],
+            ..qc.clone()
+        };
         assert!(matches!(dup.verify(&s, &val), Err(QcError::DuplicateVoter(_))));
         let mut forged = qc.clone();
         forged.precommits[2].sig.0[0] ^= 1;
         assert_eq!(forged.verify(&s, &val), Err(QcError::Signature(2)));
         let outsider = Keypair::from_label("x");
         let mut o = qc.clone();
-        o.precommits.push(Vote::sign_unchecked(&outsider, 7, 0, Step::Precommit, Some(val), 1));
+        o.precommits
+            .push(Vote::sign_unchecked(&outsider, 7, 0, Step::Precommit, Some(val), 1));
         assert!(matches!(o.verify(&s, &val), Err(QcError::NotASeat(3, _))));
         assert!(matches!(qc.verify(&s, &Hash32::ZERO), Err(QcError::WrongValue { .. })));
     }
@@ -388,7 +423,10 @@ mod tests {
         let mut s = VoteSigner::new(key.clone(), MemJournal::default());
         let a = s.sign(3, 0, Step::Prevote, Some(Hash32([1; 32])), 0).unwrap();
         assert_eq!(s.sign(3, 0, Step::Prevote, Some(Hash32([1; 32])), 0).unwrap(), a);
-        assert_eq!(s.sign(3, 0, Step::Prevote, None, 0), Err(SignerError::Conflict(3, 0, Step::Prevote)));
+        assert_eq!(
+            s.sign(3, 0, Step::Prevote, None, 0),
+            Err(SignerError::Conflict(3, 0, Step::Prevote))
+        );
         // A restart: new signer, same journal.
         let journal = s.journal.clone();
         let mut s2 = VoteSigner::new(key, journal);
@@ -405,7 +443,10 @@ mod tests {
         let e = Evidence::new(a.clone(), b.clone());
         e.verify().unwrap();
         assert_eq!(e, Evidence::new(b, a.clone()));
-        assert_eq!(Evidence::new(a.clone(), a.clone()).verify(), Err(EvidenceError::NoConflict));
+        assert_eq!(
+            Evidence::new(a.clone(), a.clone()).verify(),
+            Err(EvidenceError::NoConflict)
+        );
         let c = Vote::sign_unchecked(&key, 3, 1, Step::Prevote, Some(Hash32([2; 32])), 0);
         assert_eq!(Evidence::new(a, c).verify(), Err(EvidenceError::NoConflict));
     }

@@ -5,9 +5,7 @@
 //! file only composes the RFC's hashing steps, and is pinned by the RFC's Appendix B.3 vectors.
 
 use crate::crypto::Keypair;
-use curve25519_dalek::{
-    EdwardsPoint, Scalar, edwards::CompressedEdwardsY,
-};
+use curve25519_dalek::{EdwardsPoint, Scalar, edwards::CompressedEdwardsY};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 
@@ -141,10 +139,8 @@ pub fn verify(pk: &[u8; 32], alpha: &[u8], pi: &VrfProof) -> Result<[u8; 64], Vr
     }
     let gamma = string_to_point(pi.0[..32].try_into().expect("32")).ok_or(VrfError::Malformed)?;
     let c: [u8; 16] = pi.0[32..48].try_into().expect("16");
-    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(
-        pi.0[48..].try_into().expect("32"),
-    ))
-    .ok_or(VrfError::Malformed)?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(pi.0[48..].try_into().expect("32")))
+        .ok_or(VrfError::Malformed)?;
     let h = encode_to_curve(pk, alpha)?;
     let cs = c_scalar(&c);
     let u = EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-cs), &y, &s);
@@ -160,7 +156,6 @@ pub fn proof_to_hash(pi: &VrfProof) -> Result<[u8; 64], VrfError> {
     let gamma = string_to_point(pi.0[..32].try_into().expect("32")).ok_or(VrfError::Malformed)?;
     Ok(gamma_to_hash(&gamma))
 }
-
 
 #[cfg(test)]
 mod tests {

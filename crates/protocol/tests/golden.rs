@@ -12,8 +12,11 @@ use daoli_protocol::vote::Qc;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("vector JSON")
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .expect("vector JSON")
 }
 
 fn h(v: &Value) -> Hash32 {
@@ -23,7 +26,11 @@ fn h(v: &Value) -> Hash32 {
 #[test]
 fn vectors_are_reproduced_exactly() {
     for (name, v) in daoli_protocol::vectors::all() {
-        assert_eq!(load(name), v, "{name} differs: canonical encoding changed; regenerate only on purpose");
+        assert_eq!(
+            load(name),
+            v,
+            "{name} differs: canonical encoding changed; regenerate only on purpose"
+        );
     }
 }
 
@@ -31,7 +38,10 @@ fn vectors_are_reproduced_exactly() {
 fn tx_vectors_verify() {
     for v in load("tx.json").as_array().expect("list") {
         let tx: Transaction = serde_json::from_value(v["tx"].clone()).expect("tx");
-        assert_eq!(hex::encode(tx.signing_bytes()), v["signing_bytes"].as_str().expect("hex"));
+        assert_eq!(
+            hex::encode(tx.signing_bytes()),
+            v["signing_bytes"].as_str().expect("hex")
+        );
         assert_eq!(tx.hash(), h(&v["hash"]));
         tx.verify(4096).expect("signature");
         let k = Keypair::from_seed(hex_array(v["signer_seed"].as_str().expect("seed")).expect("32"));
@@ -61,7 +71,11 @@ fn block_and_qc_vectors_verify() {
     let b: Block = serde_json::from_value(v["block"].clone()).expect("block");
     assert_eq!(b.hash(), h(&v["block_hash"]));
     assert_eq!(b.header.hash(), h(&v["header_hash"]));
-    b.micro.as_ref().expect("micro").verify_sig().expect("microblock signature");
+    b.micro
+        .as_ref()
+        .expect("micro")
+        .verify_sig()
+        .expect("microblock signature");
     let qc: Qc = serde_json::from_value(v["qc"].clone()).expect("qc");
     assert_eq!(qc.hash(), h(&v["qc_hash"]));
     for p in &qc.precommits {

@@ -17,7 +17,14 @@ fn genesis(dcs: &[Keypair], client: &Keypair) -> Genesis {
     Genesis {
         chain_id: "node-test".into(),
         params,
-        founders: dcs.iter().enumerate().map(|(i, k)| Founder { node_pk: k.public(), endpoint: format!("dc{i}:7000") }).collect(),
+        founders: dcs
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Founder {
+                node_pk: k.public(),
+                endpoint: format!("dc{i}:7000"),
+            })
+            .collect(),
         seats: (0..11).map(|i| dcs[i % dcs.len()].public()).collect(),
         seed: Hash32([1; 32]),
         timestamp_ms: 0,
@@ -28,7 +35,16 @@ fn genesis(dcs: &[Keypair], client: &Keypair) -> Genesis {
 }
 
 fn node(dcs: &[Keypair], client: &Keypair, i: usize) -> Node<MemJournal> {
-    Node::new(genesis(dcs, client), dcs[i].clone(), format!("dc{i}:7000"), vec![Keypair::from_label(&format!("miner{i}"))], MemJournal::default(), i as u64, 0).unwrap()
+    Node::new(
+        genesis(dcs, client),
+        dcs[i].clone(),
+        format!("dc{i}:7000"),
+        vec![Keypair::from_label(&format!("miner{i}"))],
+        MemJournal::default(),
+        i as u64,
+        0,
+    )
+    .unwrap()
 }
 
 /// Delivers every broadcast among the nodes, ticking them, until `until` ms.
@@ -84,12 +100,27 @@ fn bad_inputs_are_refused_and_change_nothing() {
     let from = dcs[1].public();
 
     // A lot naming the wrong previous block, and one for a cycle not reached yet.
-    let t = LotTemplate { height: 1, prev_hash: Hash32([9; 32]), sponsor_pk: from, sponsor_endpoint: "dc1:7000".into() };
+    let t = LotTemplate {
+        height: 1,
+        prev_hash: Hash32([9; 32]),
+        sponsor_pk: from,
+        sponsor_endpoint: "dc1:7000".into(),
+    };
     let lot = mine(&Keypair::from_label("m"), &t, 2, 0, 100_000).unwrap();
-    assert!(matches!(n.handle(50, from, Msg::Lot(lot)).1, Err(Reject::Event(EventError::WrongPrevious { .. }))));
-    let t = LotTemplate { height: 5, prev_hash: n.chain.tip_hash(), ..t };
+    assert!(matches!(
+        n.handle(50, from, Msg::Lot(lot)).1,
+        Err(Reject::Event(EventError::WrongPrevious { .. }))
+    ));
+    let t = LotTemplate {
+        height: 5,
+        prev_hash: n.chain.tip_hash(),
+        ..t
+    };
     let lot = mine(&Keypair::from_label("m"), &t, 2, 0, 100_000).unwrap();
-    assert!(matches!(n.handle(50, from, Msg::Lot(lot)).1, Err(Reject::Event(EventError::FutureCycle { .. }))));
+    assert!(matches!(
+        n.handle(50, from, Msg::Lot(lot)).1,
+        Err(Reject::Event(EventError::FutureCycle { .. }))
+    ));
 
     // A vote with a bad signature, and one from a key that holds no seat.
     let mut v = Vote::sign_unchecked(&dcs[1], 1, 0, Step::Prevote, None, 0);
@@ -97,25 +128,75 @@ fn bad_inputs_are_refused_and_change_nothing() {
     assert_eq!(n.handle(50, from, Msg::Vote(v)).1, Err(Reject::Signature));
     let stranger = Keypair::from_label("stranger");
     let v = Vote::sign_unchecked(&stranger, 1, 0, Step::Prevote, None, 0);
-    assert!(matches!(n.handle(50, stranger.public(), Msg::Vote(v)).1, Err(Reject::Vote(VoteReject::NotASeat(_)))));
+    assert!(matches!(
+        n.handle(50, stranger.public(), Msg::Vote(v)).1,
+        Err(Reject::Vote(VoteReject::NotASeat(_)))
+    ));
 
     // A transaction for a slot this datacenter does not serve is redirected, not accepted.
     let tx = Transaction::new(&client, 0, 1, TxKind::Transfer { to: from, amount: 1 }, vec![]);
     let p = n.chain.params().clone();
-    let other = (0..p.payroll as u32).find(|s| n.chain.payroll_entry(0, *s).unwrap().sponsor != n.public()).unwrap();
-    let (out, _) = n.handle(50, client.public(), Msg::Tx { client: 7, slot: other, tx: tx.clone() });
-    assert!(out.iter().any(|o| matches!(o, Output::Reply { client: 7, result: Err(BufferError::Redirect { .. }), .. })));
+    let other = (0..p.payroll as u32)
+        .find(|s| n.chain.payroll_entry(0, *s).unwrap().sponsor != n.public())
+        .unwrap();
+    let (out, _) = n.handle(
+        50,
+        client.public(),
+        Msg::Tx {
+            client: 7,
+            slot: other,
+            tx: tx.clone(),
+        },
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            client: 7,
+            result: Err(BufferError::Redirect { .. }),
+            ..
+        }
+    )));
     // ... and a forged one is refused where it is served.
-    let mine_slot = (0..p.payroll as u32).find(|s| n.chain.payroll_entry(0, *s).unwrap().sponsor == n.public()).unwrap();
+    let mine_slot = (0..p.payroll as u32)
+        .find(|s| n.chain.payroll_entry(0, *s).unwrap().sponsor == n.public())
+        .unwrap();
     let mut forged = tx.clone();
     forged.fee = 0;
-    let (out, _) = n.handle(50, client.public(), Msg::Tx { client: 7, slot: mine_slot, tx: forged });
-    assert!(out.iter().any(|o| matches!(o, Output::Reply { result: Err(BufferError::Invalid(_)), .. })));
+    let (out, _) = n.handle(
+        50,
+        client.public(),
+        Msg::Tx {
+            client: 7,
+            slot: mine_slot,
+            tx: forged,
+        },
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            result: Err(BufferError::Invalid(_)),
+            ..
+        }
+    )));
     assert!(!out.iter().any(|o| matches!(o, Output::PersistTx(_))));
     // A valid one is persisted before it is acknowledged.
-    let (out, _) = n.handle(50, client.public(), Msg::Tx { client: 7, slot: mine_slot, tx });
-    let persist = out.iter().position(|o| matches!(o, Output::PersistTx(_))).expect("persisted");
-    let ack = out.iter().position(|o| matches!(o, Output::Reply { result: Ok(()), .. })).expect("acknowledged");
+    let (out, _) = n.handle(
+        50,
+        client.public(),
+        Msg::Tx {
+            client: 7,
+            slot: mine_slot,
+            tx,
+        },
+    );
+    let persist = out
+        .iter()
+        .position(|o| matches!(o, Output::PersistTx(_)))
+        .expect("persisted");
+    let ack = out
+        .iter()
+        .position(|o| matches!(o, Output::Reply { result: Ok(()), .. }))
+        .expect("acknowledged");
     assert!(persist < ack);
 
     assert_eq!(n.chain.state.root(), root);

@@ -9,11 +9,26 @@ use daoli_protocol::vote::{Step, Vote};
 use proptest::prelude::*;
 
 fn arb_tx() -> impl Strategy<Value = Transaction> {
-    (any::<u8>(), any::<u64>(), any::<u64>(), any::<bool>(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(k, nonce, fee, transfer, x, memo)| {
-        let key = Keypair::from_label(&format!("p{k}"));
-        let kind = if transfer { TxKind::Transfer { to: Keypair::from_label("to").public(), amount: x } } else { TxKind::BuyTicket { round: x } };
-        Transaction::new(&key, nonce, fee, kind, memo)
-    })
+    (
+        any::<u8>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<bool>(),
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    )
+        .prop_map(|(k, nonce, fee, transfer, x, memo)| {
+            let key = Keypair::from_label(&format!("p{k}"));
+            let kind = if transfer {
+                TxKind::Transfer {
+                    to: Keypair::from_label("to").public(),
+                    amount: x,
+                }
+            } else {
+                TxKind::BuyTicket { round: x }
+            };
+            Transaction::new(&key, nonce, fee, kind, memo)
+        })
 }
 
 proptest! {

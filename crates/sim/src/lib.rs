@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use daoli_protocol::block::route_order;
+use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::ledger::{LotteryEvent, TxOutcome};
@@ -12,7 +13,6 @@ use daoli_protocol::params::{Founder, Genesis, Params, PeriodicLottery};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::verify::verify_rounds;
 use daoli_protocol::vote::{MemJournal, Vote};
-use daoli_protocol::buffer::BufferError;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
@@ -25,7 +25,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -33,7 +33,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
     pub fn chance(&mut self, permille: u64) -> bool {
         self.below(1000) < permille
@@ -122,33 +122,29 @@ impl Config {
         let n = params.seats;
         let f = params.f() as usize;
         // Every scenario has a Byzantine datacenter holding f of the genesis seats.
-        let byz = Some(r.below(dcs as u64) as usize);
+        let byz = r.below(dcs as u64) as usize;
         // Genesis seats: the Byzantine datacenter gets f seats, the rest round-robin.
-        let honest: Vec<usize> = (0..dcs).filter(|d| Some(*d) != byz).collect();
-        let mut seats = Vec::with_capacity(n);
-        for i in 0..n {
-            if byz.is_some() && i < f {
-                seats.push(byz.expect("some"));
-            } else {
-                seats.push(honest[i % honest.len()]);
-            }
-        }
+        let honest: Vec<usize> = (0..dcs).filter(|d| *d != byz).collect();
+        let mut seats: Vec<usize> = (0..n)
+            .map(|i| if i < f { byz } else { honest[i % honest.len()] })
+            .collect();
         // Shuffle so that the Byzantine seats land in any wave.
         for i in (1..seats.len()).rev() {
             let j = r.below(i as u64 + 1) as usize;
             seats.swap(i, j);
         }
-        let mut byzantine = BTreeMap::new();
-        if let Some(b) = byz {
-            byzantine.insert(b, Behavior::ALL[r.below(Behavior::ALL.len() as u64) as usize]);
-        }
+        let byzantine = BTreeMap::from([(byz, Behavior::ALL[r.below(Behavior::ALL.len() as u64) as usize])]);
         let duration_ms = 16_000;
         let heal_at = 8_000;
         let mut partitions = Vec::new();
         if r.chance(300) {
             let start = r.range(1_000, 5_000);
             let side: Vec<usize> = (0..dcs).map(|_| r.below(2) as usize).collect();
-            partitions.push(Partition { start, end: (start + r.range(500, 3_000)).min(heal_at), side });
+            partitions.push(Partition {
+                start,
+                end: (start + r.range(500, 3_000)).min(heal_at),
+                side,
+            });
         }
         let mut crashes = Vec::new();
         if r.chance(200) {
@@ -199,18 +195,34 @@ impl Config {
     }
 
     pub fn genesis(&self) -> (Genesis, Vec<Keypair>, Vec<Keypair>) {
-        let dcs: Vec<Keypair> = (0..self.datacenters).map(|i| Keypair::from_label(&format!("sim/{}/dc{i}", self.seed))).collect();
-        let clients: Vec<Keypair> = (0..self.clients).map(|i| Keypair::from_label(&format!("sim/{}/client{i}", self.seed))).collect();
+        let dcs: Vec<Keypair> = (0..self.datacenters)
+            .map(|i| Keypair::from_label(&format!("sim/{}/dc{i}", self.seed)))
+            .collect();
+        let clients: Vec<Keypair> = (0..self.clients)
+            .map(|i| Keypair::from_label(&format!("sim/{}/client{i}", self.seed)))
+            .collect();
         let g = Genesis {
             chain_id: format!("daoli-sim-{}", self.seed),
             params: self.params.clone(),
-            founders: dcs.iter().enumerate().map(|(i, k)| Founder { node_pk: k.public(), endpoint: format!("dc{i}.sim:7000") }).collect(),
+            founders: dcs
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Founder {
+                    node_pk: k.public(),
+                    endpoint: format!("dc{i}.sim:7000"),
+                })
+                .collect(),
             seats: self.genesis_seats.iter().map(|i| dcs[*i].public()).collect(),
             seed: daoli_protocol::codec::sha256(format!("genesis seed {}", self.seed).as_bytes()),
             timestamp_ms: 0,
             accounts: clients.iter().map(|k| (k.public(), 1_000_000)).collect(),
             rounds: vec![],
-            periodic_lottery: Some(PeriodicLottery { every: 4, length: 3, price: 10, winners: 2 }),
+            periodic_lottery: Some(PeriodicLottery {
+                every: 4,
+                length: 3,
+                price: 10,
+                winners: 2,
+            }),
         };
         (g, dcs, clients)
     }
@@ -218,10 +230,19 @@ impl Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {
-    Deliver { to: usize, from: usize, msg: Box<Msg> },
+    Deliver {
+        to: usize,
+        from: usize,
+        msg: Box<Msg>,
+    },
     Wake(usize),
     ClientTick(usize),
-    Reply { client: usize, node: usize, tx_hash: Hash32, result: Result<(), BufferError> },
+    Reply {
+        client: usize,
+        node: usize,
+        tx_hash: Hash32,
+        result: Result<(), BufferError>,
+    },
     Crash(usize),
     Restart(usize),
 }
@@ -253,7 +274,12 @@ pub struct Report {
 
 impl Report {
     pub fn violations(&self) -> u64 {
-        self.safety_violations + self.root_divergences + self.lost_txs + self.double_executions + self.liveness_failures + self.lottery_mismatches
+        self.safety_violations
+            + self.root_divergences
+            + self.lost_txs
+            + self.double_executions
+            + self.liveness_failures
+            + self.lottery_mismatches
     }
 }
 
@@ -302,23 +328,42 @@ impl Sim {
         let mut rng = Rng::new(cfg.seed.wrapping_mul(31).wrapping_add(7));
         let skew: Vec<u64> = (0..cfg.datacenters).map(|_| rng.below(cfg.skew_ms + 1)).collect();
         let miners: Vec<Vec<Keypair>> = (0..cfg.datacenters)
-            .map(|d| (0..cfg.miners_per_dc).map(|m| Keypair::from_label(&format!("sim/{}/dc{d}/miner{m}", cfg.seed))).collect())
+            .map(|d| {
+                (0..cfg.miners_per_dc)
+                    .map(|m| Keypair::from_label(&format!("sim/{}/dc{d}/miner{m}", cfg.seed)))
+                    .collect()
+            })
             .collect();
         let nodes: Vec<Node<MemJournal>> = dcs
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                Node::new(genesis.clone(), k.clone(), format!("dc{i}.sim:7000"), miners[i].clone(), MemJournal::default(), rng.next(), skew[i])
-                    .expect("simulated genesis is valid")
+                Node::new(
+                    genesis.clone(),
+                    k.clone(),
+                    format!("dc{i}.sim:7000"),
+                    miners[i].clone(),
+                    MemJournal::default(),
+                    rng.next_u64(),
+                    skew[i],
+                )
+                .expect("simulated genesis is valid")
             })
             .collect();
         let keys: Vec<PublicKey> = dcs.iter().map(|k| k.public()).collect();
         let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let honest: Vec<usize> = (0..cfg.datacenters).filter(|d| !cfg.byzantine.contains_key(d)).collect();
+        let honest: Vec<usize> = (0..cfg.datacenters)
+            .filter(|d| !cfg.byzantine.contains_key(d))
+            .collect();
         let clients = ckeys
             .into_iter()
             .enumerate()
-            .map(|(i, key)| Client { key, nonce: 0, inflight: None, home: honest[i % honest.len()] })
+            .map(|(i, key)| Client {
+                key,
+                nonce: 0,
+                inflight: None,
+                home: honest[i % honest.len()],
+            })
             .collect();
         let n = cfg.datacenters;
         let mut sim = Sim {
@@ -345,7 +390,10 @@ impl Sim {
             failed: BTreeMap::new(),
             draws: BTreeMap::new(),
             height_at_heal: None,
-            report: Report { seed: cfg.seed, ..Default::default() },
+            report: Report {
+                seed: cfg.seed,
+                ..Default::default()
+            },
             log: Vec::new(),
             keep_log: false,
             cfg,
@@ -390,17 +438,26 @@ impl Sim {
         if from == to {
             return;
         }
-        if let (Some(a), Some(b)) = (self.side(from), self.side(to)) {
-            if a != b && a != BRIDGE && b != BRIDGE {
-                return;
-            }
+        if let (Some(a), Some(b)) = (self.side(from), self.side(to))
+            && a != b
+            && a != BRIDGE
+            && b != BRIDGE
+        {
+            return;
         }
         if self.faults_on() && self.rng.chance(self.cfg.loss_permille) {
             return;
         }
         let delay = self.cfg.delay_ms + self.rng.below(self.cfg.jitter_ms + 1);
         let at = self.now + delay;
-        self.push(at, Ev::Deliver { to, from, msg: Box::new(msg) });
+        self.push(
+            at,
+            Ev::Deliver {
+                to,
+                from,
+                msg: Box::new(msg),
+            },
+        );
     }
 
     fn broadcast(&mut self, from: usize, msg: Msg) {
@@ -428,7 +485,11 @@ impl Sim {
     }
 
     fn max_honest_height(&self) -> u64 {
-        (0..self.nodes.len()).filter(|i| self.honest(*i)).map(|i| self.nodes[i].height()).max().unwrap_or(0)
+        (0..self.nodes.len())
+            .filter(|i| self.honest(*i))
+            .map(|i| self.nodes[i].height())
+            .max()
+            .unwrap_or(0)
     }
 
     fn local(&self, i: usize) -> u64 {
@@ -459,7 +520,12 @@ impl Sim {
                 self.outputs(i, out);
             }
             Ev::ClientTick(c) => self.client_tick(c),
-            Ev::Reply { client, node, tx_hash, result } => self.client_reply(client, node, tx_hash, result),
+            Ev::Reply {
+                client,
+                node,
+                tx_hash,
+                result,
+            } => self.client_reply(client, node, tx_hash, result),
             Ev::Crash(i) => {
                 self.down[i] = true;
             }
@@ -501,9 +567,21 @@ impl Sim {
                     }
                 }
                 Output::PersistTx(_) => {}
-                Output::Reply { client, tx_hash, result } => {
+                Output::Reply {
+                    client,
+                    tx_hash,
+                    result,
+                } => {
                     let at = self.now + self.cfg.delay_ms;
-                    self.push(at, Ev::Reply { client: client as usize, node: i, tx_hash, result });
+                    self.push(
+                        at,
+                        Ev::Reply {
+                            client: client as usize,
+                            node: i,
+                            tx_hash,
+                            result,
+                        },
+                    );
                 }
                 Output::Committed(c) => self.on_committed(i, *c),
                 Output::Wakeup(at_local) => {
@@ -521,7 +599,16 @@ impl Sim {
         let key = self.nodes[i].key.clone();
         match (b, m) {
             (Behavior::Equivocate, Msg::Vote(v)) => {
-                let other = Vote::sign_unchecked(&key, v.height, v.round, v.step, Some(Hash32(self.rng.next().to_be_bytes().repeat(4).try_into().expect("32"))), v.timestamp);
+                let other = Vote::sign_unchecked(
+                    &key,
+                    v.height,
+                    v.round,
+                    v.step,
+                    Some(Hash32(
+                        self.rng.next_u64().to_be_bytes().repeat(4).try_into().expect("32"),
+                    )),
+                    v.timestamp,
+                );
                 for to in 0..self.nodes.len() {
                     let m = if to % 2 == 0 { v.clone() } else { other.clone() };
                     self.send(i, to, Msg::Vote(m));
@@ -530,7 +617,16 @@ impl Sim {
             (Behavior::WithholdVotes, Msg::Vote(_)) => {}
             (Behavior::WithholdSeed, Msg::Seed(_) | Msg::Micro(_)) => {}
             (Behavior::Garbage, Msg::Vote(v)) => {
-                let g = Vote::sign_unchecked(&key, v.height, v.round, v.step, Some(Hash32(self.rng.next().to_be_bytes().repeat(4).try_into().expect("32"))), v.timestamp);
+                let g = Vote::sign_unchecked(
+                    &key,
+                    v.height,
+                    v.round,
+                    v.step,
+                    Some(Hash32(
+                        self.rng.next_u64().to_be_bytes().repeat(4).try_into().expect("32"),
+                    )),
+                    v.timestamp,
+                );
                 self.broadcast(i, Msg::Vote(g));
             }
             (Behavior::BadSignatures, m) => {
@@ -585,13 +681,28 @@ impl Sim {
             return;
         }
         if std::env::var_os("SIM_DEBUG").is_some() {
-            eprintln!("t={} dc{i} committed {} {} batches {} receipts {:?}", self.now, c.height, c.hash.short(), c.included.len(), c.outcome.receipts.iter().map(|r| (r.tx_hash.short(), r.outcome)).collect::<Vec<_>>());
+            eprintln!(
+                "t={} dc{i} committed {} {} batches {} receipts {:?}",
+                self.now,
+                c.height,
+                c.hash.short(),
+                c.included.len(),
+                c.outcome
+                    .receipts
+                    .iter()
+                    .map(|r| (r.tx_hash.short(), r.outcome))
+                    .collect::<Vec<_>>()
+            );
         }
         let h = c.height;
         match self.certified.get(&h) {
             Some(prev) if *prev != c.hash => {
                 self.report.safety_violations += 1;
-                self.report.notes.push(format!("SAFETY: height {h}: dc{i} certified {} but another node certified {}", c.hash.short(), prev.short()));
+                self.report.notes.push(format!(
+                    "SAFETY: height {h}: dc{i} certified {} but another node certified {}",
+                    c.hash.short(),
+                    prev.short()
+                ));
             }
             Some(_) => {}
             None => {
@@ -601,7 +712,10 @@ impl Sim {
         match self.roots.get(&h) {
             Some(prev) if *prev != c.outcome.state_root => {
                 self.report.root_divergences += 1;
-                self.report.notes.push(format!("STATE: height {h}: dc{i} has root {}", c.outcome.state_root.short()));
+                self.report.notes.push(format!(
+                    "STATE: height {h}: dc{i} has root {}",
+                    c.outcome.state_root.short()
+                ));
             }
             Some(_) => {}
             None => {
@@ -613,7 +727,9 @@ impl Sim {
                 match self.draws.get(round) {
                     Some(w) if w != winners => {
                         self.report.lottery_mismatches += 1;
-                        self.report.notes.push(format!("LOTTERY: round {round}: dc{i} drew {winners:?}, another {w:?}"));
+                        self.report
+                            .notes
+                            .push(format!("LOTTERY: round {round}: dc{i} drew {winners:?}, another {w:?}"));
                     }
                     Some(_) => {}
                     None => {
@@ -634,7 +750,9 @@ impl Sim {
                 *n += 1;
                 if *n > 1 {
                     self.report.double_executions += 1;
-                    self.report.notes.push(format!("EXEC: tx {} executed twice", r.tx_hash.short()));
+                    self.report
+                        .notes
+                        .push(format!("EXEC: tx {} executed twice", r.tx_hash.short()));
                 }
             }
         }
@@ -672,11 +790,25 @@ impl Sim {
                 LotteryEvent::Opened { round, open, close } => {
                     let _ = write!(line, "  | lottery {round} open {open}..={close}");
                 }
-                LotteryEvent::Closed { round, tickets, ticket_root } => {
-                    let _ = write!(line, "  | lottery {round} closed: {tickets} tickets, root {}", ticket_root.short());
+                LotteryEvent::Closed {
+                    round,
+                    tickets,
+                    ticket_root,
+                } => {
+                    let _ = write!(
+                        line,
+                        "  | lottery {round} closed: {tickets} tickets, root {}",
+                        ticket_root.short()
+                    );
                 }
-                LotteryEvent::Drawn { round, seed, winners, .. } => {
-                    let _ = write!(line, "  | lottery {round} drawn with seed {}: tickets {winners:?}", seed.short());
+                LotteryEvent::Drawn {
+                    round, seed, winners, ..
+                } => {
+                    let _ = write!(
+                        line,
+                        "  | lottery {round} drawn with seed {}: tickets {winners:?}",
+                        seed.short()
+                    );
                 }
             }
         }
@@ -700,7 +832,11 @@ impl Sim {
         if self.down[home] {
             return;
         }
-        let state_nonce = self.nodes[home].chain.state.account(&self.clients[ci].key.public()).nonce;
+        let state_nonce = self.nodes[home]
+            .chain
+            .state
+            .account(&self.clients[ci].key.public())
+            .nonce;
         if let Some((tx, sent)) = self.clients[ci].inflight.clone() {
             if state_nonce > tx.nonce || self.failed.contains_key(&tx.hash()) {
                 self.clients[ci].inflight = None;
@@ -716,12 +852,24 @@ impl Sim {
         }
         let c = &self.clients[ci];
         let h = self.nodes[home].height();
-        let open_round = self.nodes[home].chain.state.rounds.values().find(|r| r.is_open_at(h + 1) && r.close_height > h + 1).map(|r| r.id);
+        let open_round = self.nodes[home]
+            .chain
+            .state
+            .rounds
+            .values()
+            .find(|r| r.is_open_at(h + 1) && r.close_height > h + 1)
+            .map(|r| r.id);
         let kind = match open_round {
             Some(round) if self.rng.chance(400) => TxKind::BuyTicket { round },
             _ => {
-                let to = self.clients[(ci + 1 + self.rng.below(self.clients.len() as u64) as usize) % self.clients.len()].key.public();
-                TxKind::Transfer { to, amount: 1 + self.rng.below(100) }
+                let to = self.clients
+                    [(ci + 1 + self.rng.below(self.clients.len() as u64) as usize) % self.clients.len()]
+                .key
+                .public();
+                TxKind::Transfer {
+                    to,
+                    amount: 1 + self.rng.below(100),
+                }
             }
         };
         let tx = Transaction::new(&c.key, c.nonce.max(state_nonce), 1, kind, vec![]);
@@ -734,8 +882,11 @@ impl Sim {
         let node = &self.nodes[home];
         let p = &self.cfg.params;
         let h = node.height();
-        let target = route_order(&tx.sender, p.payroll)
-            .find_map(|slot| node.chain.payroll_entry(h, slot).map(|e| (slot, self.index[&e.sponsor])));
+        let target = route_order(&tx.sender, p.payroll).find_map(|slot| {
+            node.chain
+                .payroll_entry(h, slot)
+                .map(|e| (slot, self.index[&e.sponsor]))
+        });
         if let Some((slot, to)) = target {
             self.deliver_tx(ci, to, slot, tx);
         }
@@ -748,12 +899,31 @@ impl Sim {
             return;
         }
         let from = self.clients[ci].home;
-        self.push(at, Ev::Deliver { to, from, msg: Box::new(Msg::Tx { client: ci as u64, slot, tx }) });
+        self.push(
+            at,
+            Ev::Deliver {
+                to,
+                from,
+                msg: Box::new(Msg::Tx {
+                    client: ci as u64,
+                    slot,
+                    tx,
+                }),
+            },
+        );
     }
 
     fn client_reply(&mut self, ci: usize, node: usize, tx_hash: Hash32, result: Result<(), BufferError>) {
-        if std::env::var_os("SIM_DEBUG").is_some() { eprintln!("t={} client {ci} reply from dc{node} for {}: {result:?}", self.now, tx_hash.short()); }
-        let Some((tx, _)) = self.clients[ci].inflight.clone() else { return };
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            eprintln!(
+                "t={} client {ci} reply from dc{node} for {}: {result:?}",
+                self.now,
+                tx_hash.short()
+            );
+        }
+        let Some((tx, _)) = self.clients[ci].inflight.clone() else {
+            return;
+        };
         if tx.hash() != tx_hash {
             return;
         }
@@ -780,7 +950,9 @@ impl Sim {
         for (i, h) in honest.iter().zip(&heights) {
             if *h < at_heal + 2 {
                 self.report.liveness_failures += 1;
-                self.report.notes.push(format!("LIVENESS: dc{i} at height {h}, heights at heal {at_heal}"));
+                self.report
+                    .notes
+                    .push(format!("LIVENESS: dc{i} at height {h}, heights at heal {at_heal}"));
             }
         }
         // Every transaction an honest buffer acknowledged is executed exactly once.
@@ -790,11 +962,17 @@ impl Sim {
             let ok = self.executed_ok.get(tx).copied().unwrap_or(0);
             if ok != 1 && !(ok == 0 && self.failed.contains_key(tx)) {
                 self.report.lost_txs += 1;
-                self.report.notes.push(format!("LOST: tx {} acknowledged by dc{node} was not executed", tx.short()));
+                self.report.notes.push(format!(
+                    "LOST: tx {} acknowledged by dc{node} was not executed",
+                    tx.short()
+                ));
             }
         }
         // The public verifier, fed only the blocks of one honest node, recomputes every draw.
-        let r = *honest.iter().max_by_key(|i| self.nodes[**i].height()).expect("an honest node");
+        let r = *honest
+            .iter()
+            .max_by_key(|i| self.nodes[**i].height())
+            .expect("an honest node");
         let top = self.nodes[r].height();
         let blocks: Vec<_> = (1..=top).filter_map(|h| self.nodes[r].full_block(h)).collect();
         let ids: Vec<u64> = self.draws.keys().copied().collect();
@@ -802,7 +980,9 @@ impl Sim {
             Ok(r) => r,
             Err(e) => {
                 self.report.lottery_mismatches += 1;
-                self.report.notes.push(format!("VERIFY: the chain does not replay: {e}"));
+                self.report
+                    .notes
+                    .push(format!("VERIFY: the chain does not replay: {e}"));
                 return;
             }
         };
@@ -812,7 +992,10 @@ impl Sim {
                 Ok(rep) if rep.winners == *winners => self.report.draws += 1,
                 Ok(rep) => {
                     self.report.lottery_mismatches += 1;
-                    self.report.notes.push(format!("VERIFY: round {round}: verifier {:?} vs chain {winners:?}", rep.winners));
+                    self.report.notes.push(format!(
+                        "VERIFY: round {round}: verifier {:?} vs chain {winners:?}",
+                        rep.winners
+                    ));
                 }
                 Err(e) => {
                     self.report.lottery_mismatches += 1;
@@ -835,7 +1018,15 @@ pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
     c.params.waves = vec![w1, n / 3, n / 3];
     let side_a = (n - byz_seats) / 2;
     c.genesis_seats = (0..n)
-        .map(|i| if i < byz_seats { 0 } else if i < byz_seats + side_a { 1 } else { 2 })
+        .map(|i| {
+            if i < byz_seats {
+                0
+            } else if i < byz_seats + side_a {
+                1
+            } else {
+                2
+            }
+        })
         .collect();
     c.byzantine = BTreeMap::from([(0, Behavior::SplitBrain)]);
     c.byz_seat_cap = byz_seats as u64;
@@ -843,7 +1034,11 @@ pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
     c.crashes.clear();
     c.heal_at = 6_000;
     c.duration_ms = 9_000;
-    c.partitions = vec![Partition { start: 0, end: c.heal_at, side: vec![BRIDGE, 0, 1] }];
+    c.partitions = vec![Partition {
+        start: 0,
+        end: c.heal_at,
+        side: vec![BRIDGE, 0, 1],
+    }];
     c
 }
 

@@ -10,22 +10,37 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let num = |i: usize, d: u64| args.get(i).map_or(Ok(d), |s| s.parse::<u64>()).unwrap_or_else(|_| {
-        eprintln!("expected a number, got {:?}", args[i]);
-        std::process::exit(2)
-    });
+    let num = |i: usize, d: u64| {
+        args.get(i).map_or(Ok(d), |s| s.parse::<u64>()).unwrap_or_else(|_| {
+            eprintln!("expected a number, got {:?}", args[i]);
+            std::process::exit(2)
+        })
+    };
     match args.first().map(String::as_str) {
         Some("devnet") | None => {
             let heights = num(1, 20);
             let mut sim = Sim::new(Config::devnet(1, heights));
             sim.keep_log = true;
-            println!("daoli devnet (simulated): 4 datacenters, 11 seats, waves [5,3,3], L0 1 s, loopback-free deterministic network");
+            println!(
+                "daoli devnet (simulated): 4 datacenters, 11 seats, waves [5,3,3], L0 1 s, loopback-free deterministic network"
+            );
             let rep = sim.run();
             for l in &sim.log {
                 println!("{l}");
             }
-            println!("{} heights certified, {} txs acknowledged, {} executed, {} draws verified, {} violations", rep.heights, rep.acked_txs, rep.executed_txs, rep.draws, rep.violations());
-            if rep.violations() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            println!(
+                "{} heights certified, {} txs acknowledged, {} executed, {} draws verified, {} violations",
+                rep.heights,
+                rep.acked_txs,
+                rep.executed_txs,
+                rep.draws,
+                rep.violations()
+            );
+            if rep.violations() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Some("seeds") => {
             let n = num(1, 1000);
@@ -34,7 +49,10 @@ fn main() -> ExitCode {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     std::thread::spawn(move || {
-                        (start + t..start + n).step_by(threads as usize).map(run_seed).collect::<Vec<_>>()
+                        (start + t..start + n)
+                            .step_by(threads as usize)
+                            .map(run_seed)
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -44,14 +62,29 @@ fn main() -> ExitCode {
             for r in &reports {
                 if r.violations() > 0 {
                     bad += 1;
-                    println!("seed {} failed: {}  replay: {}", r.seed, r.notes.first().cloned().unwrap_or_default(), replay_command(r.seed));
+                    println!(
+                        "seed {} failed: {}  replay: {}",
+                        r.seed,
+                        r.notes.first().cloned().unwrap_or_default(),
+                        replay_command(r.seed)
+                    );
                 }
             }
             let heights: u64 = reports.iter().map(|r| r.heights).sum();
             let sum = |f: fn(&daoli_sim::Report) -> u64| reports.iter().map(f).sum::<u64>();
             println!(
                 "seeds {} heights {} violations {} (safety {}, state-root {}, lost-tx {}, double-exec {}, liveness {}, lottery {}) txs {} draws {}",
-                reports.len(), heights, sum(|r| r.violations()), sum(|r| r.safety_violations), sum(|r| r.root_divergences), sum(|r| r.lost_txs), sum(|r| r.double_executions), sum(|r| r.liveness_failures), sum(|r| r.lottery_mismatches), sum(|r| r.acked_txs), sum(|r| r.draws)
+                reports.len(),
+                heights,
+                sum(|r| r.violations()),
+                sum(|r| r.safety_violations),
+                sum(|r| r.root_divergences),
+                sum(|r| r.lost_txs),
+                sum(|r| r.double_executions),
+                sum(|r| r.liveness_failures),
+                sum(|r| r.lottery_mismatches),
+                sum(|r| r.acked_txs),
+                sum(|r| r.draws)
             );
             if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
@@ -67,8 +100,19 @@ fn main() -> ExitCode {
             for n in &r.notes {
                 println!("{n}");
             }
-            println!("seed {} heights {} violations {} txs {} draws {}", r.seed, r.heights, r.violations(), r.acked_txs, r.draws);
-            if r.violations() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            println!(
+                "seed {} heights {} violations {} txs {} draws {}",
+                r.seed,
+                r.heights,
+                r.violations(),
+                r.acked_txs,
+                r.draws
+            );
+            if r.violations() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Some(other) => {
             eprintln!("unknown command {other:?}; use devnet, seeds or replay");

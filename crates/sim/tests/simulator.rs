@@ -7,12 +7,18 @@ fn run_many(seeds: u64) -> Vec<Report> {
     let handles: Vec<_> = (0..threads)
         .map(|t| std::thread::spawn(move || (t..seeds).step_by(threads as usize).map(run_seed).collect::<Vec<_>>()))
         .collect();
-    handles.into_iter().flat_map(|h| h.join().expect("seed worker")).collect()
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("seed worker"))
+        .collect()
 }
 
 #[test]
 fn thousand_seeds_with_f_byzantine_seats_hold_every_invariant() {
-    let seeds: u64 = std::env::var("DAOLI_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let seeds: u64 = std::env::var("DAOLI_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let reports = run_many(seeds);
     let heights: u64 = reports.iter().map(|r| r.heights).sum();
     let txs: u64 = reports.iter().map(|r| r.acked_txs).sum();
@@ -24,10 +30,18 @@ fn thousand_seeds_with_f_byzantine_seats_hold_every_invariant() {
         failed.iter().map(|r| r.violations()).sum::<u64>()
     );
     for r in &failed {
-        println!("seed {} failed: {:?}\n  replay: {}", r.seed, r.notes, replay_command(r.seed));
+        println!(
+            "seed {} failed: {:?}\n  replay: {}",
+            r.seed,
+            r.notes,
+            replay_command(r.seed)
+        );
     }
     assert!(failed.is_empty(), "{} seeds violated an invariant", failed.len());
-    assert!(heights >= 15 * seeds, "the network must keep certifying: {heights} heights over {seeds} seeds");
+    assert!(
+        heights >= 15 * seeds,
+        "the network must keep certifying: {heights} heights over {seeds} seeds"
+    );
     assert!(txs > 0 && draws > 0, "transactions and lottery draws must be exercised");
 }
 
@@ -59,7 +73,9 @@ fn n_eleven_needs_f_plus_two_for_the_attack() {
     // With n = 11 two quorums of 8 share 5 seats: f+1 = 4 liars cannot split, f+2 = 5 can.
     let safe = Sim::new(split_brain(1, 11, 4)).run();
     assert_eq!(safe.safety_violations, 0, "{:?}", safe.notes);
-    let broken = (0..5).filter(|s| Sim::new(split_brain(*s, 11, 5)).run().safety_violations > 0).count();
+    let broken = (0..5)
+        .filter(|s| Sim::new(split_brain(*s, 11, 5)).run().safety_violations > 0)
+        .count();
     assert!(broken >= 4);
 }
 
@@ -67,7 +83,10 @@ fn n_eleven_needs_f_plus_two_for_the_attack() {
 fn a_seed_replays_identically() {
     let a = run_seed(42);
     let b = run_seed(42);
-    assert_eq!((a.heights, a.acked_txs, a.draws, a.notes), (b.heights, b.acked_txs, b.draws, b.notes));
+    assert_eq!(
+        (a.heights, a.acked_txs, a.draws, a.notes),
+        (b.heights, b.acked_txs, b.draws, b.notes)
+    );
 }
 
 #[test]
