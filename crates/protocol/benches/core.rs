@@ -7,7 +7,7 @@ use daoli_protocol::crypto::{Keypair, verify, verify_batch};
 use daoli_protocol::ledger::{ExecContext, State, Winner};
 use daoli_protocol::lot::{LotTemplate, mine};
 use daoli_protocol::lottery::{self, Round, Ticket};
-use daoli_protocol::params::{Founder, Genesis, Params};
+use daoli_protocol::params::Genesis;
 use daoli_protocol::seed::SeedAnnouncement;
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::{Qc, Seats, Step, Vote};
@@ -112,20 +112,10 @@ const EXEC_TXS: usize = 2_000;
 fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
     let senders: Vec<_> = (0..100).map(|i| Keypair::from_label(&format!("s{i}"))).collect();
     let dc = Keypair::from_label("dc");
-    let g = Genesis {
-        chain_id: "bench".into(),
-        params: Params::devnet(),
-        founders: vec![Founder {
-            node_pk: dc.public(),
-            endpoint: "dc:1".into(),
-        }],
-        seats: vec![dc.public(); 11],
-        seed: Hash32::ZERO,
-        timestamp_ms: 0,
-        accounts: senders.iter().map(|k| (k.public(), 1_000_000_000)).collect(),
-        rounds: vec![],
-        periodic_lottery: None,
-    };
+    let g = Genesis::solo(
+        dc.public(),
+        senders.iter().map(|k| (k.public(), 1_000_000_000)).collect(),
+    );
     let txs: Vec<_> = (0..EXEC_TXS)
         .map(|i| {
             let s = &senders[i % senders.len()];

@@ -185,26 +185,12 @@ impl KernelBuffer {
 mod tests {
     use super::*;
     use crate::ledger::Receipt;
-    use crate::params::{Founder, Genesis};
+    use crate::params::Genesis;
     use crate::tx::TxKind;
 
     fn setup() -> (State, Params, Keypair) {
         let alice = Keypair::from_label("alice");
-        let dc = Keypair::from_label("dc");
-        let g = Genesis {
-            chain_id: "t".into(),
-            params: Params::devnet(),
-            founders: vec![Founder {
-                node_pk: dc.public(),
-                endpoint: "dc:1".into(),
-            }],
-            seats: vec![dc.public(); 11],
-            seed: Hash32::ZERO,
-            timestamp_ms: 0,
-            accounts: vec![(alice.public(), 1_000)],
-            rounds: vec![],
-            periodic_lottery: None,
-        };
+        let g = Genesis::solo(Keypair::from_label("dc").public(), vec![(alice.public(), 1_000)]);
         (State::genesis(&g), g.params, alice)
     }
 

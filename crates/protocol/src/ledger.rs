@@ -387,30 +387,18 @@ mod tests {
     use crate::block::Header;
     use crate::crypto::Keypair;
     use crate::lot::{LotTemplate, mine};
-    use crate::params::{Founder, Params, RoundSpec};
+    use crate::params::RoundSpec;
     use crate::vrf::VrfProof;
 
     fn genesis(alice: &Keypair) -> Genesis {
-        let dc = Keypair::from_label("dc");
-        Genesis {
-            chain_id: "t".into(),
-            params: Params::devnet(),
-            founders: vec![Founder {
-                node_pk: dc.public(),
-                endpoint: "dc:1".into(),
-            }],
-            seats: vec![dc.public(); 11],
-            seed: Hash32::ZERO,
-            timestamp_ms: 0,
-            accounts: vec![(alice.public(), 1_000)],
-            rounds: vec![RoundSpec {
-                open_height: 1,
-                close_height: 1,
-                price: 100,
-                winners: 1,
-            }],
-            periodic_lottery: None,
-        }
+        let mut g = Genesis::solo(Keypair::from_label("dc").public(), vec![(alice.public(), 1_000)]);
+        g.rounds = vec![RoundSpec {
+            open_height: 1,
+            close_height: 1,
+            price: 100,
+            winners: 1,
+        }];
+        g
     }
 
     fn block(h: u64) -> Block {

@@ -323,6 +323,25 @@ impl Genesis {
     pub fn hash(&self) -> Hash32 {
         crate::codec::sha256(serde_json::to_string(self).expect("genesis serializes").as_bytes())
     }
+
+    /// A devnet genesis with one founding datacenter holding every seat (tests, benchmarks).
+    pub fn solo(founder: PublicKey, accounts: Vec<(PublicKey, u64)>) -> Self {
+        let params = Params::devnet();
+        Genesis {
+            chain_id: "daoli-solo".into(),
+            seats: vec![founder; params.seats],
+            params,
+            founders: vec![Founder {
+                node_pk: founder,
+                endpoint: "dc0.local:7000".into(),
+            }],
+            seed: Hash32::ZERO,
+            timestamp_ms: 0,
+            accounts,
+            rounds: vec![],
+            periodic_lottery: None,
+        }
+    }
 }
 
 #[cfg(test)]

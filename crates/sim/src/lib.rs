@@ -104,6 +104,9 @@ pub struct Config {
     pub partitions: Vec<Partition>,
     /// (datacenter, crash time, restart time)
     pub crashes: Vec<(usize, u64, u64)>,
+    /// Stop once every honest datacenter has certified this height (clients stop sending
+    /// four heights earlier, so that what they sent is executed by then).
+    pub stop_height: Option<u64>,
 }
 
 impl Config {
@@ -170,6 +173,7 @@ impl Config {
             skew_ms: r.range(0, 40),
             partitions,
             crashes,
+            stop_height: None,
         }
     }
 
@@ -183,8 +187,9 @@ impl Config {
         c.genesis_seats = (0..c.params.seats).map(|i| i % 4).collect();
         c.byzantine.clear();
         c.clients = 8;
-        c.duration_ms = heights * 1_150 + 500;
-        c.tx_stop_ms = c.duration_ms.saturating_sub(4_000);
+        c.duration_ms = heights * 2_000 + 5_000;
+        c.tx_stop_ms = c.duration_ms;
+        c.stop_height = Some(heights);
         c.heal_at = 0;
         c.delay_ms = 5;
         c.jitter_ms = 10;
@@ -478,10 +483,20 @@ impl Sim {
             }
             let ev = self.events.remove(&id).expect("queued event");
             self.step(ev);
+            if self.cfg.stop_height.is_some_and(|h| self.min_honest_height() >= h) {
+                break;
+            }
         }
-        self.now = self.cfg.duration_ms;
         self.finish();
         self.report.clone()
+    }
+
+    fn min_honest_height(&self) -> u64 {
+        (0..self.nodes.len())
+            .filter(|i| self.honest(*i))
+            .map(|i| self.nodes[i].height())
+            .min()
+            .unwrap_or(0)
     }
 
     fn max_honest_height(&self) -> u64 {
@@ -595,20 +610,24 @@ impl Sim {
         }
     }
 
+    /// The same vote, signed for a random value.
+    fn garbage_vote(&mut self, key: &Keypair, v: &Vote) -> Vote {
+        let value = Hash32(
+            self.rng
+                .next_u64()
+                .to_be_bytes()
+                .repeat(4)
+                .try_into()
+                .expect("32 bytes"),
+        );
+        Vote::sign_unchecked(key, v.height, v.round, v.step, Some(value), v.timestamp)
+    }
+
     fn byzantine_broadcast(&mut self, i: usize, b: Behavior, m: Msg) {
         let key = self.nodes[i].key.clone();
         match (b, m) {
             (Behavior::Equivocate, Msg::Vote(v)) => {
-                let other = Vote::sign_unchecked(
-                    &key,
-                    v.height,
-                    v.round,
-                    v.step,
-                    Some(Hash32(
-                        self.rng.next_u64().to_be_bytes().repeat(4).try_into().expect("32"),
-                    )),
-                    v.timestamp,
-                );
+                let other = self.garbage_vote(&key, &v);
                 for to in 0..self.nodes.len() {
                     let m = if to % 2 == 0 { v.clone() } else { other.clone() };
                     self.send(i, to, Msg::Vote(m));
@@ -617,16 +636,7 @@ impl Sim {
             (Behavior::WithholdVotes, Msg::Vote(_)) => {}
             (Behavior::WithholdSeed, Msg::Seed(_) | Msg::Micro(_)) => {}
             (Behavior::Garbage, Msg::Vote(v)) => {
-                let g = Vote::sign_unchecked(
-                    &key,
-                    v.height,
-                    v.round,
-                    v.step,
-                    Some(Hash32(
-                        self.rng.next_u64().to_be_bytes().repeat(4).try_into().expect("32"),
-                    )),
-                    v.timestamp,
-                );
+                let g = self.garbage_vote(&key, &v);
                 self.broadcast(i, Msg::Vote(g));
             }
             (Behavior::BadSignatures, m) => {
@@ -847,7 +857,8 @@ impl Sim {
             }
             return;
         }
-        if self.now >= self.cfg.tx_stop_ms {
+        let h_home = self.nodes[home].height();
+        if self.now >= self.cfg.tx_stop_ms || self.cfg.stop_height.is_some_and(|s| h_home + 4 >= s) {
             return;
         }
         let c = &self.clients[ci];

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
                 "daoli devnet (simulated): 4 datacenters, 11 seats, waves [5,3,3], L0 1 s, loopback-free deterministic network"
             );
             let rep = sim.run();
-            for l in &sim.log {
+            for l in sim.log.iter().take(heights as usize) {
                 println!("{l}");
             }
             println!(

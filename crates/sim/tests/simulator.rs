@@ -48,15 +48,11 @@ fn thousand_seeds_with_f_byzantine_seats_hold_every_invariant() {
 #[test]
 fn f_plus_one_equivocating_seats_break_safety_and_the_checker_sees_it() {
     // n = 10 = 3f+1 with f = 3: 4 Byzantine seats bridge a partition of 3 + 3 honest seats.
-    let mut found = 0;
-    for seed in 0..5 {
-        let r = Sim::new(split_brain(seed, 10, 4)).run();
-        if r.safety_violations > 0 {
-            found += 1;
-        }
-    }
-    println!("split brain with f+1 = 4 of 10 seats: {found}/5 seeds show two certified blocks at one height");
-    assert!(found >= 4, "the checker must detect the safety violation");
+    let found = (0..10)
+        .filter(|s| Sim::new(split_brain(*s, 10, 4)).run().safety_violations > 0)
+        .count();
+    println!("split brain with f+1 = 4 of 10 seats: {found}/10 seeds show two certified blocks at one height");
+    assert!(found >= 8, "the checker must detect the safety violation");
 }
 
 #[test]
@@ -96,6 +92,8 @@ fn devnet_certifies_and_verifies_draws() {
     let r = sim.run();
     assert_eq!(r.violations(), 0, "{:?}", r.notes);
     assert!(r.heights >= 12, "{} heights", r.heights);
+    assert!(sim.log.len() >= 12);
+    assert!(r.acked_txs > 0);
     assert!(r.draws >= 1);
     assert!(sim.log.iter().any(|l| l.contains("drawn")));
 }
