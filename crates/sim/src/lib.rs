@@ -1053,6 +1053,20 @@ pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
     c
 }
 
+impl Sim {
+    /// Runs the public verifier over one honest node's blocks for the last drawn round.
+    pub fn verify_last_draw(&self) -> Option<Result<daoli_protocol::verify::Report, String>> {
+        let round = *self.draws.keys().last()?;
+        let r = (0..self.nodes.len())
+            .filter(|i| self.honest(*i))
+            .max_by_key(|i| self.nodes[*i].height())?;
+        let blocks: Vec<_> = (1..=self.nodes[r].height())
+            .filter_map(|h| self.nodes[r].full_block(h))
+            .collect();
+        Some(daoli_protocol::verify::verify_lottery(&self.genesis, &blocks, round).map_err(|e| e.to_string()))
+    }
+}
+
 /// Runs one randomized seed.
 pub fn run_seed(seed: u64) -> Report {
     Sim::new(Config::random(seed)).run()

@@ -28,6 +28,20 @@ fn main() -> ExitCode {
             for l in sim.log.iter().take(heights as usize) {
                 println!("{l}");
             }
+            match sim.verify_last_draw() {
+                Some(Ok(r)) => {
+                    let blocks = r.steps.iter().filter(|s| s.starts_with("block ")).count();
+                    println!(
+                        "public verification of lottery round {} from one datacenter's blocks ({blocks} blocks replayed, each QC, seed and state checked):",
+                        r.round
+                    );
+                    for s in r.steps.iter().filter(|s| !s.starts_with("block ")) {
+                        println!("  {s}");
+                    }
+                }
+                Some(Err(e)) => println!("public verification FAILED: {e}"),
+                None => println!("no lottery round was drawn"),
+            }
             println!(
                 "{} heights certified, {} txs acknowledged, {} executed, {} draws verified, {} violations",
                 rep.heights,
