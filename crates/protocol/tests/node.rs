@@ -202,3 +202,124 @@ fn bad_inputs_are_refused_and_change_nothing() {
     assert_eq!(n.chain.state.root(), root);
     assert_eq!(n.height(), 0);
 }
+
+/// Every message of a real run, mutated in ways an attacker would, is refused or harmless:
+/// no panic, and a refusal leaves the node's ledger as it was.
+#[test]
+fn mutated_messages_never_panic_and_refusals_change_nothing() {
+    let dcs: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("nt-dc{i}"))).collect();
+    let client = Keypair::from_label("nt-client");
+    let mut nodes: Vec<_> = (0..4).map(|i| node(&dcs, &client, i)).collect();
+    // Record what node 1 broadcasts while the network runs.
+    let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
+    let mut seen: Vec<Msg> = Vec::new();
+    let mut t = 0;
+    while t <= 2_500 {
+        let mut inbox: Vec<(usize, Msg)> = Vec::new();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            for o in n.tick(t) {
+                if let Output::Broadcast(m) = o {
+                    inbox.push((i, m));
+                }
+            }
+        }
+        while let Some((from, m)) = inbox.pop() {
+            if from == 1 {
+                seen.push(m.clone());
+            }
+            for (j, n) in nodes.iter_mut().enumerate() {
+                if j != from {
+                    for o in n.handle(t, keys[from], m.clone()).0 {
+                        if let Output::Broadcast(m2) = o {
+                            inbox.push((j, m2));
+                        }
+                    }
+                }
+            }
+        }
+        t += 10;
+    }
+    assert!(seen.len() > 10);
+    let mut target = node(&dcs, &client, 0);
+    let mut refused = 0;
+    for (k, m) in seen.into_iter().enumerate() {
+        let mutations: Vec<Msg> = match m {
+            Msg::Vote(v) => vec![
+                Msg::Vote(Vote {
+                    round: u32::MAX,
+                    ..v.clone()
+                }),
+                Msg::Vote(Vote {
+                    value: Some(Hash32([k as u8; 32])),
+                    ..v.clone()
+                }),
+                Msg::Vote(Vote {
+                    height: v.height + 1_000,
+                    ..v
+                }),
+            ],
+            Msg::Lot(l) => {
+                let mut a = l.clone();
+                a.nonce ^= 1;
+                let mut b = l;
+                b.sponsor_endpoint = "x".repeat(10_000);
+                vec![Msg::Lot(a), Msg::Lot(b)]
+            }
+            Msg::Proposal(p) => {
+                let mut a = p.clone();
+                a.block.header.seed = Hash32([1; 32]);
+                let mut b = p.clone();
+                b.block.tree.reverse();
+                let mut c = p;
+                c.round = 5;
+                vec![Msg::Proposal(a), Msg::Proposal(b), Msg::Proposal(c)]
+            }
+            Msg::Certified(cb, batches) => {
+                let mut a = cb.clone();
+                a.qc.precommits.truncate(1);
+                let mut b = cb.clone();
+                b.qc.precommits.push(b.qc.precommits[0].clone());
+                let mut c = cb;
+                c.block.header.prev_state_root = Hash32([2; 32]);
+                vec![
+                    Msg::Certified(a, batches.clone()),
+                    Msg::Certified(b, batches.clone()),
+                    Msg::Certified(c, batches),
+                ]
+            }
+            Msg::Seed(s) => {
+                let mut a = s.clone();
+                a.seed = Hash32([3; 32]);
+                let mut b = s;
+                b.rank = 1_000;
+                vec![Msg::Seed(a), Msg::Seed(b)]
+            }
+            Msg::Micro(m) => {
+                let mut a = m.clone();
+                a.batches.clear();
+                let mut b = m;
+                b.producer_rank = 77;
+                vec![Msg::Micro(a), Msg::Micro(b)]
+            }
+            Msg::Batch(b) => {
+                let mut a = b.clone();
+                a.slot += 1;
+                vec![Msg::Batch(a)]
+            }
+            other => vec![
+                Msg::SyncRequest { from: u64::MAX },
+                Msg::BatchRequest(vec![Hash32::ZERO; 10_000]),
+                other,
+            ],
+        };
+        for bad in mutations {
+            let (root, height) = (target.chain.state.root(), target.height());
+            let (_, r) = target.handle(1_000, keys[1], bad);
+            if r.is_err() {
+                refused += 1;
+                assert_eq!((target.chain.state.root(), target.height()), (root, height));
+            }
+        }
+    }
+    assert!(refused > 10, "{refused} refusals");
+}
