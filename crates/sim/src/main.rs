@@ -3,6 +3,8 @@
 //!   daoli-sim devnet [HEIGHTS]        a quiet 4-datacenter network, one line per height
 //!   daoli-sim seeds N [START]         N randomized seeds, a summary line
 //!   daoli-sim replay SEED             one seed, with its notes
+//!
+//! With `SIM_DEBUG=1` set, every committed height and every client reply is traced on stderr.
 #![forbid(unsafe_code)]
 
 use daoli_sim::{Config, Sim, replay_command, run_seed};
