@@ -827,6 +827,11 @@ impl<J: VoteJournal> Node<J> {
         let p = self.chain.params().clone();
         match msg {
             Msg::Lot(lot) => {
+                // A lot for the next cycle is held, not counted, until this node reaches that
+                // cycle and can check it against the block it names.
+                if lot.height == h + 1 {
+                    return self.defer(from, Msg::Lot(lot));
+                }
                 check_event(&self.cycle, &self.chain.tip_hash(), lot.height, &lot.prev_hash)?;
                 let deadline = self.cycle.throttle(&p);
                 if now >= deadline {

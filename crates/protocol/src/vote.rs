@@ -134,9 +134,16 @@ impl Seats {
             .map(|(p, _)| (nw + 1 - self.wave_of_position(p)) as u64)
             .sum()
     }
-    /// The proposer of round `r >= 1`, rotating over seat positions.
+    /// The proposer of round `r >= 1`: the seated sponsors take turns, youngest first, each
+    /// once per turn however many seats it holds (so a silent sponsor costs one round, not k).
     pub fn proposer(&self, round: u32) -> PublicKey {
-        self.list[(round as usize).saturating_sub(1) % self.list.len()]
+        let mut distinct: Vec<PublicKey> = Vec::with_capacity(self.weights.len());
+        for s in &self.list {
+            if !distinct.contains(s) {
+                distinct.push(*s);
+            }
+        }
+        distinct[(round as usize).saturating_sub(1) % distinct.len()]
     }
 }
 
@@ -380,6 +387,7 @@ mod tests {
         assert_eq!(s.reward_weight(&k[0].public()), 7);
         assert_eq!(s.proposer(1), k[0].public());
         assert_eq!(s.proposer(2), k[1].public());
+        assert_eq!(s.proposer(5), k[0].public(), "four sponsors take turns");
     }
 
     #[test]
