@@ -93,6 +93,8 @@ pub struct Config {
     /// Byzantine datacenters stop mining when a win could give them more than this many seats.
     pub byz_seat_cap: u64,
     pub clients: usize,
+    /// How often (per mille) a client buys a ticket while a lottery round is open.
+    pub ticket_permille: u64,
     pub duration_ms: u64,
     /// No new transactions after this time; faults end by `heal_at`.
     pub tx_stop_ms: u64,
@@ -164,6 +166,7 @@ impl Config {
             byzantine,
             byz_seat_cap: f as u64,
             clients: r.range(2, 6) as usize,
+            ticket_permille: 400,
             duration_ms,
             tx_stop_ms: 9_000,
             heal_at,
@@ -186,7 +189,10 @@ impl Config {
         c.params.pow_bits = 8;
         c.genesis_seats = (0..c.params.seats).map(|i| i % 4).collect();
         c.byzantine.clear();
-        c.clients = 8;
+        // Enough clients, keen on tickets, that each drawn round has several tickets to choose
+        // from: a draw over one ticket would show nothing about fairness.
+        c.clients = 16;
+        c.ticket_permille = 800;
         c.duration_ms = heights * 2_000 + 5_000;
         c.tx_stop_ms = c.duration_ms;
         c.stop_height = Some(heights);
@@ -871,7 +877,7 @@ impl Sim {
             .find(|r| r.is_open_at(h + 1) && r.close_height > h + 1)
             .map(|r| r.id);
         let kind = match open_round {
-            Some(round) if self.rng.chance(400) => TxKind::BuyTicket { round },
+            Some(round) if self.rng.chance(self.cfg.ticket_permille) => TxKind::BuyTicket { round },
             _ => {
                 let to = self.clients
                     [(ci + 1 + self.rng.below(self.clients.len() as u64) as usize) % self.clients.len()]

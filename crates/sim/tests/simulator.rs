@@ -96,4 +96,13 @@ fn devnet_certifies_and_verifies_draws() {
     assert!(r.acked_txs > 0);
     assert!(r.draws >= 1);
     assert!(sim.log.iter().any(|l| l.contains("drawn")));
+    let most_tickets = sim
+        .log
+        .iter()
+        .filter_map(|l| l.split("closed: ").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .max();
+    assert!(
+        most_tickets.is_some_and(|n| n >= 2),
+        "a devnet round must sell several tickets, got {most_tickets:?}"
+    );
 }
