@@ -393,6 +393,13 @@ impl Chain {
     /// Verifies the certificate, validates and executes the block, and appends it.
     pub fn commit(&mut self, cb: CertifiedBlock, store: &BTreeMap<Hash32, Batch>) -> Result<ExecOutcome, BlockError> {
         let h = self.height() + 1;
+        // Checked before the certificate, so a block out of place is named as such.
+        if cb.block.height() != h {
+            return Err(BlockError::Height {
+                got: cb.block.height(),
+                expected: h,
+            });
+        }
         let seats = self.seats(h);
         cb.qc.verify(&seats, &cb.block.hash())?;
         let batches = self.validate_block(&cb.block, store)?;

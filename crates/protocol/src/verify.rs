@@ -68,7 +68,9 @@ pub fn verify_rounds(
     let mut store: BTreeMap<Hash32, Batch> = BTreeMap::new();
     let mut tickets: BTreeMap<u64, Vec<Ticket>> = round_ids.iter().map(|r| (*r, Vec::new())).collect();
     for (cb, batches) in blocks {
-        let h = cb.block.height();
+        // The height the record must hold next, not the one the block claims: a record with a
+        // block left out or out of order is refused, never trusted to index the chain.
+        let h = chain.height() + 1;
         for b in batches {
             store.insert(b.digest(), b.clone());
         }

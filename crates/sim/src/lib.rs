@@ -3,7 +3,7 @@
 //! crashes), with Byzantine seats. Invariants are checked after every step.
 #![forbid(unsafe_code)]
 
-use daoli_protocol::block::route_order;
+use daoli_protocol::block::{Batch, CertifiedBlock, route_order};
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, PublicKey};
@@ -11,7 +11,7 @@ use daoli_protocol::ledger::{LotteryEvent, TxOutcome};
 use daoli_protocol::node::{Committed, Msg, Node, Output};
 use daoli_protocol::params::{Founder, Genesis, Params, PeriodicLottery};
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_protocol::verify::verify_rounds;
+use daoli_protocol::verify::{verify_lottery, verify_rounds};
 use daoli_protocol::vote::{MemJournal, Vote};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -986,12 +986,7 @@ impl Sim {
             }
         }
         // The public verifier, fed only the blocks of one honest node, recomputes every draw.
-        let r = *honest
-            .iter()
-            .max_by_key(|i| self.nodes[**i].height())
-            .expect("an honest node");
-        let top = self.nodes[r].height();
-        let blocks: Vec<_> = (1..=top).filter_map(|h| self.nodes[r].full_block(h)).collect();
+        let blocks = self.public_record();
         let ids: Vec<u64> = self.draws.keys().copied().collect();
         let results = match verify_rounds(&self.genesis, &blocks, &ids) {
             Ok(r) => r,
@@ -1060,16 +1055,29 @@ pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
 }
 
 impl Sim {
-    /// Runs the public verifier over one honest node's blocks for the last drawn round.
-    pub fn verify_last_draw(&self) -> Option<Result<daoli_protocol::verify::Report, String>> {
-        let round = *self.draws.keys().last()?;
-        let r = (0..self.nodes.len())
+    /// What anyone can fetch from one datacenter: the certified blocks (heights 1, 2, ...) and
+    /// their batches, as the most advanced honest node holds them.
+    pub fn public_record(&self) -> Vec<(CertifiedBlock, Vec<Batch>)> {
+        let Some(r) = (0..self.nodes.len())
             .filter(|i| self.honest(*i))
-            .max_by_key(|i| self.nodes[*i].height())?;
-        let blocks: Vec<_> = (1..=self.nodes[r].height())
+            .max_by_key(|i| self.nodes[*i].height())
+        else {
+            return Vec::new();
+        };
+        (1..=self.nodes[r].height())
             .filter_map(|h| self.nodes[r].full_block(h))
-            .collect();
-        Some(daoli_protocol::verify::verify_lottery(&self.genesis, &blocks, round).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// The last lottery round drawn during the run.
+    pub fn last_drawn_round(&self) -> Option<u64> {
+        self.draws.keys().last().copied()
+    }
+
+    /// Runs the public verifier over [`Sim::public_record`] for the last drawn round.
+    pub fn verify_last_draw(&self) -> Option<Result<daoli_protocol::verify::Report, String>> {
+        let round = self.last_drawn_round()?;
+        Some(verify_lottery(&self.genesis, &self.public_record(), round).map_err(|e| e.to_string()))
     }
 }
 

@@ -106,3 +106,89 @@ fn devnet_certifies_and_verifies_draws() {
         "a devnet round must sell several tickets, got {most_tickets:?}"
     );
 }
+
+#[test]
+fn the_public_verifier_refuses_a_tampered_record() {
+    use daoli_protocol::chain::BlockError;
+    use daoli_protocol::tx::TxKind;
+    use daoli_protocol::verify::{VerifyError, verify_lottery};
+    use daoli_protocol::vote::QcError;
+
+    let mut sim = Sim::new(Config::devnet(1, 12));
+    let r = sim.run();
+    assert_eq!(r.violations(), 0, "{:?}", r.notes);
+    let record = sim.public_record();
+    let round = sim.last_drawn_round().expect("a drawn round");
+    let g = &sim.genesis;
+    let honest = verify_lottery(g, &record, round).expect("the untampered record verifies");
+    assert!(honest.tickets >= 2, "{} tickets", honest.tickets);
+    let draw_h = record
+        .iter()
+        .position(|(cb, _)| cb.block.header.seed == honest.seed)
+        .expect("the draw block is in the record") as u64
+        + 1;
+
+    // A certificate cut below the quorum.
+    let mut t = record.clone();
+    t[2].0.qc.precommits.truncate(1);
+    let e = verify_lottery(g, &t, round).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::Block(3, BlockError::Qc(QcError::NoQuorum { .. }))),
+        "{e}"
+    );
+
+    // A certificate padded with one seat's precommit twice.
+    let mut t = record.clone();
+    let first = t[2].0.qc.precommits[0].clone();
+    t[2].0.qc.precommits.truncate(1);
+    t[2].0.qc.precommits.extend(std::iter::repeat_n(first, 10));
+    let e = verify_lottery(g, &t, round).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::Block(3, BlockError::Qc(QcError::DuplicateVoter(_)))),
+        "{e}"
+    );
+
+    // Another seed for the draw: the certificate no longer covers the block.
+    let mut t = record.clone();
+    t[draw_h as usize - 1].0.block.header.seed.0[0] ^= 1;
+    let e = verify_lottery(g, &t, round).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::Block(h, BlockError::Qc(QcError::WrongValue { .. })) if h == draw_h),
+        "{e}"
+    );
+
+    // A ticket purchase altered inside its batch: the batch no longer matches its digest.
+    let mut t = record.clone();
+    let (i, b, x) = t
+        .iter()
+        .enumerate()
+        .find_map(|(i, (_, batches))| {
+            batches.iter().enumerate().find_map(|(b, batch)| {
+                batch
+                    .txs
+                    .iter()
+                    .position(|tx| matches!(tx.kind, TxKind::BuyTicket { round: r } if r == round))
+                    .map(|x| (i, b, x))
+            })
+        })
+        .expect("a ticket of the round");
+    t[i].1[b].txs[x].fee += 1;
+    let e = verify_lottery(g, &t, round).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::Block(h, BlockError::MissingBatch(_)) if h == i as u64 + 1),
+        "{e}"
+    );
+
+    // A block left out, the record cut before the draw, a round that never existed.
+    let mut t = record.clone();
+    t.remove(4);
+    let e = verify_lottery(g, &t, round).unwrap_err();
+    assert!(
+        matches!(e, VerifyError::Block(5, BlockError::Height { got: 6, expected: 5 })),
+        "{e}"
+    );
+    let e = verify_lottery(g, &record[..draw_h as usize - 1], round).unwrap_err();
+    assert!(matches!(e, VerifyError::TooFewBlocks { .. }), "{e}");
+    let e = verify_lottery(g, &record, 999).unwrap_err();
+    assert!(matches!(e, VerifyError::NoRound(999)), "{e}");
+}
