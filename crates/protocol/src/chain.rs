@@ -275,16 +275,22 @@ impl Chain {
         Ok(out)
     }
 
-    fn check_block<'a>(&self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
-        let p = self.params();
+    /// The height `block` must have to extend this chain, or the error naming where it is.
+    fn next_height_of(&self, block: &Block) -> Result<u64, BlockError> {
         let h = self.height() + 1;
-        let hd = &block.header;
-        if hd.height != h {
+        if block.height() != h {
             return Err(BlockError::Height {
-                got: hd.height,
+                got: block.height(),
                 expected: h,
             });
         }
+        Ok(h)
+    }
+
+    fn check_block<'a>(&self, block: &Block, store: &'a BTreeMap<Hash32, Batch>) -> Result<Vec<&'a Batch>, BlockError> {
+        let p = self.params();
+        let h = self.next_height_of(block)?;
+        let hd = &block.header;
         let tip = self.tip_hash();
         if hd.prev_hash != tip {
             return Err(BlockError::Prev {
@@ -392,14 +398,8 @@ impl Chain {
 
     /// Verifies the certificate, validates and executes the block, and appends it.
     pub fn commit(&mut self, cb: CertifiedBlock, store: &BTreeMap<Hash32, Batch>) -> Result<ExecOutcome, BlockError> {
-        let h = self.height() + 1;
         // Checked before the certificate, so a block out of place is named as such.
-        if cb.block.height() != h {
-            return Err(BlockError::Height {
-                got: cb.block.height(),
-                expected: h,
-            });
-        }
+        let h = self.next_height_of(&cb.block)?;
         let seats = self.seats(h);
         cb.qc.verify(&seats, &cb.block.hash())?;
         let batches = self.validate_block(&cb.block, store)?;
