@@ -7,16 +7,18 @@ use daoli_protocol::crypto::{Keypair, verify, verify_batch};
 use daoli_protocol::ledger::{ExecContext, State, Winner};
 use daoli_protocol::lot::{LotTemplate, mine};
 use daoli_protocol::lottery::{self, Round, Ticket};
-use daoli_protocol::params::Genesis;
+use daoli_protocol::params::{Genesis, Identity};
 use daoli_protocol::seed::SeedAnnouncement;
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::{Qc, Seats, Step, Vote};
-use daoli_protocol::vrf::VrfProof;
 use divan::{Bencher, black_box, counter::ItemsCount};
 
 fn main() {
     divan::main();
 }
+
+/// The chain id the benchmarks sign for.
+const C: Hash32 = Hash32([0xc4; 32]);
 
 #[divan::bench]
 fn ed25519_verify_single(b: Bencher) {
@@ -42,16 +44,19 @@ fn ed25519_verify_batch(b: Bencher, n: usize) {
     });
 }
 
+/// PoW check, the miner's signature and the sponsor's countersignature (two verifications).
 #[divan::bench]
 fn lot_validation(b: Bencher) {
+    let sponsor = Keypair::from_label("dc");
     let t = LotTemplate {
         height: 9,
         prev_hash: Hash32([1; 32]),
-        sponsor_pk: Keypair::from_label("dc").public(),
-        sponsor_endpoint: "dc:7000".into(),
+        sponsor: sponsor.public(),
     };
-    let lot = mine(&Keypair::from_label("miner"), &t, 12, 0, 1 << 24).unwrap();
-    b.bench(|| black_box(&lot).validate(12).unwrap());
+    let lot = mine(&Keypair::from_label("miner"), &C, &t, 12, 0, 1 << 24)
+        .unwrap()
+        .countersign(&sponsor, &C);
+    b.bench(|| black_box(&lot).validate(&C, 12).unwrap());
 }
 
 #[divan::bench]
@@ -59,14 +64,13 @@ fn lot_mining_devnet_2pow12(b: Bencher) {
     let t = LotTemplate {
         height: 9,
         prev_hash: Hash32([1; 32]),
-        sponsor_pk: Keypair::from_label("dc").public(),
-        sponsor_endpoint: "dc:7000".into(),
+        sponsor: Keypair::from_label("dc").public(),
     };
     let k = Keypair::from_label("miner");
     let mut start = 0u64;
     b.bench_local(|| {
         start = start.wrapping_add(1 << 32);
-        mine(&k, &t, 12, start, 1 << 30).unwrap()
+        mine(&k, &C, &t, 12, start, 1 << 30).unwrap()
     });
 }
 
@@ -75,8 +79,8 @@ fn vrf_seed_prove_and_verify(b: Bencher) {
     let k = Keypair::from_label("leader");
     let prev = Hash32([3; 32]);
     b.bench(|| {
-        let a = SeedAnnouncement::produce(&k, &prev, 5, 0);
-        a.verify(&prev, &k.public()).unwrap();
+        let a = SeedAnnouncement::produce(&k, &C, &prev, 5);
+        a.verify(&C, &prev, &k.public()).unwrap();
     });
 }
 
@@ -87,7 +91,7 @@ fn qc_fixture() -> (Qc, Seats, Hash32) {
     let precommits = keys
         .iter()
         .take(8)
-        .map(|k| Vote::sign_unchecked(k, 7, 0, Step::Precommit, Some(v), 1))
+        .map(|k| Vote::sign_unchecked(k, &C, 7, 0, Step::Precommit, Some(v), 1))
         .collect();
     (
         Qc {
@@ -104,24 +108,23 @@ fn qc_fixture() -> (Qc, Seats, Hash32) {
 #[divan::bench]
 fn qc_verification_8_of_11(b: Bencher) {
     let (qc, seats, v) = qc_fixture();
-    b.bench(|| black_box(&qc).verify(&seats, &v).unwrap());
+    b.bench(|| black_box(&qc).verify(&seats, &v, &C).unwrap());
 }
 
 const EXEC_TXS: usize = 2_000;
 
 fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
     let senders: Vec<_> = (0..100).map(|i| Keypair::from_label(&format!("s{i}"))).collect();
-    let dc = Keypair::from_label("dc");
-    let g = Genesis::solo(
-        dc.public(),
-        senders.iter().map(|k| (k.public(), 1_000_000_000)).collect(),
-    );
+    let dc = Identity::from_label("dc");
+    let g = Genesis::solo(&dc, senders.iter().map(|k| (k.public(), 1_000_000_000)).collect());
+    let chain = g.chain_id();
     let txs: Vec<_> = (0..EXEC_TXS)
         .map(|i| {
             let s = &senders[i % senders.len()];
             let to = senders[(i + 1) % senders.len()].public();
             Transaction::new(
                 s,
+                &chain,
                 (i / senders.len()) as u64,
                 1,
                 TxKind::Transfer { to, amount: 3 },
@@ -129,25 +132,25 @@ fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
             )
         })
         .collect();
-    let batch = Batch::seal(&dc, 1, 0, txs);
+    let batch = Batch::seal(&dc.batch, &chain, 1, 0, txs);
     let t = LotTemplate {
         height: 1,
         prev_hash: Hash32::ZERO,
-        sponsor_pk: dc.public(),
-        sponsor_endpoint: String::new(),
+        sponsor: dc.sponsor.public(),
     };
-    let lot = mine(&Keypair::from_label("m"), &t, 0, 0, 1).unwrap();
+    let lot = mine(&Keypair::from_label("m"), &chain, &t, 0, 0, 1)
+        .unwrap()
+        .countersign(&dc.sponsor, &chain);
     let w = Winner {
-        miner: lot.miner_pk,
-        sponsor: lot.sponsor_pk,
+        miner: lot.miner,
+        sponsor: dc.root.public(),
     };
     let block = Block {
         header: Header {
             height: 1,
             prev_hash: Hash32::ZERO,
             seed: Hash32([1; 32]),
-            seed_rank: 0,
-            vrf_proof: VrfProof::default(),
+            vrf_proof: None,
             prev_state_root: Hash32::ZERO,
         },
         tree: vec![lot],
@@ -181,10 +184,11 @@ fn block_execution_2000_txs(b: Bencher) {
 /// transaction signatures in one batch verification.
 #[divan::bench(sample_count = 10)]
 fn batch_validation_2000_txs(b: Bencher) {
-    let (_, _, batch, _) = exec_fixture();
+    let (g, _, batch, _) = exec_fixture();
     let pk = batch.buffer_pk;
+    let chain = g.chain_id();
     b.counter(ItemsCount::new(EXEC_TXS))
-        .bench(|| black_box(&batch).validate(4096, 4 << 20, &pk).unwrap());
+        .bench(|| black_box(&batch).validate(&chain, 4096, 4 << 20, &pk).unwrap());
 }
 
 fn million_ticket_round() -> Round {

@@ -1,11 +1,12 @@
 //! Lineup addresses, batches, MicroBlocks and blocks.
 
-use crate::codec::{Canon, Hash32, tag};
-use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify, verify_batch_find};
+use crate::codec::{Canon, ChainId, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify_batch_find};
 use crate::lot::{Lot, tree_hash};
 use crate::merkle;
+use crate::statement::{Evidence, Kind, Said, Slot};
 use crate::tx::{Transaction, TxError};
-use crate::vote::{Evidence, Qc};
+use crate::vote::Qc;
 use crate::vrf::VrfProof;
 use serde::{Deserialize, Serialize};
 
@@ -64,18 +65,30 @@ impl Batch {
     pub fn tx_root(&self) -> Hash32 {
         merkle::root(&self.txs.iter().map(|t| t.hash()).collect::<Vec<_>>())
     }
-    /// `H("daoli/v1/batch" || h || slot || merkle_root(tx_hashes))`.
+    /// `H("daoli/v2/batch" || u64 cycle || u32 slot || merkle_root(tx ids))`.
     pub fn digest(&self) -> Hash32 {
         let mut c = Canon::new(tag::BATCH);
         c.u64(self.cycle).u32(self.slot).h(&self.tx_root());
         c.hash()
     }
-    fn sig_bytes(digest: &Hash32) -> Vec<u8> {
-        let mut c = Canon::new(tag::BATCH_SIG);
-        c.h(digest);
-        c.finish()
+    /// `H("daoli/v2/batch-id" || digest || buffer_pk || sig)`: the key of the verified-batch
+    /// cache, covering the signature too (rule 7).
+    pub fn id(&self) -> Hash32 {
+        let mut c = Canon::new(tag::BATCH_ID);
+        c.h(&self.digest()).fixed(&self.buffer_pk.0).fixed(&self.sig.0);
+        c.hash()
     }
-    pub fn seal(key: &Keypair, cycle: u64, slot: u32, txs: Vec<Transaction>) -> Self {
+    /// One batch per buffer key and lineup address `(cycle, slot)`.
+    pub fn slot_of(&self) -> Slot {
+        Slot::new(Kind::Batch, self.buffer_pk, self.cycle, 0, self.slot)
+    }
+    pub fn said(&self) -> Said {
+        Said {
+            content: self.digest(),
+            sig: self.sig,
+        }
+    }
+    pub fn seal(key: &Keypair, chain: &ChainId, cycle: u64, slot: u32, txs: Vec<Transaction>) -> Self {
         let mut b = Batch {
             cycle,
             slot,
@@ -83,8 +96,13 @@ impl Batch {
             buffer_pk: key.public(),
             sig: Signature::default(),
         };
-        b.sig = key.sign(&Self::sig_bytes(&b.digest()));
+        b.sig = b.slot_of().sign(key, chain, &b.digest());
         b
+    }
+    /// Evidence if the same buffer key signed another batch for the same lineup address.
+    pub fn evidence(&self, other: &Batch) -> Option<Evidence> {
+        let (a, b) = (self.said(), other.said());
+        (self.slot_of() == other.slot_of() && a.content != b.content).then(|| Evidence::new(self.slot_of(), a, b))
     }
     pub fn size(&self) -> usize {
         self.txs.iter().map(|t| t.size()).sum()
@@ -92,9 +110,15 @@ impl Batch {
 
     /// Checks limits, the buffer's signature, and every transaction signature in one batch
     /// verification. `expected_buffer` is the sponsor of `(cycle - 1, slot)`.
-    pub fn validate(&self, max_tx: usize, max_batch: usize, expected_buffer: &PublicKey) -> Result<Hash32, BatchError> {
+    pub fn validate(
+        &self,
+        chain: &ChainId,
+        max_tx: usize,
+        max_batch: usize,
+        expected_buffer: &PublicKey,
+    ) -> Result<Hash32, BatchError> {
         if self.buffer_pk != *expected_buffer {
-            return Err(BatchError::WrongBuffer(self.cycle - 1, self.slot));
+            return Err(BatchError::WrongBuffer(self.cycle.saturating_sub(1), self.slot));
         }
         let size = self.size();
         if size > max_batch {
@@ -108,8 +132,10 @@ impl Batch {
             }
         }
         let d = self.digest();
-        verify(&self.buffer_pk, &Self::sig_bytes(&d), &self.sig).map_err(BatchError::Signature)?;
-        let msgs: Vec<Vec<u8>> = self.txs.iter().map(|t| t.signing_bytes()).collect();
+        self.slot_of()
+            .verify(chain, &d, &self.sig)
+            .map_err(BatchError::Signature)?;
+        let msgs: Vec<Vec<u8>> = self.txs.iter().map(|t| t.signing_bytes(chain)).collect();
         let items: Vec<_> = self
             .txs
             .iter()
@@ -144,6 +170,8 @@ pub struct MicroBlock {
 }
 
 impl MicroBlock {
+    /// `H("daoli/v2/microblock" || u64 height || u32 producer_rank || producer_pk || u32 n ||
+    /// (u64 cycle || u32 slot || digest)* || qc_hash or zero || u32 m || evidence hashes)`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::MICROBLOCK);
         c.u64(self.height).u32(self.producer_rank).fixed(&self.producer_pk.0);
@@ -158,12 +186,34 @@ impl MicroBlock {
         }
         c.hash()
     }
-    pub fn sign(mut self, key: &Keypair) -> Self {
-        self.sig = key.sign(&self.hash().0);
+    /// One MicroBlock per producer key and height.
+    pub fn slot(&self) -> Slot {
+        Slot::new(Kind::Micro, self.producer_pk, self.height, 0, 0)
+    }
+    pub fn sign(mut self, key: &Keypair, chain: &ChainId) -> Self {
+        self.sig = self.slot().sign(key, chain, &self.hash());
         self
     }
-    pub fn verify_sig(&self) -> Result<(), SigError> {
-        verify(&self.producer_pk, &self.hash().0, &self.sig)
+    pub fn verify_sig(&self, chain: &ChainId) -> Result<(), SigError> {
+        self.slot().verify(chain, &self.hash(), &self.sig)
+    }
+    /// `H("daoli/v2/microblock-id" || hash || sig)`: the cache key, covering the signature.
+    pub fn id(&self) -> Hash32 {
+        let mut c = Canon::new(tag::MICRO_ID);
+        c.h(&self.hash()).fixed(&self.sig.0);
+        c.hash()
+    }
+    /// Evidence if the same producer key signed another MicroBlock for the same height.
+    pub fn evidence(&self, other: &MicroBlock) -> Option<Evidence> {
+        let a = Said {
+            content: self.hash(),
+            sig: self.sig,
+        };
+        let b = Said {
+            content: other.hash(),
+            sig: other.sig,
+        };
+        (self.slot() == other.slot() && a.content != b.content).then(|| Evidence::new(self.slot(), a, b))
     }
 }
 
@@ -172,22 +222,24 @@ pub struct Header {
     pub height: u64,
     pub prev_hash: Hash32,
     pub seed: Hash32,
-    /// Lineup rank of block `h-1` whose sponsor's VRF gave the seed (0 = leader).
-    pub seed_rank: u32,
-    pub vrf_proof: VrfProof,
+    /// The VRF proof of the datacenter at lineup rank 0 of block `h-1`; `None` when the seed is
+    /// the fallback `H("daoli/v2/seed-fallback" || chain || seed_{h-1} || h)` (rule 4).
+    pub vrf_proof: Option<VrfProof>,
     /// State root after executing block `h-1`.
     pub prev_state_root: Hash32,
 }
 
 impl Header {
+    /// `H("daoli/v2/header" || u64 height || prev_hash || seed || u8 1 || proof (80) | u8 0 ||
+    /// prev_state_root)`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::HEADER);
-        c.u64(self.height)
-            .h(&self.prev_hash)
-            .h(&self.seed)
-            .u32(self.seed_rank)
-            .fixed(&self.vrf_proof.0)
-            .h(&self.prev_state_root);
+        c.u64(self.height).h(&self.prev_hash).h(&self.seed);
+        match &self.vrf_proof {
+            Some(p) => c.u8(1).fixed(&p.0),
+            None => c.u8(0),
+        };
+        c.h(&self.prev_state_root);
         c.hash()
     }
 }
@@ -201,7 +253,7 @@ pub struct Block {
 }
 
 impl Block {
-    /// `H("daoli/v1/block" || H(header) || H(tree) || H(microblock))`.
+    /// `H("daoli/v2/block" || H(header) || H(tree) || H(microblock) or zero)`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::BLOCK);
         c.h(&self.header.hash()).h(&tree_hash(&self.tree)).h(&self
@@ -234,6 +286,7 @@ pub struct CertifiedBlock {
 mod tests {
     use super::*;
     use crate::tx::TxKind;
+    const C: ChainId = Hash32([0xc4; 32]);
 
     #[test]
     fn routing_is_stable_and_wraps() {
@@ -252,35 +305,42 @@ mod tests {
         let k = Keypair::from_label("alice");
         let to = Keypair::from_label("bob").public();
         let txs: Vec<_> = (0..5)
-            .map(|n| Transaction::new(&k, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]))
+            .map(|n| Transaction::new(&k, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]))
             .collect();
-        let b = Batch::seal(&buf, 4, 2, txs);
-        let d = b.validate(4096, 1 << 20, &buf.public()).unwrap();
+        let b = Batch::seal(&buf, &C, 4, 2, txs);
+        let d = b.validate(&C, 4096, 1 << 20, &buf.public()).unwrap();
         assert_eq!(d, b.digest());
         assert!(matches!(
-            b.validate(4096, 10, &buf.public()),
+            b.validate(&C, 4096, 10, &buf.public()),
             Err(BatchError::TooLarge { .. })
         ));
         assert!(matches!(
-            b.validate(4096, 1 << 20, &to),
+            b.validate(&C, 4096, 1 << 20, &to),
             Err(BatchError::WrongBuffer(3, 2))
         ));
         let mut bad = b.clone();
         bad.txs[3].fee = 9;
         // The batch signature covers the tx root, so a changed tx breaks it first.
         assert!(matches!(
-            bad.validate(4096, 1 << 20, &buf.public()),
+            bad.validate(&C, 4096, 1 << 20, &buf.public()),
             Err(BatchError::Signature(_))
         ));
         let mut resealed = bad.clone();
-        resealed = Batch::seal(&buf, resealed.cycle, resealed.slot, resealed.txs);
+        resealed = Batch::seal(&buf, &C, resealed.cycle, resealed.slot, resealed.txs);
         assert_eq!(
-            resealed.validate(4096, 1 << 20, &buf.public()),
+            resealed.validate(&C, 4096, 1 << 20, &buf.public()),
             Err(BatchError::TxSignature(3))
         );
         let mut dup = b.txs.clone();
         dup.push(b.txs[0].clone());
-        let dup = Batch::seal(&buf, 4, 2, dup);
-        assert_eq!(dup.validate(4096, 1 << 20, &buf.public()), Err(BatchError::DuplicateTx));
+        let dup = Batch::seal(&buf, &C, 4, 2, dup);
+        assert_eq!(
+            dup.validate(&C, 4096, 1 << 20, &buf.public()),
+            Err(BatchError::DuplicateTx)
+        );
+        // Two batches for one lineup address by one key are evidence against it.
+        let e = b.evidence(&dup).expect("conflict");
+        e.verify(&C).unwrap();
+        assert_eq!(b.evidence(&b.clone()), None);
     }
 }

@@ -3,7 +3,7 @@
 //! executed (re-pooling it if its batch expires or it ran ahead of its nonce).
 
 use crate::block::Batch;
-use crate::codec::Hash32;
+use crate::codec::{ChainId, Hash32};
 use crate::crypto::{Keypair, PublicKey};
 use crate::ledger::{Receipt, State, TxOutcome};
 use crate::params::Params;
@@ -56,8 +56,14 @@ pub struct KernelBuffer {
 
 impl KernelBuffer {
     /// Checks size, signature, nonce window and duplicates.
-    pub fn admit(&mut self, tx: Transaction, state: &State, p: &Params) -> Result<Admitted, BufferError> {
-        tx.verify(p.max_tx_bytes)?;
+    pub fn admit(
+        &mut self,
+        tx: Transaction,
+        chain: &ChainId,
+        state: &State,
+        p: &Params,
+    ) -> Result<Admitted, BufferError> {
+        tx.verify(chain, p.max_tx_bytes)?;
         let h = tx.hash();
         if self.held.contains_key(&h) {
             return Ok(Admitted::Again(h));
@@ -91,7 +97,7 @@ impl KernelBuffer {
     }
 
     /// Seals the pending transactions (by sender, then nonce) into a batch for `(cycle, slot)`.
-    pub fn seal(&mut self, key: &Keypair, cycle: u64, slot: u32, p: &Params) -> Option<Batch> {
+    pub fn seal(&mut self, key: &Keypair, chain: &ChainId, cycle: u64, slot: u32, p: &Params) -> Option<Batch> {
         if self.pending.is_empty() {
             return None;
         }
@@ -112,7 +118,7 @@ impl KernelBuffer {
         for e in taken {
             self.pending.remove(&e);
         }
-        let b = Batch::seal(key, cycle, slot, txs);
+        let b = Batch::seal(key, chain, cycle, slot, txs);
         self.sealed.insert(b.digest(), b.clone());
         Some(b)
     }
@@ -185,12 +191,14 @@ impl KernelBuffer {
 mod tests {
     use super::*;
     use crate::ledger::Receipt;
-    use crate::params::Genesis;
+    use crate::params::{Genesis, Identity};
     use crate::tx::TxKind;
+
+    const C: ChainId = Hash32([0xc4; 32]);
 
     fn setup() -> (State, Params, Keypair) {
         let alice = Keypair::from_label("alice");
-        let g = Genesis::solo(Keypair::from_label("dc").public(), vec![(alice.public(), 1_000)]);
+        let g = Genesis::solo(&Identity::from_label("dc"), vec![(alice.public(), 1_000)]);
         (State::genesis(&g), g.params, alice)
     }
 
@@ -199,19 +207,19 @@ mod tests {
         let (s, p, alice) = setup();
         let to = Keypair::from_label("bob").public();
         let mut b = KernelBuffer::default();
-        let t0 = Transaction::new(&alice, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
-        assert!(matches!(b.admit(t0.clone(), &s, &p), Ok(Admitted::New(_))));
-        assert!(matches!(b.admit(t0.clone(), &s, &p), Ok(Admitted::Again(_))));
-        let other0 = Transaction::new(&alice, 0, 2, TxKind::Transfer { to, amount: 1 }, vec![]);
-        assert_eq!(b.admit(other0, &s, &p), Err(BufferError::NonceTaken(0)));
-        let far = Transaction::new(&alice, 1000, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
-        assert!(matches!(b.admit(far, &s, &p), Err(BufferError::NonceWindow { .. })));
+        let t0 = Transaction::new(&alice, &C, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        assert!(matches!(b.admit(t0.clone(), &C, &s, &p), Ok(Admitted::New(_))));
+        assert!(matches!(b.admit(t0.clone(), &C, &s, &p), Ok(Admitted::Again(_))));
+        let other0 = Transaction::new(&alice, &C, 0, 2, TxKind::Transfer { to, amount: 1 }, vec![]);
+        assert_eq!(b.admit(other0, &C, &s, &p), Err(BufferError::NonceTaken(0)));
+        let far = Transaction::new(&alice, &C, 1000, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        assert!(matches!(b.admit(far, &C, &s, &p), Err(BufferError::NonceWindow { .. })));
         let mut forged = t0.clone();
         forged.fee = 0;
-        assert!(matches!(b.admit(forged, &s, &p), Err(BufferError::Invalid(_))));
-        let big = Transaction::new(&alice, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
+        assert!(matches!(b.admit(forged, &C, &s, &p), Err(BufferError::Invalid(_))));
+        let big = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
         assert!(matches!(
-            b.admit(big, &s, &p),
+            b.admit(big, &C, &s, &p),
             Err(BufferError::Invalid(TxError::TooLarge { .. }))
         ));
         assert_eq!(b.held_len(), 1);
@@ -223,11 +231,11 @@ mod tests {
         let to = Keypair::from_label("bob").public();
         let key = Keypair::from_label("dc");
         let mut b = KernelBuffer::default();
-        let t0 = Transaction::new(&alice, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
-        let t1 = Transaction::new(&alice, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
-        b.admit(t0.clone(), &s, &p).unwrap();
-        b.admit(t1.clone(), &s, &p).unwrap();
-        let batch = b.seal(&key, 5, 0, &p).expect("batch");
+        let t0 = Transaction::new(&alice, &C, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let t1 = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        b.admit(t0.clone(), &C, &s, &p).unwrap();
+        b.admit(t1.clone(), &C, &s, &p).unwrap();
+        let batch = b.seal(&key, &C, 5, 0, &p).expect("batch");
         assert_eq!(batch.txs, vec![t0.clone(), t1.clone()]);
         assert_eq!(b.pending_len(), 0);
         // The batch never made it into a block: past the expiry both are pooled again.
@@ -244,7 +252,7 @@ mod tests {
                 outcome: TxOutcome::Ok,
             },
         ];
-        b.seal(&key, 20, 0, &p).unwrap();
+        b.seal(&key, &C, 20, 0, &p).unwrap();
         b.on_executed(20, &rs, &[], &s, &p);
         assert!(!b.holds(&t0.hash()));
         assert!(b.holds(&t1.hash()));

@@ -2,32 +2,28 @@
 //! unchanged, by the verifier that replays public data.
 
 use crate::block::{Batch, BatchError, Block, CertifiedBlock, payroll_index};
-use crate::codec::Hash32;
+use crate::codec::{ChainId, Hash32};
 use crate::crypto::PublicKey;
 use crate::dcc;
 use crate::ledger::{ExecContext, ExecOutcome, State, Winner};
-use crate::lot::{Lot, TreeError, validate_tree};
+use crate::lot::{Lot, LotError, TreeError, validate_tree};
 use crate::params::{Genesis, ParamsError};
 use crate::seed::{SeedError, verify_seed};
-use crate::vote::{EvidenceError, QcError, Seats};
+use crate::statement::EvidenceError;
+use crate::tx::RoleKeys;
+use crate::vote::{QcError, Seats};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One entry of a lineup: who won the lot and which datacenter serves its duties.
+/// One entry of a lineup: who won the lot and which registered datacenter serves its duties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineupEntry {
     pub miner: PublicKey,
-    pub sponsor: PublicKey,
+    /// The datacenter's root key (its identity and account).
+    pub dc: PublicKey,
+    /// Its role keys, from its registration.
+    pub keys: RoleKeys,
+    /// Where it serves, from its registration (never from the lot: rule 7).
     pub endpoint: String,
-}
-
-impl From<&Lot> for LineupEntry {
-    fn from(l: &Lot) -> Self {
-        LineupEntry {
-            miner: l.miner_pk,
-            sponsor: l.sponsor_pk,
-            endpoint: l.sponsor_endpoint.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,8 +34,8 @@ pub enum BlockError {
     Prev { got: String, expected: String },
     #[error("block names state root {got}, expected {expected}")]
     StateRoot { got: String, expected: String },
-    #[error("seed rank {0} is not in the previous block's lineup")]
-    SeedRank(u32),
+    #[error("the previous block has no lineup rank 0")]
+    NoProducer,
     #[error("seed: {0}")]
     Seed(#[from] SeedError),
     #[error("KeyBlockTree: {0}")]
@@ -68,16 +64,16 @@ pub enum BlockError {
     PrevQc(QcError),
     #[error("evidence {0}: {1}")]
     Evidence(usize, EvidenceError),
-    #[error("evidence {0}: the offender held no seat at that height, or it is from the future")]
-    EvidenceSeat(usize),
-    #[error("evidence {0} was already punished or is listed twice")]
+    #[error("evidence {0}: the offender is no registered datacenter, or it is from the future")]
+    EvidenceOffender(usize),
+    #[error("evidence {0}: its datacenter was already slashed, or is accused twice")]
     EvidenceRepeat(usize),
     #[error("certificate: {0}")]
     Qc(#[from] QcError),
 }
 
 fn seed_key(producer: &PublicKey, seed: &Hash32, proof: &crate::vrf::VrfProof) -> Hash32 {
-    let mut c = crate::codec::Canon::new("daoli/v1/seed-cache");
+    let mut c = crate::codec::Canon::new("daoli/v2/seed-cache");
     c.fixed(&producer.0).h(seed).fixed(&proof.0);
     c.hash()
 }
@@ -85,7 +81,7 @@ fn seed_key(producer: &PublicKey, seed: &Hash32, proof: &crate::vrf::VrfProof) -
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub genesis: Genesis,
-    genesis_hash: Hash32,
+    chain_id: ChainId,
     pub blocks: Vec<CertifiedBlock>,
     pub state: State,
     /// `roots[h]`: state root after height `h` (`roots[0]` is genesis).
@@ -94,10 +90,12 @@ pub struct Chain {
     pub seeds: Vec<Hash32>,
     /// `timestamps[h]`: certified timestamp of block `h`.
     pub timestamps: Vec<u64>,
-    /// Batches whose signatures and limits were checked (digest -> cycle).
+    /// Batches whose signatures and limits were checked (batch id, covering the signature,
+    /// -> cycle).
     verified: BTreeMap<Hash32, u64>,
     /// Signature checks already done for the next height: every trustee validates the same
-    /// lots, seed proof and previous QC in many proposals, so each is verified once.
+    /// lots, seed proof and previous QC in many proposals, so each is verified once. Every key
+    /// covers all the bytes it vouches for, signatures included (rule 7).
     lots_ok: BTreeSet<Hash32>,
     seeds_ok: BTreeSet<Hash32>,
     qcs_ok: BTreeSet<Hash32>,
@@ -109,7 +107,7 @@ impl Chain {
         genesis.validate()?;
         let state = State::genesis(&genesis);
         Ok(Chain {
-            genesis_hash: genesis.hash(),
+            chain_id: genesis.chain_id(),
             roots: vec![state.root()],
             seeds: vec![genesis.seed],
             timestamps: vec![genesis.timestamp_ms],
@@ -127,12 +125,16 @@ impl Chain {
     pub fn params(&self) -> &crate::params::Params {
         &self.genesis.params
     }
+    /// The chain id every signature binds.
+    pub fn id(&self) -> &ChainId {
+        &self.chain_id
+    }
     pub fn height(&self) -> u64 {
         self.blocks.len() as u64
     }
     pub fn hash_at(&self, h: u64) -> Hash32 {
         if h == 0 {
-            self.genesis_hash
+            self.chain_id
         } else {
             self.blocks[h as usize - 1].block.hash()
         }
@@ -153,12 +155,20 @@ impl Chain {
             let f = &self.genesis.founders;
             let x = &f[slot % f.len()];
             return (slot < self.params().lineup_len()).then(|| LineupEntry {
-                miner: x.node_pk,
-                sponsor: x.node_pk,
+                miner: x.root,
+                dc: x.root,
+                keys: x.keys,
                 endpoint: x.endpoint.clone(),
             });
         }
-        self.block(h)?.block.tree.get(slot).map(LineupEntry::from)
+        let lot = self.block(h)?.block.tree.get(slot)?;
+        let (dc, d) = self.state.dc_of(&lot.sponsor)?;
+        Some(LineupEntry {
+            miner: lot.miner,
+            dc,
+            keys: d.keys,
+            endpoint: d.endpoint.clone(),
+        })
     }
 
     /// The entry serving payroll slot `slot` of block `h` (in cycle `h+1`). A tree shorter
@@ -176,38 +186,60 @@ impl Chain {
         self.lineup(h, payroll_index(p.backups, slot) % len.max(1))
     }
 
-    /// Payroll slots of block `h` (serving cycle `h+1`) held by `sponsor`.
-    pub fn payroll_of(&self, h: u64, sponsor: &PublicKey) -> Vec<u32> {
+    /// Payroll slots of block `h` (serving cycle `h+1`) held by datacenter `dc` (root key).
+    pub fn payroll_of(&self, h: u64, dc: &PublicKey) -> Vec<u32> {
         (0..self.params().payroll as u32)
-            .filter(|s| self.payroll_entry(h, *s).is_some_and(|e| e.sponsor == *sponsor))
+            .filter(|s| self.payroll_entry(h, *s).is_some_and(|e| e.dc == *dc))
             .collect()
     }
 
-    /// Seats at height `h <= height + 1`: sponsors of the leaders of `h-n .. h-1`, youngest
-    /// first, the genesis seats filling in below height 1.
+    /// Seats at height `h <= height + 1`: the vote keys of the datacenters that sponsored the
+    /// leaders of `h-n .. h-1`, youngest first, the genesis seats filling in below height 1.
+    /// A datacenter slashed before `h` holds no seat: its positions are vacant (rule 10).
     pub fn seats(&self, h: u64) -> Seats {
         let p = self.params();
         let n = p.seats as u64;
         let list = (0..n)
             .map(|i| {
-                if i + 1 < h {
-                    self.blocks[(h - 2 - i) as usize].block.leader().sponsor_pk
+                let key = if i + 1 < h {
+                    self.blocks[(h - 2 - i) as usize].block.leader().sponsor
                 } else {
                     self.genesis.seats[(i + 1 - h) as usize]
+                };
+                match self.state.dc_of(&key) {
+                    Some((_, d)) if !d.slashed_before(h) => d.keys.vote,
+                    _ => Seats::VACANT,
                 }
             })
             .collect();
         Seats::new(h, list, p.waves.clone())
     }
 
-    /// Sponsors that may not appear in the lineup of block `h` with the given seed rank:
-    /// whoever could know `seed_h` early, and equivocators under their bar.
-    pub fn is_barred(&self, h: u64, seed_rank: u32, lot: &Lot) -> bool {
-        let prev_leader = self.lineup(h - 1, 0);
-        let producer = self.lineup(h - 1, seed_rank as usize);
-        prev_leader.is_some_and(|e| e.sponsor == lot.sponsor_pk || (h > 1 && e.miner == lot.miner_pk))
-            || producer.is_some_and(|e| e.sponsor == lot.sponsor_pk)
-            || self.state.is_barred(&lot.sponsor_pk, h)
+    /// Whether `lot` may be in the tree of block `h`: its sponsor is a registered datacenter,
+    /// bonded, unslashed and registered at least `K` heights ago (founders always qualify), and
+    /// it is not the datacenter that knew `seed_h` first (rank 0 of block `h-1`, which produces
+    /// the VRF seed and chooses whether to withhold it), nor the previous leader's miner.
+    pub fn check_sponsor(&self, h: u64, lot: &Lot) -> Result<(), LotError> {
+        let p = self.params();
+        let who = || lot.sponsor.short();
+        let (root, d) = self.state.dc_of(&lot.sponsor).ok_or_else(|| LotError::Sponsor(who()))?;
+        if d.keys.sponsor != lot.sponsor
+            || d.slashed_before(h)
+            || d.bond < p.min_bond
+            || (d.since > 0 && d.since.saturating_add(p.registration_age) > h)
+        {
+            return Err(LotError::Sponsor(who()));
+        }
+        let prev = self.lineup(h - 1, 0);
+        if prev.is_some_and(|e| e.dc == root || (h > 1 && e.miner == lot.miner)) {
+            return Err(LotError::Barred(who()));
+        }
+        Ok(())
+    }
+
+    /// The VRF key that produces `seed_h`: that of the datacenter at rank 0 of block `h-1`.
+    pub fn seed_producer(&self, h: u64) -> Option<PublicKey> {
+        self.lineup(h - 1, 0).map(|e| e.keys.vrf)
     }
 
     /// Records a seed announcement the caller verified against its producer.
@@ -223,11 +255,12 @@ impl Chain {
     /// Checks a batch's signatures and limits once; later checks hit the cache.
     pub fn verify_batch(&mut self, b: &Batch) -> Result<Hash32, BlockError> {
         let d = b.digest();
-        if self.verified.contains_key(&d) {
+        let id = b.id();
+        if self.verified.contains_key(&id) {
             return Ok(d);
         }
         self.check_batch(b)?;
-        self.verified.insert(d, b.cycle);
+        self.verified.insert(id, b.cycle);
         let h = self.height();
         let expiry = self.params().batch_expiry;
         if self.verified.len() > 4096 {
@@ -249,7 +282,7 @@ impl Chain {
         let entry = self
             .payroll_entry(b.cycle - 1, b.slot)
             .ok_or_else(|| BlockError::NoPayrollEntry(d.short()))?;
-        b.validate(p.max_tx_bytes, p.max_batch_bytes, &entry.sponsor)
+        b.validate(&self.chain_id, p.max_tx_bytes, p.max_batch_bytes, &entry.keys.batch)
             .map_err(|e| BlockError::Batch(d.short(), e))?;
         Ok(())
     }
@@ -261,13 +294,12 @@ impl Chain {
         store: &'a BTreeMap<Hash32, Batch>,
     ) -> Result<Vec<&'a Batch>, BlockError> {
         let out = self.check_block(block, store)?;
-        self.lots_ok.extend(block.tree.iter().map(|l| l.hash()));
-        if let Some(e) = self.lineup(block.header.height - 1, block.header.seed_rank as usize) {
-            self.seeds_ok
-                .insert(seed_key(&e.sponsor, &block.header.seed, &block.header.vrf_proof));
+        self.lots_ok.extend(block.tree.iter().map(|l| l.id()));
+        if let (Some(producer), Some(proof)) = (self.seed_producer(block.height()), &block.header.vrf_proof) {
+            self.seeds_ok.insert(seed_key(&producer, &block.header.seed, proof));
         }
         if let Some(m) = &block.micro {
-            self.micros_ok.insert(m.hash());
+            self.micros_ok.insert(m.id());
             if let Some(qc) = &m.prev_qc {
                 self.qcs_ok.insert(qc.hash());
             }
@@ -305,22 +337,22 @@ impl Chain {
                 expected: root.short(),
             });
         }
-        let producer = self
-            .lineup(h - 1, hd.seed_rank as usize)
-            .ok_or(BlockError::SeedRank(hd.seed_rank))?;
-        if !self
-            .seeds_ok
-            .contains(&seed_key(&producer.sponsor, &hd.seed, &hd.vrf_proof))
-        {
+        let producer = self.seed_producer(h).ok_or(BlockError::NoProducer)?;
+        let cached = hd
+            .vrf_proof
+            .is_some_and(|pr| self.seeds_ok.contains(&seed_key(&producer, &hd.seed, &pr)));
+        if !cached {
             verify_seed(
-                &producer.sponsor,
+                &self.chain_id,
+                &producer,
                 &self.seeds[h as usize - 1],
                 h,
                 &hd.seed,
-                &hd.vrf_proof,
+                hd.vrf_proof.as_ref(),
             )?;
         }
         validate_tree(
+            &self.chain_id,
             &block.tree,
             h,
             &tip,
@@ -328,7 +360,7 @@ impl Chain {
             p.pow_bits,
             p.lineup_len(),
             p.backups,
-            |l| self.is_barred(h, hd.seed_rank, l),
+            |l| self.check_sponsor(h, l),
             |x| self.lots_ok.contains(x),
         )?;
         let Some(m) = &block.micro else {
@@ -340,11 +372,11 @@ impl Chain {
         let mp = self
             .lineup(h - 1, m.producer_rank as usize)
             .filter(|_| m.producer_rank as usize <= p.backups);
-        if mp.is_none_or(|e| e.sponsor != m.producer_pk) {
+        if mp.is_none_or(|e| e.keys.micro != m.producer_pk) {
             return Err(BlockError::MicroProducer(m.producer_rank));
         }
-        if !self.micros_ok.contains(&m.hash()) {
-            m.verify_sig().map_err(|_| BlockError::MicroSignature)?;
+        if !self.micros_ok.contains(&m.id()) {
+            m.verify_sig(&self.chain_id).map_err(|_| BlockError::MicroSignature)?;
         }
         if m.batches.windows(2).any(|w| w[0] >= w[1]) {
             return Err(BlockError::BatchOrder);
@@ -368,7 +400,7 @@ impl Chain {
             if self.state.included.contains_key(&r.digest) {
                 return Err(BlockError::BatchIncluded(ds));
             }
-            if !self.verified.contains_key(&r.digest) {
+            if !self.verified.contains_key(&b.id()) {
                 self.check_batch(b)?;
             }
             out.push(b);
@@ -378,18 +410,20 @@ impl Chain {
                 return Err(BlockError::PrevQc(QcError::WrongHeight(qc.height, qc.round, 0)));
             }
             if !self.qcs_ok.contains(&qc.hash()) {
-                qc.verify(&self.seats(h - 1), &self.hash_at(h - 1))
+                qc.verify(&self.seats(h - 1), &self.hash_at(h - 1), &self.chain_id)
                     .map_err(BlockError::PrevQc)?;
             }
         }
+        if m.evidence.len() > p.max_evidence {
+            return Err(BlockError::Evidence(p.max_evidence, EvidenceError::NoConflict));
+        }
         let mut seen = BTreeSet::new();
         for (i, e) in m.evidence.iter().enumerate() {
-            e.verify().map_err(|x| BlockError::Evidence(i, x))?;
-            if e.a.height == 0 || e.a.height > h || self.seats(e.a.height).weight(&e.offender()) == 0 {
-                return Err(BlockError::EvidenceSeat(i));
-            }
-            let eh = e.hash();
-            if self.state.punished.contains_key(&eh) || !seen.insert(eh) {
+            e.verify(&self.chain_id).map_err(|x| BlockError::Evidence(i, x))?;
+            let Some((root, d)) = self.state.dc_of(&e.offender()).filter(|_| e.slot.height <= h) else {
+                return Err(BlockError::EvidenceOffender(i));
+            };
+            if d.slashed_at.is_some() || !seen.insert(root) {
                 return Err(BlockError::EvidenceRepeat(i));
             }
         }
@@ -401,7 +435,7 @@ impl Chain {
         // Checked before the certificate, so a block out of place is named as such.
         let h = self.next_height_of(&cb.block)?;
         let seats = self.seats(h);
-        cb.qc.verify(&seats, &cb.block.hash())?;
+        cb.qc.verify(&seats, &cb.block.hash(), &self.chain_id)?;
         let batches = self.validate_block(&cb.block, store)?;
         let batch_winners: Vec<Winner> = batches
             .iter()
@@ -411,7 +445,7 @@ impl Chain {
                     .expect("validated payroll entry");
                 Winner {
                     miner: e.miner,
-                    sponsor: e.sponsor,
+                    sponsor: e.dc,
                 }
             })
             .collect();

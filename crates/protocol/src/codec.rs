@@ -72,6 +72,10 @@ pub fn hex_array<const N: usize>(s: &str) -> Result<[u8; N], String> {
         .map_err(|v: Vec<u8>| format!("expected {N} bytes, got {}", v.len()))
 }
 
+/// The chain id: the hash of the canonical genesis bytes (`Genesis::chain_id`). Every signed
+/// preimage carries it.
+pub type ChainId = Hash32;
+
 /// Builder of canonical preimages.
 #[derive(Debug, Default, Clone)]
 pub struct Canon {
@@ -79,12 +83,20 @@ pub struct Canon {
 }
 
 impl Canon {
-    /// Starts a preimage with its domain tag, e.g. `daoli/v1/lot`.
+    /// Starts a preimage with its domain tag, e.g. `daoli/v2/lot`.
     pub fn new(tag: &str) -> Self {
         let mut c = Canon {
             buf: Vec::with_capacity(128),
         };
         c.bytes(tag.as_bytes());
+        c
+    }
+
+    /// Starts a signed preimage: the domain tag, then the chain id, so that no signature made
+    /// for one network verifies on another.
+    pub fn signed(tag: &str, chain: &ChainId) -> Self {
+        let mut c = Self::new(tag);
+        c.h(chain);
         c
     }
 
@@ -129,28 +141,36 @@ pub fn sha256(b: &[u8]) -> Hash32 {
 
 /// Domain tags, one per kind of preimage.
 pub mod tag {
-    pub const TX: &str = "daoli/v1/tx";
-    pub const LOT: &str = "daoli/v1/lot";
-    pub const LUCK: &str = "daoli/v1/luck";
-    pub const SEED: &str = "daoli/v1/seed";
-    pub const VOTE: &str = "daoli/v1/vote";
-    pub const BATCH: &str = "daoli/v1/batch";
-    pub const BATCH_SIG: &str = "daoli/v1/batch-sig";
-    pub const MICROBLOCK: &str = "daoli/v1/microblock";
-    pub const TREE: &str = "daoli/v1/tree";
-    pub const BLOCK: &str = "daoli/v1/block";
-    pub const HEADER: &str = "daoli/v1/header";
-    pub const DRAW: &str = "daoli/v1/draw";
-    pub const TICKET: &str = "daoli/v1/ticket";
-    pub const ROUTE: &str = "daoli/v1/route";
-    pub const MERKLE_LEAF: &str = "daoli/v1/merkle-leaf";
-    pub const MERKLE_NODE: &str = "daoli/v1/merkle-node";
-    pub const ACCOUNT: &str = "daoli/v1/account";
-    pub const STATE: &str = "daoli/v1/state";
-    pub const ROUND: &str = "daoli/v1/lottery-round";
-    pub const EVIDENCE: &str = "daoli/v1/evidence";
-    pub const QC: &str = "daoli/v1/qc";
-    pub const PROPOSAL: &str = "daoli/v1/proposal";
+    pub const TX: &str = "daoli/v2/tx";
+    pub const LOT: &str = "daoli/v2/lot";
+    pub const LUCK: &str = "daoli/v2/luck";
+    pub const SEED: &str = "daoli/v2/seed";
+    pub const VOTE: &str = "daoli/v2/vote";
+    pub const BATCH: &str = "daoli/v2/batch";
+    pub const MICROBLOCK: &str = "daoli/v2/microblock";
+    pub const TREE: &str = "daoli/v2/tree";
+    pub const BLOCK: &str = "daoli/v2/block";
+    pub const HEADER: &str = "daoli/v2/header";
+    pub const DRAW: &str = "daoli/v2/draw";
+    pub const TICKET: &str = "daoli/v2/ticket";
+    pub const ROUTE: &str = "daoli/v2/route";
+    pub const MERKLE_LEAF: &str = "daoli/v2/merkle-leaf";
+    pub const MERKLE_NODE: &str = "daoli/v2/merkle-node";
+    pub const ACCOUNT: &str = "daoli/v2/account";
+    pub const STATE: &str = "daoli/v2/state";
+    pub const ROUND: &str = "daoli/v2/lottery-round";
+    pub const EVIDENCE: &str = "daoli/v2/evidence";
+    pub const QC: &str = "daoli/v2/qc";
+    pub const PROPOSAL: &str = "daoli/v2/proposal";
+    pub const STATEMENT: &str = "daoli/v2/statement";
+    pub const TX_ID: &str = "daoli/v2/tx-id";
+    pub const LOT_ID: &str = "daoli/v2/lot-id";
+    pub const GENESIS: &str = "daoli/v2/genesis";
+    pub const SEED_FALLBACK: &str = "daoli/v2/seed-fallback";
+    pub const DELAY: &str = "daoli/v2/delay";
+    pub const DATACENTER: &str = "daoli/v2/datacenter";
+    pub const BATCH_ID: &str = "daoli/v2/batch-id";
+    pub const MICRO_ID: &str = "daoli/v2/microblock-id";
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use crate::codec::Hash32;
 use crate::crypto::PublicKey;
 use crate::dcc::Cycle;
 use crate::params::Params;
-use crate::vote::{Evidence, Qc, Seats, Step, Vote};
+use crate::statement::Evidence;
+use crate::vote::{Qc, Seats, Step, Vote};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +219,7 @@ impl Ibft {
             return Err(VoteReject::Duplicate);
         }
         if let Some(first) = list.first().cloned() {
-            let e = Evidence::new(first, v.clone());
+            let e = first.evidence(&v).expect("same slot, different content");
             let keep = list.len() < 2 || v.value.is_some_and(|x| known(&x));
             if keep && list.len() < 16 && list.iter().all(|x| x.value != v.value) {
                 list.push(v);
@@ -282,6 +283,15 @@ impl Ibft {
         t
     }
 
+    /// Whether prevotes of weight >= f+1 for `v` were seen in one round: then at least one
+    /// honest seat found `v` acceptable by its own checks.
+    pub fn vouched(&self, v: &Hash32) -> bool {
+        let rounds: BTreeSet<u32> = self.votes.keys().map(|(r, _)| *r).collect();
+        rounds
+            .into_iter()
+            .any(|r| self.weight_for(r, Step::Prevote, Some(*v)) > self.seats.f())
+    }
+
     fn polka(&self, round: u32) -> Option<Option<Hash32>> {
         let q = self.quorum();
         self.tally(round, Step::Prevote)
@@ -290,12 +300,21 @@ impl Ibft {
             .map(|(v, _)| v)
     }
 
-    /// Round-0 wave rule: the valid value with the greatest prevote weight, ties to the lowest hash.
-    fn heaviest_prevote(&self, valid: &dyn Fn(&Hash32) -> bool) -> Option<Hash32> {
+    /// Round-0 wave rule: the valid value with the greatest prevote weight, ties to the lowest
+    /// hash. Waves are counted per seat position (rule 3): a voter weighs only with its seats in
+    /// the waves before `wave`, so a sponsor cannot bring its later seats' weight into wave 1.
+    fn heaviest_prevote(&self, valid: &dyn Fn(&Hash32) -> bool, wave: usize) -> Option<Hash32> {
+        let mut tally: BTreeMap<Hash32, u64> = BTreeMap::new();
+        if let Some(m) = self.votes.get(&(0, Step::Prevote)) {
+            for v in m.values().flatten() {
+                if let Some(x) = v.value {
+                    *tally.entry(x).or_insert(0) += self.seats.weight_before_wave(&v.voter, wave);
+                }
+            }
+        }
         let mut best: Option<(u64, Hash32)> = None;
-        for (v, w) in self.tally(0, Step::Prevote) {
-            let Some(v) = v else { continue };
-            if !valid(&v) {
+        for (v, w) in tally {
+            if w == 0 || !valid(&v) {
                 continue;
             }
             if best.is_none_or(|(bw, bv)| w > bw || (w == bw && v < bv)) {
@@ -357,17 +376,32 @@ impl Ibft {
     }
 
     /// Applies every rule that can fire at `now`; returns what to sign, send or commit.
-    pub fn progress(&mut self, now: u64, valid: &dyn Fn(&Hash32) -> bool) -> Vec<Action> {
+    /// `valid`: whether this seat would vote for a value (it holds the block, the block is
+    /// valid, and it passes this seat's own checks of luck and seed). `held`: whether the node
+    /// holds the block and it is valid for the chain; a quorum of precommits decides any such
+    /// block, whatever this seat's own view (the certificate is what makes it final).
+    pub fn progress(
+        &mut self,
+        now: u64,
+        valid: &dyn Fn(&Hash32) -> bool,
+        held: &dyn Fn(&Hash32) -> bool,
+    ) -> Vec<Action> {
         let mut out = Vec::new();
         for _ in 0..64 {
-            if self.decided.is_some() || !self.step_once(now, valid, &mut out) {
+            if self.decided.is_some() || !self.step_once(now, valid, held, &mut out) {
                 break;
             }
         }
         out
     }
 
-    fn step_once(&mut self, now: u64, valid: &dyn Fn(&Hash32) -> bool, out: &mut Vec<Action>) -> bool {
+    fn step_once(
+        &mut self,
+        now: u64,
+        valid: &dyn Fn(&Hash32) -> bool,
+        held: &dyn Fn(&Hash32) -> bool,
+        out: &mut Vec<Action>,
+    ) -> bool {
         let q = self.quorum();
         // Decide: precommits of weight >= q for one value in any round.
         let rounds: Vec<u32> = self
@@ -379,7 +413,7 @@ impl Ibft {
         for r in rounds {
             for (v, w) in self.tally(r, Step::Precommit) {
                 if let (Some(v), true) = (v, w >= q)
-                    && valid(&v)
+                    && held(&v)
                 {
                     let precommits: Vec<Vote> = self.votes[&(r, Step::Precommit)]
                         .values()
@@ -428,7 +462,7 @@ impl Ibft {
                 } else if wave == 1 {
                     own
                 } else {
-                    self.heaviest_prevote(valid).or(own)
+                    self.heaviest_prevote(valid, wave).or(own)
                 };
                 self.cast(out, Step::Prevote, v);
                 true
@@ -527,6 +561,7 @@ impl Ibft {
 mod tests {
     use super::*;
     use crate::crypto::Keypair;
+    const C: crate::codec::ChainId = Hash32([0xc4; 32]);
 
     struct Net {
         keys: Vec<Keypair>,
@@ -560,9 +595,17 @@ mod tests {
                 if paused.contains(&i) {
                     continue;
                 }
-                for a in n.progress(now, valid) {
+                for a in n.progress(now, valid, valid) {
                     if let Action::Vote { round, step, value } = a {
-                        sent.push(Vote::sign_unchecked(&net.keys[i], 1, round, step, value, now.max(1)));
+                        sent.push(Vote::sign_unchecked(
+                            &net.keys[i],
+                            &C,
+                            1,
+                            round,
+                            step,
+                            value,
+                            now.max(1),
+                        ));
                     }
                 }
             }
@@ -644,7 +687,7 @@ mod tests {
         n0.valid = Some((0, a));
         n0.start_round(1, 5000);
         n0.on_proposal(1, b, None);
-        let acts = n0.progress(5000, &|_| true);
+        let acts = n0.progress(5000, &|_| true, &|_| true);
         assert!(
             acts.contains(&Action::Vote {
                 round: 1,
@@ -660,16 +703,16 @@ mod tests {
         let mut net = net(4, &[0, 1, 2, 3]);
         let k = net.keys[1].clone();
         let n = &mut net.nodes[0];
-        let v1 = Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([1; 32])), 0);
-        let v2 = Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([2; 32])), 0);
+        let v1 = Vote::sign_unchecked(&k, &C, 1, 0, Step::Prevote, Some(Hash32([1; 32])), 0);
+        let v2 = Vote::sign_unchecked(&k, &C, 1, 0, Step::Prevote, Some(Hash32([2; 32])), 0);
         assert_eq!(n.on_vote(v1.clone(), &|_| false), Ok(()));
         assert_eq!(n.on_vote(v1, &|_| false), Err(VoteReject::Duplicate));
         assert_eq!(n.on_vote(v2, &|_| false), Err(VoteReject::Equivocation));
         assert_eq!(n.evidence.len(), 1);
-        n.evidence[0].verify().unwrap();
+        n.evidence[0].verify(&C).unwrap();
         for i in 3..40u8 {
             let _ = n.on_vote(
-                Vote::sign_unchecked(&k, 1, 0, Step::Prevote, Some(Hash32([i; 32])), 0),
+                Vote::sign_unchecked(&k, &C, 1, 0, Step::Prevote, Some(Hash32([i; 32])), 0),
                 &|_| false,
             );
         }
@@ -679,11 +722,11 @@ mod tests {
             "garbage beyond two is dropped"
         );
         let outsider = Keypair::from_label("outsider");
-        let v = Vote::sign_unchecked(&outsider, 1, 0, Step::Prevote, None, 0);
+        let v = Vote::sign_unchecked(&outsider, &C, 1, 0, Step::Prevote, None, 0);
         assert!(matches!(n.on_vote(v, &|_| true), Err(VoteReject::NotASeat(_))));
-        let far = Vote::sign_unchecked(&k, 1, 500, Step::Prevote, None, 0);
+        let far = Vote::sign_unchecked(&k, &C, 1, 500, Step::Prevote, None, 0);
         assert_eq!(n.on_vote(far, &|_| true), Err(VoteReject::FarRound(500)));
-        let wrong_h = Vote::sign_unchecked(&k, 2, 0, Step::Prevote, None, 0);
+        let wrong_h = Vote::sign_unchecked(&k, &C, 2, 0, Step::Prevote, None, 0);
         assert_eq!(n.on_vote(wrong_h, &|_| true), Err(VoteReject::Height(2, 1)));
     }
 
@@ -699,8 +742,8 @@ mod tests {
         );
         let a = Hash32([9; 32]);
         let mine = vec![
-            Vote::sign_unchecked(&k, 1, 2, Step::Prevote, Some(a), 0),
-            Vote::sign_unchecked(&k, 1, 2, Step::Precommit, Some(a), 7),
+            Vote::sign_unchecked(&k, &C, 1, 2, Step::Prevote, Some(a), 0),
+            Vote::sign_unchecked(&k, &C, 1, 2, Step::Precommit, Some(a), 7),
         ];
         let i = Ibft::new(
             1,

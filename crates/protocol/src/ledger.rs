@@ -6,8 +6,9 @@ use crate::codec::{Canon, Hash32, tag};
 use crate::crypto::PublicKey;
 use crate::lottery::{self, Round, Ticket};
 use crate::merkle;
-use crate::params::Genesis;
-use crate::tx::{Transaction, TxKind};
+use crate::params::{Genesis, MAX_ENDPOINT_LEN};
+use crate::statement::Evidence;
+use crate::tx::{RoleKeys, Transaction, TxKind};
 use crate::vote::Seats;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,12 +19,68 @@ pub struct Account {
     pub nonce: u64,
 }
 
+/// What executing a transaction did. Every outcome but `BadNonce` and `CannotPayFee` used the
+/// sender's nonce and charged its fee (rule 9: a transaction that fails still pays).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxOutcome {
     Ok,
-    BadNonce { expected: u64, got: u64 },
-    InsufficientFunds { balance: u64, cost: u64 },
+    /// Not the sender's next nonce: changes nothing.
+    BadNonce {
+        expected: u64,
+        got: u64,
+    },
+    /// The sender cannot pay the fee: changes nothing.
+    CannotPayFee {
+        balance: u64,
+        fee: u64,
+    },
+    /// Fee paid; the rest of the cost was not there.
+    InsufficientFunds {
+        balance: u64,
+        cost: u64,
+    },
+    /// Fee paid; the ticket's round is not open.
     RoundNotOpen(u64),
+    /// Fee paid; the registration was refused.
+    Registration(RegistrationRefused),
+}
+
+impl TxOutcome {
+    /// Whether the transaction is final (executed or failed for good) rather than skipped.
+    pub fn used_nonce(&self) -> bool {
+        !matches!(self, TxOutcome::BadNonce { .. } | TxOutcome::CannotPayFee { .. })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RegistrationRefused {
+    #[error("the root key or a role key is already registered")]
+    KeyTaken,
+    #[error("the root and role keys are not all distinct")]
+    KeysNotDistinct,
+    #[error("the bond is below min_bond")]
+    BondTooSmall,
+    #[error("the endpoint is longer than 256 bytes")]
+    Endpoint,
+}
+
+/// A registered datacenter as the state holds it (rule 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcState {
+    pub keys: RoleKeys,
+    pub endpoint: String,
+    pub bond: u64,
+    /// Height of the block that registered it (0 for founders).
+    pub since: u64,
+    /// Height of the block whose evidence slashed it: from the next height on it holds no
+    /// seat, sponsors no lot and is paid nothing (rule 10).
+    pub slashed_at: Option<u64>,
+}
+
+impl DcState {
+    pub fn slashed_before(&self, h: u64) -> bool {
+        self.slashed_at.is_some_and(|s| s < h)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +109,8 @@ pub enum LotteryEvent {
     },
 }
 
-/// A recipient of a winner's share: miner and sponsor split it.
+/// A recipient of a winner's share: the miner and the sponsoring datacenter (its root
+/// account) split it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Winner {
     pub miner: PublicKey,
@@ -65,17 +123,20 @@ pub struct State {
     pub accounts: BTreeMap<PublicKey, Account>,
     pub rounds: BTreeMap<u64, Round>,
     pub next_round: u64,
-    /// Sponsor -> last height of its bar.
-    pub barred: BTreeMap<PublicKey, u64>,
-    /// Evidence already punished (by hash).
-    pub punished: BTreeMap<Hash32, u64>,
+    /// Registered datacenters by root key.
+    pub datacenters: BTreeMap<PublicKey, DcState>,
+    /// Every registered key (roots and role keys) -> its datacenter's root. Derived from
+    /// `datacenters`, so not hashed separately.
+    pub roles: BTreeMap<PublicKey, PublicKey>,
     /// Batches already included (digest -> cycle), kept until they expire.
     pub included: BTreeMap<Hash32, u64>,
     /// 60% of the fees of the last block, owed to the next leader.
     pub owed_fees: u64,
     pub minted: u64,
-    /// Fees owed to a barred winner are burned.
+    /// Slashed bonds and fees owed to a slashed winner are burned.
     pub burned: u64,
+    /// Coins bonded by datacenters (counted in the supply).
+    pub bonded: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -109,13 +170,22 @@ impl State {
                 .collect(),
             rounds: BTreeMap::new(),
             next_round: 1,
-            barred: BTreeMap::new(),
-            punished: BTreeMap::new(),
+            datacenters: BTreeMap::new(),
+            roles: BTreeMap::new(),
             included: BTreeMap::new(),
             owed_fees: 0,
-            minted: g.accounts.iter().map(|a| a.1).sum(),
+            minted: g
+                .accounts
+                .iter()
+                .map(|a| a.1)
+                .chain(g.founders.iter().map(|f| f.bond))
+                .sum(),
             burned: 0,
+            bonded: 0,
         };
+        for f in &g.founders {
+            s.register(f.root, f.keys, f.endpoint.clone(), f.bond, 0);
+        }
         for r in &g.rounds {
             s.open_round(r.open_height, r.close_height, r.price, r.winners);
         }
@@ -146,8 +216,76 @@ impl State {
         self.accounts.get(k).copied().unwrap_or_default()
     }
 
-    pub fn is_barred(&self, sponsor: &PublicKey, height: u64) -> bool {
-        self.barred.get(sponsor).is_some_and(|until| height <= *until)
+    /// The datacenter a registered key (root or role key) belongs to.
+    pub fn dc_of(&self, key: &PublicKey) -> Option<(PublicKey, &DcState)> {
+        let root = self.roles.get(key)?;
+        Some((*root, self.datacenters.get(root)?))
+    }
+
+    /// Whether the datacenter owning `key` was slashed before height `h` (or `key` is unknown).
+    pub fn is_barred(&self, key: &PublicKey, h: u64) -> bool {
+        self.dc_of(key).is_none_or(|(_, d)| d.slashed_before(h))
+    }
+
+    fn register(&mut self, root: PublicKey, keys: RoleKeys, endpoint: String, bond: u64, h: u64) {
+        for k in std::iter::once(root).chain(keys.all()) {
+            self.roles.insert(k, root);
+        }
+        self.bonded += bond;
+        self.datacenters.insert(
+            root,
+            DcState {
+                keys,
+                endpoint,
+                bond,
+                since: h,
+                slashed_at: None,
+            },
+        );
+    }
+
+    fn check_registration(
+        &self,
+        root: &PublicKey,
+        keys: &RoleKeys,
+        endpoint: &str,
+        bond: u64,
+        min_bond: u64,
+    ) -> Result<(), RegistrationRefused> {
+        let all: Vec<PublicKey> = std::iter::once(*root).chain(keys.all()).collect();
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        if distinct.len() != all.len() {
+            return Err(RegistrationRefused::KeysNotDistinct);
+        }
+        if all.iter().any(|k| self.roles.contains_key(k)) {
+            return Err(RegistrationRefused::KeyTaken);
+        }
+        if bond < min_bond {
+            return Err(RegistrationRefused::BondTooSmall);
+        }
+        if endpoint.len() > MAX_ENDPOINT_LEN {
+            return Err(RegistrationRefused::Endpoint);
+        }
+        Ok(())
+    }
+
+    /// Slashes the datacenter that signed both statements of `e`: its bond is burned and it
+    /// loses every seat from the next height on. Returns false if it was already slashed.
+    fn slash(&mut self, e: &Evidence, h: u64) -> bool {
+        let Some(root) = self.roles.get(&e.offender()).copied() else {
+            return false;
+        };
+        let Some(dc) = self.datacenters.get_mut(&root) else {
+            return false;
+        };
+        if dc.slashed_at.is_some() {
+            return false;
+        }
+        dc.slashed_at = Some(h);
+        self.burned += dc.bond;
+        self.bonded -= dc.bond;
+        dc.bond = 0;
+        true
     }
 
     fn credit(&mut self, k: PublicKey, amount: u64) {
@@ -163,8 +301,8 @@ impl State {
         self.credit(k, amount);
     }
 
-    fn pay_winner(&mut self, w: &Winner, amount: u64, sponsor_permille: u64, height: u64, minted: bool) {
-        if self.is_barred(&w.sponsor, height) {
+    fn pay_winner(&mut self, w: &Winner, amount: u64, sponsor_permille: u64, minted: bool) {
+        if self.datacenters.get(&w.sponsor).is_none_or(|d| d.slashed_at.is_some()) {
             if !minted {
                 self.burned = self.burned.saturating_add(amount);
             }
@@ -176,7 +314,7 @@ impl State {
         pay(self, w.miner, amount - to_sponsor);
     }
 
-    fn apply_tx(&mut self, tx: &Transaction, height: u64) -> TxOutcome {
+    fn apply_tx(&mut self, tx: &Transaction, height: u64, min_bond: u64) -> TxOutcome {
         let acct = self.account(&tx.sender);
         if tx.nonce != acct.nonce {
             return TxOutcome::BadNonce {
@@ -184,30 +322,48 @@ impl State {
                 got: tx.nonce,
             };
         }
-        if let TxKind::BuyTicket { round } = tx.kind
-            && !self.rounds.get(&round).is_some_and(|r| r.is_open_at(height))
-        {
-            return TxOutcome::RoundNotOpen(round);
-        }
-        let rounds = &self.rounds;
-        let cost = tx.cost(|r| rounds.get(&r).map(|r| r.price)).unwrap_or(u64::MAX);
-        if acct.balance < cost {
-            return TxOutcome::InsufficientFunds {
+        if acct.balance < tx.fee {
+            return TxOutcome::CannotPayFee {
                 balance: acct.balance,
-                cost,
+                fee: tx.fee,
             };
         }
+        // From here on the fee is paid and the nonce used, whatever happens next.
         let a = self.accounts.entry(tx.sender).or_default();
-        a.balance -= cost;
+        a.balance -= tx.fee;
         a.nonce += 1;
-        match tx.kind {
-            TxKind::Transfer { to, amount } => self.credit(to, amount),
+        let balance = a.balance;
+        let value = match &tx.kind {
+            TxKind::Transfer { amount, .. } => *amount,
+            TxKind::BuyTicket { round } => match self.rounds.get(round) {
+                Some(r) if r.is_open_at(height) => r.price,
+                _ => return TxOutcome::RoundNotOpen(*round),
+            },
+            TxKind::Register { keys, endpoint, bond } => {
+                if let Err(e) = self.check_registration(&tx.sender, keys, endpoint, *bond, min_bond) {
+                    return TxOutcome::Registration(e);
+                }
+                *bond
+            }
+        };
+        if balance < value {
+            return TxOutcome::InsufficientFunds {
+                balance: balance + tx.fee,
+                cost: value.saturating_add(tx.fee),
+            };
+        }
+        self.accounts.entry(tx.sender).or_default().balance -= value;
+        match &tx.kind {
+            TxKind::Transfer { to, amount } => self.credit(*to, *amount),
             TxKind::BuyTicket { round } => {
-                let r = self.rounds.get_mut(&round).expect("checked open");
+                let r = self.rounds.get_mut(round).expect("checked open");
                 r.tickets.push(Ticket {
                     owner: tx.sender,
                     tx_hash: tx.hash(),
                 });
+            }
+            TxKind::Register { keys, endpoint, bond } => {
+                self.register(tx.sender, *keys, endpoint.clone(), *bond, height);
             }
         }
         TxOutcome::Ok
@@ -224,13 +380,7 @@ impl State {
         // Evidence first: an offender loses this block's rewards too.
         if let Some(m) = &block.micro {
             for e in &m.evidence {
-                let eh = e.hash();
-                if self.punished.contains_key(&eh) {
-                    continue;
-                }
-                self.punished.insert(eh, h);
-                let until = self.barred.entry(e.offender()).or_insert(0);
-                *until = (*until).max(h + p.equivocation_bar);
+                self.slash(e, h);
             }
         }
 
@@ -238,8 +388,8 @@ impl State {
         for b in &cx.batches {
             self.included.insert(b.digest(), b.cycle);
             for tx in &b.txs {
-                let outcome = self.apply_tx(tx, h);
-                if outcome == TxOutcome::Ok {
+                let outcome = self.apply_tx(tx, h, p.min_bond);
+                if outcome.used_nonce() {
                     out.fees += tx.fee;
                 }
                 out.receipts.push(Receipt {
@@ -251,17 +401,20 @@ impl State {
 
         // Rewards: QC signers of h-1 by wave weight, wages, then the leader.
         let leader = Winner {
-            miner: block.leader().miner_pk,
-            sponsor: block.leader().sponsor_pk,
+            miner: block.leader().miner,
+            sponsor: self.roles.get(&block.leader().sponsor).copied().unwrap_or_default(),
         };
         let signer_pool = p.coinbase * p.signer_share_permille / 1000;
         if let (Some(m), Some(seats)) = (&block.micro, cx.prev_seats)
             && let Some(qc) = &m.prev_qc
         {
+            // Signers are vote keys; their datacenters' root accounts are paid.
             let paid: Vec<(PublicKey, u64)> = qc
                 .signers()
-                .filter(|s| !self.is_barred(s, h))
-                .map(|s| (*s, seats.reward_weight(s)))
+                .filter_map(|s| {
+                    let (root, dc) = self.dc_of(s)?;
+                    (dc.slashed_at.is_none()).then(|| (root, seats.reward_weight(s)))
+                })
                 .collect();
             let total: u64 = paid.iter().map(|x| x.1).sum();
             for (s, w) in paid {
@@ -277,12 +430,12 @@ impl State {
                 continue;
             }
             budget -= p.wage;
-            self.pay_winner(w, p.wage, p.sponsor_share_permille, h, true);
+            self.pay_winner(w, p.wage, p.sponsor_share_permille, true);
         }
         let leader_fees = out.fees * 400 / 1000;
         let owed = std::mem::replace(&mut self.owed_fees, out.fees - leader_fees);
-        self.pay_winner(&leader, budget, p.sponsor_share_permille, h, true);
-        self.pay_winner(&leader, leader_fees + owed, p.sponsor_share_permille, h, false);
+        self.pay_winner(&leader, budget, p.sponsor_share_permille, true);
+        self.pay_winner(&leader, leader_fees + owed, p.sponsor_share_permille, false);
 
         // Lottery system entries.
         if let Some(pl) = &g.periodic_lottery
@@ -327,7 +480,6 @@ impl State {
         // Drawn rounds stay in the state (they are what a verifier checks); expired batch
         // digests and bars are pruned so the state stays bounded.
         self.included.retain(|_, c| *c + p.batch_expiry >= h);
-        self.barred.retain(|_, until| *until >= h);
         self.height = h;
         out.state_root = self.root();
         out
@@ -344,12 +496,18 @@ impl State {
             })
             .collect();
         let rounds: Vec<Hash32> = self.rounds.values().map(|r| r.state_hash()).collect();
-        let barred: Vec<Hash32> = self
-            .barred
+        let dcs: Vec<Hash32> = self
+            .datacenters
             .iter()
-            .map(|(k, u)| {
-                let mut c = Canon::new(tag::STATE);
-                c.fixed(&k.0).u64(*u);
+            .map(|(k, d)| {
+                let mut c = Canon::new(tag::DATACENTER);
+                c.fixed(&k.0);
+                d.keys.put(&mut c);
+                c.bytes(d.endpoint.as_bytes()).u64(d.bond).u64(d.since);
+                match d.slashed_at {
+                    None => c.u8(0),
+                    Some(x) => c.u8(1).u64(x),
+                };
                 c.hash()
             })
             .collect();
@@ -358,19 +516,21 @@ impl State {
         c.u64(self.height)
             .h(&merkle::root(&accts))
             .h(&merkle::root(&rounds))
-            .h(&merkle::root(&barred))
+            .h(&merkle::root(&dcs))
             .h(&merkle::root(&included))
             .u64(self.next_round)
             .u64(self.owed_fees)
             .u64(self.minted)
-            .u64(self.burned);
+            .u64(self.burned)
+            .u64(self.bonded);
         c.hash()
     }
 
     /// Total coins held; equals `minted - burned` (coins are created only by genesis and the
-    /// coinbase, and destroyed only by the bar).
+    /// coinbase, and destroyed only by slashing).
     pub fn supply(&self) -> u64 {
         self.accounts.values().map(|a| a.balance).sum::<u64>()
+            + self.bonded
             + self.owed_fees
             + self
                 .rounds
@@ -384,14 +544,14 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const C: Hash32 = Hash32([0xc4; 32]);
     use crate::block::Header;
     use crate::crypto::Keypair;
     use crate::lot::{LotTemplate, mine};
-    use crate::params::RoundSpec;
-    use crate::vrf::VrfProof;
+    use crate::params::{Identity, RoundSpec};
 
     fn genesis(alice: &Keypair) -> Genesis {
-        let mut g = Genesis::solo(Keypair::from_label("dc").public(), vec![(alice.public(), 1_000)]);
+        let mut g = Genesis::solo(&Identity::from_label("dc"), vec![(alice.public(), 1_000)]);
         g.rounds = vec![RoundSpec {
             open_height: 1,
             close_height: 1,
@@ -402,20 +562,21 @@ mod tests {
     }
 
     fn block(h: u64) -> Block {
+        let dc = Identity::from_label("dc");
         let t = LotTemplate {
             height: h,
             prev_hash: Hash32::ZERO,
-            sponsor_pk: Keypair::from_label("dc").public(),
-            sponsor_endpoint: String::new(),
+            sponsor: dc.sponsor.public(),
         };
-        let lot = mine(&Keypair::from_label("miner"), &t, 0, 0, 1).expect("no pow");
+        let lot = mine(&Keypair::from_label("miner"), &C, &t, 0, 0, 1)
+            .expect("no pow")
+            .countersign(&dc.sponsor, &C);
         Block {
             header: Header {
                 height: h,
                 prev_hash: Hash32::ZERO,
                 seed: Hash32([h as u8; 32]),
-                seed_rank: 0,
-                vrf_proof: VrfProof::default(),
+                vrf_proof: None,
                 prev_state_root: Hash32::ZERO,
             },
             tree: vec![lot],
@@ -429,25 +590,27 @@ mod tests {
         let bob = Keypair::from_label("bob").public();
         let g = genesis(&alice);
         let mut s = State::genesis(&g);
-        let buf = Keypair::from_label("dc");
+        let buf = Identity::from_label("dc").batch;
         let txs = vec![
-            Transaction::new(&alice, 0, 1, TxKind::Transfer { to: bob, amount: 100 }, vec![]),
+            Transaction::new(&alice, &C, 0, 1, TxKind::Transfer { to: bob, amount: 100 }, vec![]),
             Transaction::new(
                 &alice,
+                &C,
                 0,
                 1,
                 TxKind::Transfer { to: bob, amount: 100 },
                 b"replay".to_vec(),
             ),
-            Transaction::new(&alice, 1, 1, TxKind::Transfer { to: bob, amount: 5_000 }, vec![]),
-            Transaction::new(&alice, 1, 1, TxKind::BuyTicket { round: 1 }, vec![]),
-            Transaction::new(&alice, 2, 1, TxKind::BuyTicket { round: 9 }, vec![]),
+            Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to: bob, amount: 5_000 }, vec![]),
+            Transaction::new(&alice, &C, 1, 1, TxKind::BuyTicket { round: 1 }, vec![]),
+            Transaction::new(&alice, &C, 2, 1, TxKind::BuyTicket { round: 9 }, vec![]),
+            Transaction::new(&alice, &C, 3, 1, TxKind::BuyTicket { round: 1 }, vec![]),
         ];
-        let batch = Batch::seal(&buf, 1, 0, txs);
+        let batch = Batch::seal(&buf, &C, 1, 0, txs);
         let b = block(1);
         let w = Winner {
-            miner: b.tree[0].miner_pk,
-            sponsor: b.tree[0].sponsor_pk,
+            miner: b.tree[0].miner,
+            sponsor: Identity::from_label("dc").root.public(),
         };
         let out = s.execute(
             &g,
@@ -460,21 +623,25 @@ mod tests {
         );
         let outcomes: Vec<_> = out.receipts.iter().map(|r| r.outcome).collect();
         assert_eq!(outcomes[0], TxOutcome::Ok);
+        // A replay of a used nonce changes nothing and pays nothing.
         assert_eq!(outcomes[1], TxOutcome::BadNonce { expected: 1, got: 0 });
+        // Rule 9: a transaction that fails still pays its fee and uses its nonce...
         assert!(matches!(outcomes[2], TxOutcome::InsufficientFunds { .. }));
-        assert_eq!(outcomes[3], TxOutcome::Ok);
+        // ... so the ticket signed with the same nonce is now a replay.
+        assert_eq!(outcomes[3], TxOutcome::BadNonce { expected: 2, got: 1 });
         assert_eq!(outcomes[4], TxOutcome::RoundNotOpen(9));
+        assert_eq!(outcomes[5], TxOutcome::Ok);
         assert_eq!(
             s.account(&alice.public()),
             Account {
-                balance: 1_000 - 101 - 101,
-                nonce: 2
+                balance: 1_000 - 101 - 1 - 1 - 101,
+                nonce: 4
             }
         );
         assert_eq!(s.account(&bob).balance, 100);
-        assert_eq!(out.fees, 2);
+        assert_eq!(out.fees, 4);
         assert_eq!(s.supply(), s.minted - s.burned);
-        // Round 1 closes at height 1 with its one ticket.
+        // Round 1 closes at height 1 with one ticket: the first purchase was a replayed nonce.
         assert!(out.lottery.iter().any(|e| matches!(
             e,
             LotteryEvent::Closed {

@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod node;
 pub mod params;
 pub mod seed;
+pub mod statement;
 pub mod tx;
 pub mod vectors;
 pub mod verify;

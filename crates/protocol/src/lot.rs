@@ -1,38 +1,45 @@
 //! Drawing of lots: eased proof-of-work lots (KeyBlocks), luck ranking, and the own-view
 //! KeyBlockTree of a trustee.
 
-use crate::codec::{Canon, Hash32, tag};
-use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify};
+use crate::codec::{Canon, ChainId, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey, SigError, Signature};
+use crate::statement::{Evidence, Kind, Said, Slot};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const MAX_ENDPOINT_LEN: usize = 256;
-
+/// A lot (KeyBlock): the miner's eased proof of work, countersigned by the registered
+/// datacenter that sponsors it (rule 1). Where the sponsor serves is in its registration,
+/// not in the lot, so no relay can rewrite it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
     pub height: u64,
     pub prev_hash: Hash32,
-    pub miner_pk: PublicKey,
-    pub sponsor_pk: PublicKey,
-    pub sponsor_endpoint: String,
+    pub miner: PublicKey,
+    /// The sponsor role key of a registered datacenter.
+    pub sponsor: PublicKey,
     pub nonce: u64,
-    pub sig: Signature,
+    pub miner_sig: Signature,
+    pub sponsor_sig: Signature,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LotError {
     #[error("lot hash {hash} has {bits} leading zero bits, the target needs {need}")]
     AboveTarget { hash: String, bits: u32, need: u32 },
-    #[error("lot signature: {0}")]
-    Signature(#[from] SigError),
-    #[error("sponsor endpoint is {0} bytes, limit {MAX_ENDPOINT_LEN}")]
-    EndpointTooLong(usize),
-    #[error("miner {0} already drew a lot for height {1} (spam evidence kept)")]
+    #[error("lot miner signature: {0}")]
+    MinerSignature(SigError),
+    #[error("lot sponsor countersignature: {0}")]
+    SponsorSignature(SigError),
+    #[error("miner {0} already drew a lot for height {1}")]
     SecondLot(String, u64),
+    #[error("lot sponsor {0} is not a registered, bonded datacenter old enough to sponsor")]
+    Sponsor(String),
     #[error("lot sponsor {0} is barred at this height")]
     Barred(String),
 }
 
+/// The proof-of-work preimage: `H("daoli/v2/lot" || u64 height || prev_hash || miner ||
+/// sponsor || u64 nonce)`.
 pub fn lot_hash(height: u64, prev: &Hash32, miner: &PublicKey, sponsor: &PublicKey, nonce: u64) -> Hash32 {
     let mut c = Canon::new(tag::LOT);
     c.u64(height).h(prev).fixed(&miner.0).fixed(&sponsor.0).u64(nonce);
@@ -41,20 +48,38 @@ pub fn lot_hash(height: u64, prev: &Hash32, miner: &PublicKey, sponsor: &PublicK
 
 impl Lot {
     pub fn hash(&self) -> Hash32 {
-        lot_hash(
-            self.height,
-            &self.prev_hash,
-            &self.miner_pk,
-            &self.sponsor_pk,
-            self.nonce,
-        )
+        lot_hash(self.height, &self.prev_hash, &self.miner, &self.sponsor, self.nonce)
     }
 
-    /// Stateless validity: size, eased PoW, miner signature over the lot hash.
-    pub fn validate(&self, pow_bits: u32) -> Result<Hash32, LotError> {
-        if self.sponsor_endpoint.len() > MAX_ENDPOINT_LEN {
-            return Err(LotError::EndpointTooLong(self.sponsor_endpoint.len()));
+    /// `H("daoli/v2/lot-id" || lot_hash || miner_sig || sponsor_sig)`: what a tree commits to
+    /// and what caches are keyed by, so no variant with another signature shares it (rule 7).
+    pub fn id(&self) -> Hash32 {
+        let mut c = Canon::new(tag::LOT_ID);
+        c.h(&self.hash()).fixed(&self.miner_sig.0).fixed(&self.sponsor_sig.0);
+        c.hash()
+    }
+
+    pub fn miner_slot(&self) -> Slot {
+        Slot::new(Kind::LotMiner, self.miner, self.height, 0, 0)
+    }
+
+    /// The sponsor may countersign one lot per miner and height.
+    pub fn sponsor_slot(&self) -> Slot {
+        Slot {
+            subject: self.miner,
+            ..Slot::new(Kind::LotSponsor, self.sponsor, self.height, 0, 0)
         }
+    }
+
+    /// The sponsor's consent: it will serve this lot's duties if it wins.
+    pub fn countersign(mut self, sponsor: &Keypair, chain: &ChainId) -> Self {
+        self.sponsor_sig = self.sponsor_slot().sign(sponsor, chain, &self.hash());
+        self
+    }
+
+    /// Stateless validity: eased PoW, the miner's signature and the sponsor's countersignature.
+    /// Whether the sponsor may sponsor is the chain's question (`Chain::check_sponsor`).
+    pub fn validate(&self, chain: &ChainId, pow_bits: u32) -> Result<Hash32, LotError> {
         let h = self.hash();
         let bits = h.leading_zero_bits();
         if bits < pow_bits {
@@ -64,11 +89,34 @@ impl Lot {
                 need: pow_bits,
             });
         }
-        verify(&self.miner_pk, &h.0, &self.sig)?;
+        self.miner_slot()
+            .verify(chain, &h, &self.miner_sig)
+            .map_err(LotError::MinerSignature)?;
+        self.sponsor_slot()
+            .verify(chain, &h, &self.sponsor_sig)
+            .map_err(LotError::SponsorSignature)?;
         Ok(h)
     }
 
-    /// `rank = H("daoli/v1/luck" || seed || lot_hash)`; lower is luckier.
+    /// Evidence if one sponsor countersigned two different lots of one miner and height.
+    pub fn sponsor_evidence(&self, other: &Lot) -> Option<Evidence> {
+        let (a, b) = (self.hash(), other.hash());
+        (self.sponsor_slot() == other.sponsor_slot() && a != b).then(|| {
+            Evidence::new(
+                self.sponsor_slot(),
+                Said {
+                    content: a,
+                    sig: self.sponsor_sig,
+                },
+                Said {
+                    content: b,
+                    sig: other.sponsor_sig,
+                },
+            )
+        })
+    }
+
+    /// `rank = H("daoli/v2/luck" || seed || lot_hash)`; lower is luckier.
     pub fn rank(&self, seed: &Hash32) -> Hash32 {
         rank(seed, &self.hash())
     }
@@ -85,39 +133,41 @@ pub fn rank(seed: &Hash32, lot_hash: &Hash32) -> Hash32 {
 pub struct LotTemplate {
     pub height: u64,
     pub prev_hash: Hash32,
-    pub sponsor_pk: PublicKey,
-    pub sponsor_endpoint: String,
+    pub sponsor: PublicKey,
 }
 
-/// Tries `tries` nonces from `start`; returns a signed lot at the first hash under the target.
-/// Pure: the caller supplies the starting nonce (its randomness) and the work budget.
-pub fn mine(miner: &Keypair, t: &LotTemplate, pow_bits: u32, start: u64, tries: u64) -> Option<Lot> {
+/// Tries `tries` nonces from `start`; returns the miner-signed lot at the first hash under the
+/// target, still to be countersigned by its sponsor. Pure: the caller supplies the starting
+/// nonce (its randomness) and the work budget.
+pub fn mine(miner: &Keypair, chain: &ChainId, t: &LotTemplate, pow_bits: u32, start: u64, tries: u64) -> Option<Lot> {
     let miner_pk = miner.public();
     for i in 0..tries {
         let nonce = start.wrapping_add(i);
-        let h = lot_hash(t.height, &t.prev_hash, &miner_pk, &t.sponsor_pk, nonce);
+        let h = lot_hash(t.height, &t.prev_hash, &miner_pk, &t.sponsor, nonce);
         if h.leading_zero_bits() >= pow_bits {
-            return Some(Lot {
+            let lot = Lot {
                 height: t.height,
                 prev_hash: t.prev_hash,
-                miner_pk,
-                sponsor_pk: t.sponsor_pk,
-                sponsor_endpoint: t.sponsor_endpoint.clone(),
+                miner: miner_pk,
+                sponsor: t.sponsor,
                 nonce,
-                sig: miner.sign(&h.0),
-            });
+                miner_sig: Signature::default(),
+                sponsor_sig: Signature::default(),
+            };
+            let sig = lot.miner_slot().sign(miner, chain, &h);
+            return Some(Lot { miner_sig: sig, ..lot });
         }
     }
     None
 }
 
-/// Lots received for one height: one per miner (the first seen); a second one is kept as
-/// spam evidence and otherwise ignored.
+/// Lots received for one height: one per miner (the first seen). A second lot of the same
+/// miner countersigned by the same sponsor is evidence against that sponsor.
 #[derive(Debug, Clone, Default)]
 pub struct LotPool {
     pub height: u64,
     lots: BTreeMap<PublicKey, Lot>,
-    pub spam: Vec<(Lot, Lot)>,
+    pub evidence: Vec<Evidence>,
 }
 
 impl LotPool {
@@ -130,13 +180,16 @@ impl LotPool {
 
     /// Adds a lot that already passed [`Lot::validate`] and the cycle check.
     pub fn add(&mut self, lot: Lot) -> Result<(), LotError> {
-        if let Some(first) = self.lots.get(&lot.miner_pk) {
-            if *first != lot {
-                self.spam.push((first.clone(), lot.clone()));
+        if let Some(first) = self.lots.get(&lot.miner) {
+            if let Some(e) = first.sponsor_evidence(&lot)
+                && !self.evidence.contains(&e)
+                && self.evidence.len() < MAX_LOT_EVIDENCE
+            {
+                self.evidence.push(e);
             }
-            return Err(LotError::SecondLot(lot.miner_pk.short(), lot.height));
+            return Err(LotError::SecondLot(lot.miner.short(), lot.height));
         }
-        self.lots.insert(lot.miner_pk, lot);
+        self.lots.insert(lot.miner, lot);
         Ok(())
     }
 
@@ -145,6 +198,9 @@ impl LotPool {
     }
     pub fn is_empty(&self) -> bool {
         self.lots.is_empty()
+    }
+    pub fn lots(&self) -> impl Iterator<Item = &Lot> {
+        self.lots.values()
     }
 
     /// The own-view KeyBlockTree: the luckiest eligible lot leads; the backups are the next
@@ -161,7 +217,7 @@ impl LotPool {
         let mut head: Vec<(Hash32, &Lot)> = Vec::new();
         let mut rest: Vec<(Hash32, &Lot)> = Vec::new();
         for x in v {
-            let fresh = !head.iter().any(|(_, l)| l.sponsor_pk == x.1.sponsor_pk);
+            let fresh = !head.iter().any(|(_, l)| l.sponsor == x.1.sponsor);
             if head.len() < 1 + backups && (fresh || head.is_empty()) {
                 head.push(x);
             } else {
@@ -192,24 +248,27 @@ pub enum TreeError {
     Order(usize),
     #[error("tree entry {0}: miner appears twice")]
     DuplicateMiner(usize),
-    #[error("tree entry {0}: sponsor or miner is barred at this height")]
-    Barred(usize),
 }
 
-/// Hash of a tree (hashes of its lots, in order).
+/// Hash of a tree: `H("daoli/v2/tree" || u32 len || lot ids...)`. Lot ids cover both
+/// signatures, so a same-hash tree with a forged signature cannot exist (rule 7).
 pub fn tree_hash(tree: &[Lot]) -> Hash32 {
     let mut c = Canon::new(tag::TREE);
     c.u32(tree.len() as u32);
     for l in tree {
-        c.h(&l.hash());
+        c.h(&l.id());
     }
     c.hash()
 }
+
+/// Most sponsor evidence a pool keeps for one height (a bound on peer-fed memory, rule 8).
+pub const MAX_LOT_EVIDENCE: usize = 64;
 
 /// Checks a tree proposed for `height` against the seed and the bar rules: the leader is
 /// the luckiest entry, and the backups and the payroll are each in luck order.
 #[allow(clippy::too_many_arguments)]
 pub fn validate_tree(
+    chain: &ChainId,
     tree: &[Lot],
     height: u64,
     prev: &Hash32,
@@ -217,7 +276,7 @@ pub fn validate_tree(
     pow_bits: u32,
     cut: usize,
     backups: usize,
-    barred: impl Fn(&Lot) -> bool,
+    barred: impl Fn(&Lot) -> Result<(), LotError>,
     sig_checked: impl Fn(&Hash32) -> bool,
 ) -> Result<(), TreeError> {
     if tree.is_empty() {
@@ -237,8 +296,8 @@ pub fn validate_tree(
             return Err(TreeError::Prev(i));
         }
         let h = l.hash();
-        if !sig_checked(&h) || h.leading_zero_bits() < pow_bits {
-            l.validate(pow_bits).map_err(|e| TreeError::Lot(i, e))?;
+        if !sig_checked(&l.id()) || h.leading_zero_bits() < pow_bits {
+            l.validate(chain, pow_bits).map_err(|e| TreeError::Lot(i, e))?;
         }
         let r = rank(seed, &h);
         // A new segment (payroll) restarts the order; the leader must beat everyone.
@@ -250,12 +309,10 @@ pub fn validate_tree(
             leader_rank = r;
         }
         last = Some(r);
-        if !miners.insert(l.miner_pk) {
+        if !miners.insert(l.miner) {
             return Err(TreeError::DuplicateMiner(i));
         }
-        if barred(l) {
-            return Err(TreeError::Barred(i));
-        }
+        barred(l).map_err(|e| TreeError::Lot(i, e))?;
     }
     Ok(())
 }
@@ -264,62 +321,132 @@ pub fn validate_tree(
 mod tests {
     use super::*;
 
+    const C: ChainId = Hash32([0xc4; 32]);
+
+    fn sponsor() -> Keypair {
+        Keypair::from_label("dc")
+    }
+
     fn template() -> LotTemplate {
         LotTemplate {
             height: 3,
             prev_hash: Hash32([7; 32]),
-            sponsor_pk: Keypair::from_label("dc").public(),
-            sponsor_endpoint: "dc0:7000".into(),
+            sponsor: sponsor().public(),
         }
+    }
+
+    fn lot(miner: &str, bits: u32, start: u64) -> Lot {
+        mine(&Keypair::from_label(miner), &C, &template(), bits, start, 1 << 16)
+            .expect("lot")
+            .countersign(&sponsor(), &C)
+    }
+
+    fn ok(_: &Lot) -> Result<(), LotError> {
+        Ok(())
     }
 
     #[test]
     fn mined_lot_validates_and_tampering_fails() {
-        let m = Keypair::from_label("miner");
-        let lot = mine(&m, &template(), 8, 0, 1 << 16).expect("2^8 expected tries");
+        let lot = lot("miner", 8, 0);
         assert!(lot.hash().leading_zero_bits() >= 8);
-        lot.validate(8).unwrap();
+        lot.validate(&C, 8).unwrap();
         let mut bad = lot.clone();
         bad.nonce += 1;
-        assert!(bad.validate(8).is_err());
+        assert!(bad.validate(&C, 8).is_err());
         let mut bad = lot.clone();
-        bad.sig.0[3] ^= 1;
-        assert!(matches!(bad.validate(0), Err(LotError::Signature(_))));
-        assert!(matches!(lot.validate(60), Err(LotError::AboveTarget { .. })));
+        bad.miner_sig.0[3] ^= 1;
+        assert!(matches!(bad.validate(&C, 0), Err(LotError::MinerSignature(_))));
+        assert!(matches!(lot.validate(&C, 60), Err(LotError::AboveTarget { .. })));
+        // Another network: the signatures bind the chain id.
+        assert!(lot.validate(&Hash32([1; 32]), 8).is_err());
+    }
+
+    #[test]
+    fn a_lot_needs_its_sponsors_countersignature() {
+        // v1 accepted a lot naming any sponsor key: a Sybil key dodging the bars, or a key
+        // nobody holds (a dead seat). v2 needs the sponsor's signature over the lot hash.
+        let uncounted = mine(&Keypair::from_label("m"), &C, &template(), 4, 0, 1 << 16).unwrap();
+        assert!(matches!(uncounted.validate(&C, 4), Err(LotError::SponsorSignature(_))));
+        let by_other = uncounted
+            .clone()
+            .countersign(&Keypair::from_label("not the sponsor"), &C);
+        assert!(matches!(by_other.validate(&C, 4), Err(LotError::SponsorSignature(_))));
+        uncounted.countersign(&sponsor(), &C).validate(&C, 4).unwrap();
+    }
+
+    #[test]
+    fn the_tree_hash_covers_both_signatures() {
+        // v1 hashed lot hashes only: a same-hash tree with a forged signature was committed
+        // by nodes that cached the lots and refused by nodes replaying from scratch.
+        let l = lot("m0", 2, 0);
+        let mut forged = l.clone();
+        forged.sponsor_sig.0[5] ^= 1;
+        assert_eq!(l.hash(), forged.hash());
+        assert_ne!(l.id(), forged.id());
+        assert_ne!(tree_hash(std::slice::from_ref(&l)), tree_hash(&[forged.clone()]));
+        // A cache that vouches for `l` does not vouch for the forgery.
+        let checked = [l.id()];
+        let cached = |x: &Hash32| checked.contains(x);
+        assert!(
+            validate_tree(
+                &C,
+                std::slice::from_ref(&l),
+                3,
+                &Hash32([7; 32]),
+                &Hash32::ZERO,
+                2,
+                4,
+                1,
+                ok,
+                cached
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            validate_tree(&C, &[forged], 3, &Hash32([7; 32]), &Hash32::ZERO, 2, 4, 1, ok, cached),
+            Err(TreeError::Lot(0, LotError::SponsorSignature(_)))
+        ));
     }
 
     #[test]
     fn backups_prefer_other_sponsors() {
         let seed = Hash32([9; 32]);
         let mut pool = LotPool::new(3);
-        for (i, sponsor) in ["a", "a", "a", "a", "b"].iter().enumerate() {
+        for (i, s) in ["a", "a", "a", "a", "b"].iter().enumerate() {
+            let sk = Keypair::from_label(s);
             let t = LotTemplate {
-                sponsor_pk: Keypair::from_label(sponsor).public(),
+                sponsor: sk.public(),
                 ..template()
             };
-            pool.add(mine(&Keypair::from_label(&format!("m{i}")), &t, 1, 0, 1000).unwrap())
-                .unwrap();
+            let l = mine(&Keypair::from_label(&format!("m{i}")), &C, &t, 1, 0, 1000)
+                .unwrap()
+                .countersign(&sk, &C);
+            pool.add(l).unwrap();
         }
         let tree = pool.tree(&seed, 5, 2, |_| true);
         let b = Keypair::from_label("b").public();
         assert!(
-            tree[..3].iter().any(|l| l.sponsor_pk == b),
-            "the one other sponsor gets a seed rank"
+            tree[..3].iter().any(|l| l.sponsor == b),
+            "the one other sponsor gets a backup rank"
         );
-        validate_tree(&tree, 3, &Hash32([7; 32]), &seed, 1, 5, 2, |_| false, |_| false).unwrap();
+        validate_tree(&C, &tree, 3, &Hash32([7; 32]), &seed, 1, 5, 2, ok, |_| false).unwrap();
     }
 
     #[test]
-    fn pool_keeps_first_lot_per_miner_and_records_spam() {
-        let m = Keypair::from_label("miner");
-        let a = mine(&m, &template(), 2, 0, 1000).unwrap();
-        let b = mine(&m, &template(), 2, a.nonce + 1, 1000).unwrap();
+    fn pool_keeps_first_lot_per_miner_and_records_sponsor_evidence() {
+        let a = lot("miner", 2, 0);
+        let b = lot("miner", 2, a.nonce + 1);
         let mut pool = LotPool::new(3);
         pool.add(a.clone()).unwrap();
         assert!(pool.add(b).is_err());
         assert!(pool.add(a).is_err());
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.spam.len(), 1);
+        assert_eq!(
+            pool.evidence.len(),
+            1,
+            "one sponsor countersigned two lots of one miner"
+        );
+        pool.evidence[0].verify(&C).unwrap();
     }
 
     #[test]
@@ -327,30 +454,25 @@ mod tests {
         let t = template();
         let mut pool = LotPool::new(3);
         for i in 0..10 {
-            let m = Keypair::from_label(&format!("m{i}"));
-            pool.add(mine(&m, &t, 2, i * 1000, 1000).unwrap()).unwrap();
+            pool.add(lot(&format!("m{i}"), 2, i * 1000)).unwrap();
         }
         let seed = Hash32([9; 32]);
         let tree = pool.tree(&seed, 4, 1, |_| true);
         assert_eq!(tree.len(), 4);
-        validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false).unwrap();
+        let v = |tr: &[Lot], cut| validate_tree(&C, tr, 3, &t.prev_hash, &seed, 2, cut, 1, ok, |_| false);
+        v(&tree, 4).unwrap();
         let mut swapped = tree.clone();
         swapped.swap(0, 1);
-        assert_eq!(
-            validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false),
-            Err(TreeError::Order(1))
-        );
+        assert_eq!(v(&swapped, 4), Err(TreeError::Order(1)));
         let mut swapped = tree.clone();
         swapped.swap(2, 3);
-        assert_eq!(
-            validate_tree(&swapped, 3, &t.prev_hash, &seed, 2, 4, 1, |_| false, |_| false),
-            Err(TreeError::Order(3))
-        );
-        assert!(validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 3, 1, |_| false, |_| false).is_err());
-        assert_eq!(
-            validate_tree(&tree, 3, &t.prev_hash, &seed, 2, 4, 1, |_| true, |_| false),
-            Err(TreeError::Barred(0))
-        );
+        assert_eq!(v(&swapped, 4), Err(TreeError::Order(3)));
+        assert!(v(&tree, 3).is_err());
+        let barred = |l: &Lot| Err(LotError::Barred(l.sponsor.short()));
+        assert!(matches!(
+            validate_tree(&C, &tree, 3, &t.prev_hash, &seed, 2, 4, 1, barred, |_| false),
+            Err(TreeError::Lot(0, LotError::Barred(_)))
+        ));
         // A different seed reorders the same lots: luck, not hash power, decides.
         let other = pool.tree(&Hash32([10; 32]), 10, 2, |_| true);
         let all = pool.tree(&seed, 10, 2, |_| true);

@@ -5,22 +5,24 @@
 use crate::block::{Batch, BatchRef, Block, CertifiedBlock, Header, MicroBlock, route_order};
 use crate::buffer::{Admitted, BufferError, KernelBuffer};
 use crate::chain::{BlockError, Chain};
-use crate::codec::{Canon, Hash32, tag};
-use crate::crypto::{Keypair, PublicKey, Signature, verify};
+use crate::codec::{Canon, ChainId, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey, Signature};
 use crate::dcc::{Cycle, EventError, check_event};
 use crate::ibft::{Action, Ibft};
 use crate::ledger::ExecOutcome;
 use crate::lot::Lot;
 use crate::lot::{LotError, LotPool, LotTemplate, mine};
-use crate::params::{Genesis, ParamsError};
-use crate::seed::{SeedAnnouncement, SeedError};
+use crate::params::{Genesis, Identity, ParamsError};
+use crate::seed::{self, SeedAnnouncement, SeedError};
+use crate::statement::{Evidence, Kind, Slot};
 use crate::tx::Transaction;
-use crate::vote::{Evidence, Step, Vote, VoteJournal, VoteSigner};
+use crate::vote::{Step, Vote, VoteJournal, VoteSigner};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A signed proposal: round 0 carries a seat's own-view block, round >= 1 the round
-/// proposer's pick.
+/// proposer's pick. Signed by the seat's vote key as a statement of kind `Proposal` whose
+/// content is `H("daoli/v2/proposal" || u32 valid_round (u32::MAX for none) || block hash)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     pub round: u32,
@@ -33,29 +35,39 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    fn signing_bytes(round: u32, valid_round: Option<u32>, hash: &Hash32) -> Vec<u8> {
+    fn content(valid_round: Option<u32>, hash: &Hash32) -> Hash32 {
         let mut c = Canon::new(tag::PROPOSAL);
-        c.u32(round).u32(valid_round.map_or(u32::MAX, |r| r)).h(hash);
-        c.finish()
+        c.u32(valid_round.unwrap_or(u32::MAX)).h(hash);
+        c.hash()
     }
-    pub fn new(key: &Keypair, round: u32, valid_round: Option<u32>, block: Block) -> Self {
-        let sig = key.sign(&Self::signing_bytes(round, valid_round, &block.hash()));
-        Proposal {
+    pub fn slot(&self) -> Slot {
+        Slot::new(Kind::Proposal, self.proposer, self.block.height(), self.round, 0)
+    }
+    pub fn new(key: &Keypair, chain: &ChainId, round: u32, valid_round: Option<u32>, block: Block) -> Self {
+        let mut p = Proposal {
             round,
             valid_round,
             block,
             proposer: key.public(),
-            sig,
+            sig: Signature::default(),
             pol: Vec::new(),
-        }
+        };
+        p.sig = p.slot().sign(key, chain, &Self::content(valid_round, &p.block.hash()));
+        p
     }
-    pub fn verify(&self) -> bool {
-        verify(
-            &self.proposer,
-            &Self::signing_bytes(self.round, self.valid_round, &self.block.hash()),
-            &self.sig,
-        )
-        .is_ok()
+    pub fn verify(&self, chain: &ChainId) -> bool {
+        self.slot()
+            .verify(chain, &Self::content(self.valid_round, &self.block.hash()), &self.sig)
+            .is_ok()
+    }
+    /// Evidence if the same key proposed something else for the same `(height, round)`.
+    pub fn evidence(&self, other: &Proposal) -> Option<Evidence> {
+        let said = |p: &Proposal| crate::statement::Said {
+            content: Self::content(p.valid_round, &p.block.hash()),
+            sig: p.sig,
+        };
+        let (a, b) = (said(self), said(other));
+        (self.slot() == other.slot() && a.content != b.content).then(|| Evidence::new(self.slot(), a, b))
     }
 }
 
@@ -116,6 +128,13 @@ pub enum Output {
     Send(PublicKey, Msg),
     /// Persist before the acknowledgement that follows it is sent.
     PersistTx(Transaction),
+    /// Persist: evidence survives restarts (rule 10).
+    PersistEvidence(Evidence),
+    /// Persist before the broadcast that follows: a lot this datacenter countersigned, a batch
+    /// or MicroBlock it signed, a round >= 1 proposal it made. The node keeps them across
+    /// `restart` and re-sends them instead of signing a conflicting one (which would be
+    /// evidence against it); a shell that loses its memory must hand them back.
+    PersistSigned(Box<Msg>),
     Reply {
         client: u64,
         tx_hash: Hash32,
@@ -149,6 +168,8 @@ pub enum Reject {
     Stale,
     #[error("lineup rank {0} is not in the previous block's lineup")]
     Rank(u32),
+    #[error("conflicting signed statement: evidence recorded")]
+    Equivocation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -157,11 +178,9 @@ enum Duty {
     Mine,
     Seed,
     Seal,
-    BackupSeed,
     Micro,
     BackupMicro,
     OwnView,
-    FallbackSeed,
 }
 
 const MAX_FUTURE: usize = 4096;
@@ -169,8 +188,7 @@ const MAX_AHEAD: usize = 64;
 
 #[derive(Debug)]
 pub struct Node<J: VoteJournal> {
-    pub key: Keypair,
-    pub endpoint: String,
+    pub id: Identity,
     signer: VoteSigner<J>,
     pub miners: Vec<Keypair>,
     pub chain: Chain,
@@ -181,8 +199,19 @@ pub struct Node<J: VoteJournal> {
     rng: u64,
     cycle: Cycle,
     lots: LotPool,
-    seeds: BTreeMap<u32, SeedAnnouncement>,
+    /// The rank-0 producer's VRF seed, once heard (own views prefer it to the fallback).
+    seed: Option<SeedAnnouncement>,
     micros: BTreeMap<u32, MicroBlock>,
+    /// First batch seen per (buffer key, cycle, slot), to catch a second one (evidence).
+    batch_slots: BTreeMap<Slot, Batch>,
+    /// First proposal seen per (proposer, height, round).
+    proposal_slots: BTreeMap<Slot, Proposal>,
+    /// Durable (survive a restart): what this datacenter signed, so it never signs a second,
+    /// different statement for one slot. Lots it countersigned by (height, miner), MicroBlocks
+    /// it produced by height, proposals it made by (height, round).
+    sponsored: BTreeMap<(u64, PublicKey), Lot>,
+    produced: BTreeMap<u64, MicroBlock>,
+    proposals_made: BTreeMap<(u64, u32), Hash32>,
     blocks: BTreeMap<Hash32, Block>,
     valid_blocks: BTreeSet<Hash32>,
     waiting: BTreeMap<Hash32, Block>,
@@ -201,8 +230,7 @@ pub struct Node<J: VoteJournal> {
 impl<J: VoteJournal> Node<J> {
     pub fn new(
         genesis: Genesis,
-        key: Keypair,
-        endpoint: String,
+        id: Identity,
         miners: Vec<Keypair>,
         journal: J,
         entropy: u64,
@@ -216,11 +244,10 @@ impl<J: VoteJournal> Node<J> {
             length: p.l0_ms,
         };
         let seats = chain.seats(1);
-        let me = key.public();
+        let me = id.vote.public();
         let mut n = Node {
-            signer: VoteSigner::new(key.clone(), journal),
-            key,
-            endpoint,
+            signer: VoteSigner::new(id.vote.clone(), *chain.id(), journal),
+            id,
             miners,
             batches: BTreeMap::new(),
             archive: BTreeMap::new(),
@@ -228,8 +255,13 @@ impl<J: VoteJournal> Node<J> {
             rng: entropy,
             cycle,
             lots: LotPool::new(1),
-            seeds: BTreeMap::new(),
+            seed: None,
             micros: BTreeMap::new(),
+            batch_slots: BTreeMap::new(),
+            proposal_slots: BTreeMap::new(),
+            sponsored: BTreeMap::new(),
+            produced: BTreeMap::new(),
+            proposals_made: BTreeMap::new(),
             blocks: BTreeMap::new(),
             valid_blocks: BTreeSet::new(),
             waiting: BTreeMap::new(),
@@ -250,8 +282,20 @@ impl<J: VoteJournal> Node<J> {
         Ok(n)
     }
 
+    /// The datacenter's root key (its identity).
     pub fn public(&self) -> PublicKey {
-        self.key.public()
+        self.id.root.public()
+    }
+    /// The key this datacenter votes with.
+    pub fn vote_key(&self) -> PublicKey {
+        self.id.vote.public()
+    }
+    fn chain_id(&self) -> ChainId {
+        *self.chain.id()
+    }
+    /// Evidence this node holds and has not yet seen included.
+    pub fn evidence(&self) -> &[Evidence] {
+        &self.evidence_pool
     }
     pub fn height(&self) -> u64 {
         self.chain.height()
@@ -263,15 +307,16 @@ impl<J: VoteJournal> Node<J> {
         self.ibft.round
     }
     pub fn describe(&self) -> String {
-        let lineup: Vec<String> = self.chain.block(self.chain.height()).map_or(Vec::new(), |b| {
-            b.block.tree.iter().map(|l| l.sponsor_pk.short()).collect()
-        });
+        let lineup: Vec<String> = self
+            .chain
+            .block(self.chain.height())
+            .map_or(Vec::new(), |b| b.block.tree.iter().map(|l| l.sponsor.short()).collect());
         format!(
-            "height {} cycle start {} lineup [{}] seeds {:?} lots {} | {}",
+            "height {} cycle start {} lineup [{}] seed {} lots {} | {}",
             self.chain.height(),
             self.cycle.start,
             lineup.join(","),
-            self.seeds.keys().collect::<Vec<_>>(),
+            self.seed.as_ref().map_or("-".into(), |s| s.seed.short()),
             self.lots.len(),
             self.ibft.describe()
         )
@@ -291,14 +336,13 @@ impl<J: VoteJournal> Node<J> {
     }
 
     /// A crash and restart: everything but the durable parts (chain, batches, buffer,
-    /// vote journal, keys) is lost.
+    /// vote journal, evidence, keys) is lost.
     pub fn restart(&mut self, now: u64) -> Vec<Output> {
         self.lots = LotPool::new(0);
-        self.seeds.clear();
+        self.seed = None;
         self.micros.clear();
         self.future.clear();
         self.ahead.clear();
-        self.evidence_pool.clear();
         self.helped.clear();
         let mut out = Vec::new();
         self.start_cycle(now, &mut out);
@@ -323,8 +367,13 @@ impl<J: VoteJournal> Node<J> {
             length: self.chain.cycle_length(),
         };
         self.lots = LotPool::new(h);
-        self.seeds.clear();
+        self.seed = None;
         self.micros.clear();
+        self.batch_slots.retain(|s, _| s.height + p.batch_expiry + 1 >= h);
+        self.proposal_slots.clear();
+        self.sponsored.retain(|(x, _), _| *x >= h);
+        self.produced.retain(|x, _| *x >= h);
+        self.proposals_made.retain(|(x, _), _| *x >= h);
         self.blocks.clear();
         self.valid_blocks.clear();
         self.waiting.clear();
@@ -336,7 +385,7 @@ impl<J: VoteJournal> Node<J> {
         self.ibft = Ibft::new(
             h,
             self.chain.seats(h),
-            self.public(),
+            self.vote_key(),
             p,
             self.cycle,
             *self.chain.timestamps.last().expect("genesis"),
@@ -344,7 +393,8 @@ impl<J: VoteJournal> Node<J> {
         );
         self.next_stall = now + 3 * self.cycle.length;
         let state = &self.chain.state;
-        self.evidence_pool.retain(|e| !state.punished.contains_key(&e.hash()));
+        self.evidence_pool
+            .retain(|e| state.dc_of(&e.offender()).is_some_and(|(_, d)| d.slashed_at.is_none()));
         for (from, m) in std::mem::take(&mut self.future) {
             if m.height() == Some(h) {
                 let _ = self.on_msg(now, from, m, out);
@@ -393,14 +443,12 @@ impl<J: VoteJournal> Node<J> {
             (Duty::Mine, c.start + c.length * p.phi_permille / 4000),
             (Duty::Seed, c.mining_close(p)),
             (Duty::Seal, c.mining_close(p)),
-            (Duty::BackupSeed, c.seed_deadline(p)),
             (Duty::Micro, c.seed_deadline(p)),
             (
                 Duty::BackupMicro,
                 c.seed_deadline(p) + c.length * p.delta_permille / 4000,
             ),
             (Duty::OwnView, c.throttle(p)),
-            (Duty::FallbackSeed, c.throttle(p)),
         ];
         d.extend(duty_at.iter().filter(|(k, _)| !self.done.contains(k)).map(|x| x.1));
         d.extend(self.ibft.next_deadline());
@@ -411,8 +459,9 @@ impl<J: VoteJournal> Node<J> {
         now >= at && self.done.insert(duty)
     }
 
-    fn sponsor_at(&self, rank: usize) -> Option<PublicKey> {
-        self.chain.lineup(self.cycle.height - 1, rank).map(|e| e.sponsor)
+    /// The datacenter (root key) at lineup `rank` of the previous block.
+    fn dc_at(&self, rank: usize) -> Option<PublicKey> {
+        self.chain.lineup(self.cycle.height - 1, rank).map(|e| e.dc)
     }
 
     fn duties(&mut self, now: u64, out: &mut Vec<Output>) {
@@ -431,7 +480,7 @@ impl<J: VoteJournal> Node<J> {
             for tx in self.buffer.hand_over(h) {
                 let dest = route_order(&tx.sender, p.payroll).find_map(|s| self.chain.payroll_entry(h - 1, s));
                 if let Some(e) = dest {
-                    by_dest.entry(e.sponsor).or_default().push(tx);
+                    by_dest.entry(e.dc).or_default().push(tx);
                 }
             }
             for (to, txs) in by_dest {
@@ -442,42 +491,53 @@ impl<J: VoteJournal> Node<J> {
             let t = LotTemplate {
                 height: h,
                 prev_hash: self.chain.tip_hash(),
-                sponsor_pk: me,
-                sponsor_endpoint: self.endpoint.clone(),
+                sponsor: self.id.sponsor.public(),
             };
             let budget = 1u64 << (p.pow_bits + 8).min(40);
+            let chain = self.chain_id();
             for i in 0..self.miners.len() {
-                let start = self.rand();
-                if let Some(lot) = mine(&self.miners[i], &t, p.pow_bits, start, budget) {
-                    self.chain.note_lot(lot.hash());
+                let miner = self.miners[i].public();
+                // The sponsor countersigns one lot per miner and height, also across a restart.
+                let lot = match self.sponsored.get(&(h, miner)) {
+                    Some(l) => Some(l.clone()),
+                    None => {
+                        let start = self.rand();
+                        let lot = mine(&self.miners[i], &chain, &t, p.pow_bits, start, budget)
+                            .map(|l| l.countersign(&self.id.sponsor, &chain));
+                        if let Some(l) = &lot {
+                            self.sponsored.insert((h, miner), l.clone());
+                            out.push(Output::PersistSigned(Box::new(Msg::Lot(l.clone()))));
+                        }
+                        lot
+                    }
+                };
+                if let Some(lot) = lot {
+                    self.chain.note_lot(lot.id());
                     let _ = self.lots.add(lot.clone());
                     out.push(Output::Broadcast(Msg::Lot(lot)));
                 }
             }
         }
-        if self.due(Duty::Seed, c.mining_close(&p), now) && self.sponsor_at(0) == Some(me) {
-            self.publish_seed(0, out);
+        if self.due(Duty::Seed, c.mining_close(&p), now) && self.dc_at(0) == Some(me) {
+            self.publish_seed(out);
         }
         if self.due(Duty::Seal, c.mining_close(&p), now) {
             let slots = self.chain.payroll_of(h - 1, &me);
+            let chain = self.chain_id();
+            // One batch per lineup address, also across a restart (the buffer is durable).
             if let Some(slot) = slots.first()
-                && let Some(b) = self.buffer.seal(&self.key, h, *slot, &p)
+                && !self.buffer.sealed.values().any(|b| b.cycle == h && b.slot == *slot)
+                && let Some(b) = self.buffer.seal(&self.id.batch, &chain, h, *slot, &p)
             {
                 self.add_batch(b.clone());
+                out.push(Output::PersistSigned(Box::new(Msg::Batch(b.clone()))));
                 out.push(Output::Broadcast(Msg::Batch(b)));
             }
-            for b in self.buffer.sealed.values().filter(|b| b.cycle < h) {
+            for b in self.buffer.sealed.values().filter(|b| b.cycle <= h) {
                 out.push(Output::Broadcast(Msg::Batch(b.clone())));
             }
         }
-        if self.due(Duty::BackupSeed, c.seed_deadline(&p), now) && !self.seeds.contains_key(&0) {
-            for rank in 1..=p.backups {
-                if self.sponsor_at(rank) == Some(me) {
-                    self.publish_seed(rank as u32, out);
-                }
-            }
-        }
-        if self.due(Duty::Micro, c.seed_deadline(&p), now) && self.sponsor_at(0) == Some(me) {
+        if self.due(Duty::Micro, c.seed_deadline(&p), now) && self.dc_at(0) == Some(me) {
             self.publish_micro(0, out);
         }
         if self.due(
@@ -487,7 +547,7 @@ impl<J: VoteJournal> Node<J> {
         ) && !self.micros.contains_key(&0)
         {
             for rank in 1..=p.backups {
-                if self.sponsor_at(rank) == Some(me) {
+                if self.dc_at(rank) == Some(me) {
                     self.publish_micro(rank as u32, out);
                 }
             }
@@ -495,26 +555,24 @@ impl<J: VoteJournal> Node<J> {
         if self.due(Duty::OwnView, c.throttle(&p), now) {
             self.build_own_view(out);
         }
-        // Nobody with a seed rank spoke: the rest of the lineup steps in, lowest rank first,
-        // so that one withholding sponsor holding every seed rank cannot stop the clock.
-        if self.due(Duty::FallbackSeed, c.throttle(&p), now) && self.seeds.is_empty() {
-            let len = p.lineup_len();
-            if let Some(rank) = (p.backups + 1..len).find(|r| self.sponsor_at(*r) == Some(me)) {
-                self.publish_seed(rank as u32, out);
-            }
-        }
     }
 
-    fn publish_seed(&mut self, rank: u32, out: &mut Vec<Output>) {
+    fn publish_seed(&mut self, out: &mut Vec<Output>) {
         let h = self.cycle.height;
-        let a = SeedAnnouncement::produce(&self.key, &self.chain.seeds[h as usize - 1], h, rank);
+        let a = SeedAnnouncement::produce(&self.id.vrf, self.chain.id(), &self.chain.seeds[h as usize - 1], h);
         self.chain.note_seed(&a.producer, &a.seed, &a.proof);
-        self.seeds.insert(rank, a.clone());
+        self.seed = Some(a.clone());
         out.push(Output::Broadcast(Msg::Seed(a)));
     }
 
     fn publish_micro(&mut self, rank: u32, out: &mut Vec<Output>) {
         let h = self.cycle.height;
+        // One MicroBlock per height, also across a restart: re-send the one already signed.
+        if let Some(m) = self.produced.get(&h) {
+            self.micros.insert(m.producer_rank, m.clone());
+            out.push(Output::Broadcast(Msg::Micro(m.clone())));
+            return;
+        }
         let p = self.chain.params();
         let state = &self.chain.state;
         let mut refs: Vec<BatchRef> = self
@@ -532,46 +590,59 @@ impl<J: VoteJournal> Node<J> {
         let m = MicroBlock {
             height: h,
             producer_rank: rank,
-            producer_pk: self.public(),
+            producer_pk: self.id.micro.public(),
             batches: refs,
             prev_qc: self.chain.block(h - 1).map(|b| b.qc.clone()),
             evidence: self.evidence_pool.clone(),
             sig: Signature::default(),
         }
-        .sign(&self.key);
+        .sign(&self.id.micro, self.chain.id());
         self.micros.insert(rank, m.clone());
+        self.produced.insert(h, m.clone());
+        out.push(Output::PersistSigned(Box::new(Msg::Micro(m.clone()))));
         out.push(Output::Broadcast(Msg::Micro(m)));
+    }
+
+    /// The seed this node's own view uses: the rank-0 producer's VRF seed if held, else the
+    /// fallback (rule 4).
+    fn own_seed(&self) -> (Hash32, Option<crate::vrf::VrfProof>) {
+        let h = self.cycle.height;
+        match &self.seed {
+            Some(a) => (a.seed, Some(a.proof)),
+            None => (
+                seed::fallback(self.chain.id(), &self.chain.seeds[h as usize - 1], h),
+                None,
+            ),
+        }
     }
 
     fn build_own_view(&mut self, out: &mut Vec<Output>) {
         let h = self.cycle.height;
         let p = self.chain.params().clone();
+        let (seed, proof) = self.own_seed();
         let mut view = None;
-        if let Some((rank, seed)) = self.seeds.iter().next().map(|(r, s)| (*r, s.clone())) {
-            let tree = self.lots.tree(&seed.seed, p.lineup_len(), p.backups, |l| {
-                !self.chain.is_barred(h, rank, l)
-            });
-            if !tree.is_empty() {
-                let header = Header {
-                    height: h,
-                    prev_hash: self.chain.tip_hash(),
-                    seed: seed.seed,
-                    seed_rank: rank,
-                    vrf_proof: seed.proof,
-                    prev_state_root: *self.chain.roots.last().expect("genesis root"),
+        let tree = self.lots.tree(&seed, p.lineup_len(), p.backups, |l| {
+            self.chain.check_sponsor(h, l).is_ok()
+        });
+        if !tree.is_empty() {
+            let header = Header {
+                height: h,
+                prev_hash: self.chain.tip_hash(),
+                seed,
+                vrf_proof: proof,
+                prev_state_root: *self.chain.roots.last().expect("genesis root"),
+            };
+            let mut candidates: Vec<Option<MicroBlock>> = self.micros.values().cloned().map(Some).collect();
+            candidates.push(None);
+            for micro in candidates {
+                let b = Block {
+                    header: header.clone(),
+                    tree: tree.clone(),
+                    micro,
                 };
-                let mut candidates: Vec<Option<MicroBlock>> = self.micros.values().cloned().map(Some).collect();
-                candidates.push(None);
-                for micro in candidates {
-                    let b = Block {
-                        header: header.clone(),
-                        tree: tree.clone(),
-                        micro,
-                    };
-                    if self.chain.validate_block(&b, &self.batches).is_ok() {
-                        view = Some(b);
-                        break;
-                    }
+                if self.chain.validate_block(&b, &self.batches).is_ok() {
+                    view = Some(b);
+                    break;
                 }
             }
         }
@@ -579,9 +650,10 @@ impl<J: VoteJournal> Node<J> {
         if let Some(b) = view {
             self.valid_blocks.insert(b.hash());
             self.blocks.insert(b.hash(), b.clone());
-            if self.ibft.seats.weight(&self.public()) > 0 {
+            if self.ibft.seats.weight(&self.vote_key()) > 0 {
                 out.push(Output::Broadcast(Msg::Proposal(Proposal::new(
-                    &self.key,
+                    &self.id.vote,
+                    self.chain.id(),
                     0,
                     None,
                     b.clone(),
@@ -592,21 +664,41 @@ impl<J: VoteJournal> Node<J> {
         self.ibft.set_own_view(hash);
     }
 
+    /// This seat's own check of a valid block before it votes for it (rule 3): the leader must
+    /// be at least as lucky, under the block's seed, as every lot
+    /// this node received before its throttle and that may lead at this height. A coalition
+    /// that censors the luckiest lot from its own view, or proposes such a block in a later
+    /// round, gets no honest prevote, hence no polka, hence no certificate.
+    pub fn would_vote_for(&self, b: &Block) -> bool {
+        let h = self.cycle.height;
+        let leader = b.leader().rank(&b.header.seed);
+        self.lots
+            .lots()
+            .filter(|l| self.chain.check_sponsor(h, l).is_ok())
+            .all(|l| l.rank(&b.header.seed) >= leader)
+    }
+
     fn consensus(&mut self, now: u64, out: &mut Vec<Output>) {
         // A seed or MicroBlock that came after the throttle still makes an own view for the
         // later rounds' proposals.
-        let inputs = (self.seeds.len(), self.micros.len(), self.lots.len());
-        if self.own_block.is_none()
-            && self.done.contains(&Duty::OwnView)
-            && !self.seeds.is_empty()
-            && inputs != self.own_view_inputs
-        {
+        let inputs = (usize::from(self.seed.is_some()), self.micros.len(), self.lots.len());
+        if self.own_block.is_none() && self.done.contains(&Duty::OwnView) && inputs != self.own_view_inputs {
             self.own_view_inputs = inputs;
             self.build_own_view(out);
         }
         for _ in 0..8 {
-            let valid = self.valid_blocks.clone();
-            let actions = self.ibft.progress(now, &|v| valid.contains(v));
+            let held = self.valid_blocks.clone();
+            // A block prevoted by weight f+1 in one round passed the own checks of at least one
+            // honest seat. Under synchrony no honest seat passes a censored block (every honest
+            // seat holds the luckiest lot in time), so this cannot carry one; without it, a seat
+            // that started its cycle late (and so counted lots the others saw too late) could
+            // refuse every block and stall the height, as the simulator showed.
+            let votable: BTreeSet<Hash32> = held
+                .iter()
+                .filter(|x| self.ibft.vouched(x) || self.blocks.get(*x).is_some_and(|b| self.would_vote_for(b)))
+                .copied()
+                .collect();
+            let actions = self.ibft.progress(now, &|v| votable.contains(v), &|v| held.contains(v));
             if actions.is_empty() {
                 break;
             }
@@ -629,8 +721,14 @@ impl<J: VoteJournal> Node<J> {
                         value,
                         valid_round,
                     } => {
+                        let h = self.cycle.height;
+                        let first = *self.proposals_made.entry((h, round)).or_insert(value);
+                        if first != value {
+                            continue; // proposed something else in this round before a restart
+                        }
                         if let Some(b) = self.blocks.get(&value) {
-                            let mut p = Proposal::new(&self.key, round, valid_round, b.clone());
+                            let mut p = Proposal::new(&self.id.vote, self.chain.id(), round, valid_round, b.clone());
+                            out.push(Output::PersistSigned(Box::new(Msg::Proposal(p.clone()))));
                             if valid_round.is_some() {
                                 p.pol = self.ibft.pol_votes();
                             }
@@ -684,20 +782,30 @@ impl<J: VoteJournal> Node<J> {
             height: h,
             hash: cb.block.hash(),
             round: cb.qc.round,
-            leader: cb.block.leader().miner_pk,
+            leader: cb.block.leader().miner,
             signers: cb.qc.signers().copied().collect(),
             txs: outcome.receipts.len(),
             outcome,
             included,
         })));
         // Equivocation seen at this height becomes evidence for the next MicroBlocks.
-        for e in std::mem::take(&mut self.ibft.evidence) {
-            if !self.evidence_pool.contains(&e) {
-                self.evidence_pool.push(e);
-            }
+        let seen = std::mem::take(&mut self.ibft.evidence);
+        let lots = std::mem::take(&mut self.lots.evidence);
+        for e in seen.into_iter().chain(lots) {
+            self.note_evidence(e, out);
         }
         self.start_cycle(now, out);
         Ok(())
+    }
+
+    /// Keeps evidence (bounded) and asks the shell to persist it (rule 10).
+    fn note_evidence(&mut self, e: Evidence, out: &mut Vec<Output>) {
+        let accused = self.evidence_pool.iter().any(|x| x.offender() == e.offender());
+        if !accused && self.evidence_pool.len() < self.chain.params().max_evidence && e.verify(self.chain.id()).is_ok()
+        {
+            out.push(Output::PersistEvidence(e.clone()));
+            self.evidence_pool.push(e);
+        }
     }
 
     fn batches_of(&self, b: &Block) -> Vec<Batch> {
@@ -730,7 +838,7 @@ impl<J: VoteJournal> Node<J> {
     fn stalled(&mut self, now: u64, out: &mut Vec<Output>) {
         self.next_stall = now + 2 * self.cycle.length;
         // Seeds and MicroBlocks are sent once; a partition may have swallowed them.
-        for a in self.seeds.values() {
+        if let Some(a) = &self.seed {
             out.push(Output::Broadcast(Msg::Seed(a.clone())));
         }
         for m in self.micros.values() {
@@ -739,21 +847,21 @@ impl<J: VoteJournal> Node<J> {
         for v in self.ibft.my_votes() {
             out.push(Output::Broadcast(Msg::Vote(v)));
         }
-        if self.ibft.seats.weight(&self.public()) > 0 {
+        if self.ibft.seats.weight(&self.vote_key()) > 0 {
             // Share the block this seat is locked on (with the polka that justifies it), so
-            // that peers holding a conflicting vote of an equivocator still see the polka.
+            // that peers holding a conflicting vote of an equivocator still see the polka. It
+            // re-sends its round-0 proposal: the one block it may propose for round 0.
             let valid = self.ibft.valid().and_then(|(_, v)| self.blocks.get(&v).cloned());
-            if let Some(b) = valid {
-                let mut p = Proposal::new(&self.key, 0, None, b);
+            let chain = self.chain_id();
+            let mine = self.own_block.as_ref().map(|b| b.hash());
+            if let Some(b) = valid.filter(|b| Some(b.hash()) == mine || mine.is_none()) {
+                let mut p = Proposal::new(&self.id.vote, &chain, 0, None, b);
                 p.pol = self.ibft.pol_votes();
                 out.push(Output::Broadcast(Msg::Proposal(p)));
             } else if let Some(b) = &self.own_block {
-                out.push(Output::Broadcast(Msg::Proposal(Proposal::new(
-                    &self.key,
-                    0,
-                    None,
-                    b.clone(),
-                ))));
+                let mut p = Proposal::new(&self.id.vote, &chain, 0, None, b.clone());
+                p.pol = self.ibft.pol_votes();
+                out.push(Output::Broadcast(Msg::Proposal(p)));
             }
         }
         out.push(Output::Broadcast(Msg::SyncRequest {
@@ -842,9 +950,11 @@ impl<J: VoteJournal> Node<J> {
                     }
                     .into());
                 }
-                let lh = lot.validate(p.pow_bits)?;
+                lot.validate(self.chain.id(), p.pow_bits)?;
+                self.chain.check_sponsor(h, &lot)?;
+                let id = lot.id();
                 self.lots.add(lot)?;
-                self.chain.note_lot(lh);
+                self.chain.note_lot(id);
                 Ok(())
             }
             Msg::Seed(a) => {
@@ -854,13 +964,13 @@ impl<J: VoteJournal> Node<J> {
                 if a.height < h {
                     return Err(Reject::Stale);
                 }
-                let producer = self.sponsor_at(a.rank as usize).ok_or(Reject::Rank(a.rank))?;
-                if self.seeds.contains_key(&a.rank) {
+                let producer = self.chain.seed_producer(h).ok_or(Reject::Rank(0))?;
+                if self.seed.is_some() {
                     return Ok(());
                 }
-                a.verify(&self.chain.seeds[h as usize - 1], &producer)?;
+                a.verify(self.chain.id(), &self.chain.seeds[h as usize - 1], &producer)?;
                 self.chain.note_seed(&producer, &a.seed, &a.proof);
-                self.seeds.insert(a.rank, a);
+                self.seed = Some(a);
                 Ok(())
             }
             Msg::Batch(b) => {
@@ -870,6 +980,17 @@ impl<J: VoteJournal> Node<J> {
                 let d = b.digest();
                 if !self.batches.contains_key(&d) {
                     self.chain.verify_batch(&b)?;
+                    match self.batch_slots.get(&b.slot_of()) {
+                        Some(first) => {
+                            if let Some(e) = first.evidence(&b) {
+                                self.note_evidence(e, out);
+                                return Err(Reject::Equivocation);
+                            }
+                        }
+                        None => {
+                            self.batch_slots.insert(b.slot_of(), b.clone());
+                        }
+                    }
                     self.batches.insert(d, b);
                     self.retry_waiting(out);
                 }
@@ -888,8 +1009,13 @@ impl<J: VoteJournal> Node<J> {
                 if self.micros.get(&m.producer_rank) == Some(&m) {
                     return Ok(());
                 }
-                if self.sponsor_at(m.producer_rank as usize) != Some(m.producer_pk) || m.verify_sig().is_err() {
+                let producer = self.chain.lineup(h - 1, m.producer_rank as usize).map(|e| e.keys.micro);
+                if producer != Some(m.producer_pk) || m.verify_sig(self.chain.id()).is_err() {
                     return Err(Reject::Signature);
+                }
+                if let Some(e) = self.micros.get(&m.producer_rank).and_then(|first| first.evidence(&m)) {
+                    self.note_evidence(e, out);
+                    return Err(Reject::Equivocation);
                 }
                 let missing: Vec<Hash32> = m
                     .batches
@@ -911,15 +1037,32 @@ impl<J: VoteJournal> Node<J> {
                 if ph < h {
                     return Err(Reject::Stale);
                 }
-                if !pr.verify() || self.ibft.seats.weight(&pr.proposer) == 0 {
+                if self.ibft.seats.weight(&pr.proposer) == 0 || !pr.verify(self.chain.id()) {
                     return Err(Reject::Signature);
                 }
                 if pr.round >= 1 && self.ibft.seats.proposer(pr.round) != pr.proposer {
                     return Err(Reject::NotProposer(pr.round));
                 }
+                // Round 0 "proposals" only carry a seat's own view (and its polka) to the others;
+                // a proposal proper, one per proposer and round, is made from round 1 on.
+                match self.proposal_slots.get(&pr.slot()).filter(|_| pr.round >= 1) {
+                    Some(first) => {
+                        if let Some(e) = first.evidence(&pr) {
+                            self.note_evidence(e, out);
+                            return Err(Reject::Equivocation);
+                        }
+                    }
+                    None => {
+                        let mut kept = pr.clone();
+                        kept.pol.clear();
+                        self.proposal_slots.insert(pr.slot(), kept);
+                    }
+                }
                 let hash = self.admit_block(from, pr.block, out)?;
+                let chain = self.chain_id();
                 for v in pr.pol.into_iter().take(4 * self.chain.params().seats) {
-                    if v.height == h && v.step == Step::Prevote && v.value == Some(hash) && v.verify_sig().is_ok() {
+                    if v.height == h && v.step == Step::Prevote && v.value == Some(hash) && v.verify_sig(&chain).is_ok()
+                    {
                         let blocks = &self.blocks;
                         let _ = self.ibft.on_vote(v, &|x| blocks.contains_key(x));
                     }
@@ -943,7 +1086,7 @@ impl<J: VoteJournal> Node<J> {
                     }
                     return Err(Reject::Stale);
                 }
-                v.verify_sig().map_err(|_| Reject::Signature)?;
+                v.verify_sig(self.chain.id()).map_err(|_| Reject::Signature)?;
                 let blocks = &self.blocks;
                 match self.ibft.on_vote(v, &|x| blocks.contains_key(x)) {
                     // Counted too: the conflicting vote is kept and becomes evidence.
@@ -996,7 +1139,7 @@ impl<J: VoteJournal> Node<J> {
                     for tx in txs.into_iter().take(4096) {
                         if self
                             .buffer
-                            .admit(tx.clone(), &self.chain.state, &p)
+                            .admit(tx.clone(), self.chain.id(), &self.chain.state, &p)
                             .is_ok_and(|a| matches!(a, Admitted::New(_)))
                         {
                             out.push(Output::PersistTx(tx));
@@ -1022,15 +1165,15 @@ impl<J: VoteJournal> Node<J> {
         let p = self.chain.params();
         let h = self.cycle.height;
         let entry = self.chain.payroll_entry(h - 1, slot).ok_or(BufferError::NoSlot(h))?;
-        if entry.sponsor != self.public() {
+        if entry.dc != self.public() {
             return Err(BufferError::Redirect {
                 cycle: h,
                 slot,
-                sponsor: entry.sponsor,
+                sponsor: entry.dc,
                 endpoint: entry.endpoint,
             });
         }
-        match self.buffer.admit(tx.clone(), &self.chain.state, p)? {
+        match self.buffer.admit(tx.clone(), self.chain.id(), &self.chain.state, p)? {
             Admitted::New(_) => out.push(Output::PersistTx(tx)),
             Admitted::Again(_) => {}
         }

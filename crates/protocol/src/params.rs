@@ -1,7 +1,8 @@
 //! Genesis parameters, validated on load.
 
-use crate::codec::Hash32;
-use crate::crypto::PublicKey;
+use crate::codec::{Canon, ChainId, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey};
+use crate::tx::RoleKeys;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,8 +66,6 @@ pub struct Params {
     pub wage: u64,
     /// Permille of a winner's share that goes to the sponsor (the rest to the miner).
     pub sponsor_share_permille: u64,
-    /// Heights an equivocating sponsor is barred from the lineup.
-    pub equivocation_bar: u64,
     /// Largest canonical transaction.
     pub max_tx_bytes: usize,
     /// Largest batch (sum of transaction sizes).
@@ -75,6 +74,12 @@ pub struct Params {
     pub nonce_window: u64,
     /// A batch may be included up to this many cycles after the cycle it was sealed for.
     pub batch_expiry: u64,
+    /// Smallest bond a datacenter registers with (rule 1).
+    pub min_bond: u64,
+    /// `K`: a datacenter may sponsor lots only once its registration is this many heights old.
+    pub registration_age: u64,
+    /// Most evidence entries one MicroBlock may carry.
+    pub max_evidence: usize,
 }
 
 impl Params {
@@ -97,11 +102,13 @@ impl Params {
             signer_share_permille: 200,
             wage: 10_000,
             sponsor_share_permille: 500,
-            equivocation_bar: 100,
             max_tx_bytes: 4096,
             max_batch_bytes: 4 << 20,
             nonce_window: 64,
             batch_expiry: 4,
+            min_bond: 1_000_000,
+            registration_age: 16,
+            max_evidence: 64,
         }
     }
 
@@ -127,6 +134,9 @@ impl Params {
         1 + self.backups + self.payroll
     }
 
+    /// Every parameter is bounded, so that no later consensus arithmetic can overflow
+    /// (rule 13): the largest products used are `l0_ms * 2 * 2000` (step timeouts) and
+    /// `coinbase * 1000`, both far below `u64::MAX` within these bounds.
     pub fn validate(&self) -> Result<(), ParamsError> {
         range(
             "l0_ms",
@@ -138,33 +148,35 @@ impl Params {
         range(
             "phi_permille",
             self.phi_permille,
-            self.phi_permille >= 50,
-            "mining needs at least 5% of a cycle",
+            (50..=900).contains(&self.phi_permille),
+            "mining needs 5% ..= 90% of a cycle",
         )?;
         range(
             "delta_permille",
             self.delta_permille,
-            self.delta_permille >= 20 && self.phi_permille + self.delta_permille <= 800,
+            (20..=900).contains(&self.delta_permille) && self.phi_permille + self.delta_permille <= 800,
             "DELTA >= 2% and PHI + DELTA <= 80% (voting needs the rest)",
         )?;
         range(
             "seats",
             self.seats,
-            (4..=1000).contains(&self.seats),
-            "4 ..= 1000 (f >= 1)",
+            (4..=10_000).contains(&self.seats),
+            "4 ..= 10000 (f >= 1)",
         )?;
         range(
             "waves",
             format!("{:?}", self.waves),
             !self.waves.is_empty()
-                && self.waves.iter().all(|w| *w > 0)
+                && self.waves.len() <= 16
+                && self.waves.iter().all(|w| (1..=self.seats).contains(w))
                 && self.waves.iter().sum::<usize>() == self.seats,
-            "non-empty, positive, summing to seats",
+            "1 ..= 16 positive waves summing to seats",
         )?;
         range(
             "wave_gap_permille",
             self.wave_gap_permille,
-            self.wave_gap_permille * (self.waves.len() as u64) < 1000 - self.phi_permille - self.delta_permille,
+            self.wave_gap_permille <= 1000
+                && self.wave_gap_permille * (self.waves.len() as u64) < 1000 - self.phi_permille - self.delta_permille,
             "all waves must fit in the voting phase",
         )?;
         range(
@@ -189,8 +201,14 @@ impl Params {
         range(
             "draw_delay",
             self.draw_delay,
-            self.draw_delay >= 1,
-            "the draw seed must be unknown at close",
+            (1..=1000).contains(&self.draw_delay),
+            "1 ..= 1000: the draw seed must be unknown at close",
+        )?;
+        range(
+            "coinbase",
+            self.coinbase,
+            self.coinbase <= 1 << 50,
+            "<= 2^50 (so supply arithmetic cannot overflow)",
         )?;
         range(
             "signer_share_permille",
@@ -207,8 +225,9 @@ impl Params {
         range(
             "wage",
             self.wage,
-            (self.payroll as u64).saturating_mul(self.wage)
-                <= self.coinbase - self.coinbase * self.signer_share_permille / 1000,
+            (self.payroll as u64)
+                .checked_mul(self.wage)
+                .is_some_and(|w| w <= self.coinbase - self.coinbase * self.signer_share_permille / 1000),
             "the payroll's wages must fit in the coinbase",
         )?;
         range(
@@ -220,25 +239,140 @@ impl Params {
         range(
             "max_batch_bytes",
             self.max_batch_bytes,
-            self.max_batch_bytes >= self.max_tx_bytes,
-            ">= max_tx_bytes",
+            self.max_batch_bytes >= self.max_tx_bytes && self.max_batch_bytes <= 64 << 20,
+            "max_tx_bytes ..= 64 MiB",
         )?;
-        range("nonce_window", self.nonce_window, self.nonce_window >= 1, ">= 1")?;
+        range(
+            "nonce_window",
+            self.nonce_window,
+            (1..=4096).contains(&self.nonce_window),
+            "1 ..= 4096",
+        )?;
         range(
             "batch_expiry",
             self.batch_expiry,
             (1..=64).contains(&self.batch_expiry),
             "1 ..= 64",
         )?;
+        range(
+            "min_bond",
+            self.min_bond,
+            (1..=1 << 60).contains(&self.min_bond),
+            "1 ..= 2^60: registering must cost something",
+        )?;
+        range(
+            "registration_age",
+            self.registration_age,
+            self.registration_age <= 1 << 32,
+            "<= 2^32 heights",
+        )?;
+        range(
+            "max_evidence",
+            self.max_evidence,
+            (1..=1024).contains(&self.max_evidence),
+            "1 ..= 1024",
+        )?;
         Ok(())
+    }
+
+    /// Canonical bytes of the parameters, in declaration order; `usize` fields as u64.
+    pub fn put(&self, c: &mut Canon) {
+        c.u64(self.l0_ms)
+            .u64(self.window as u64)
+            .u64(self.phi_permille)
+            .u64(self.delta_permille)
+            .u64(self.seats as u64)
+            .u32(self.waves.len() as u32);
+        for w in &self.waves {
+            c.u64(*w as u64);
+        }
+        c.u64(self.wave_gap_permille)
+            .u64(self.step_timeout_permille)
+            .u64(self.backups as u64)
+            .u64(self.payroll as u64)
+            .u32(self.pow_bits)
+            .u64(self.draw_delay)
+            .u64(self.coinbase)
+            .u64(self.signer_share_permille)
+            .u64(self.wage)
+            .u64(self.sponsor_share_permille)
+            .u64(self.max_tx_bytes as u64)
+            .u64(self.max_batch_bytes as u64)
+            .u64(self.nonce_window)
+            .u64(self.batch_expiry)
+            .u64(self.min_bond)
+            .u64(self.registration_age)
+            .u64(self.max_evidence as u64);
     }
 }
 
-/// A founding datacenter.
+/// Bounds on what a genesis file may list (rule 13: a hostile genesis is refused, not loaded).
+pub const MAX_GENESIS_DATACENTERS: usize = 1024;
+pub const MAX_GENESIS_ACCOUNTS: usize = 1_000_000;
+pub const MAX_GENESIS_ROUNDS: usize = 1024;
+pub const MAX_ENDPOINT_LEN: usize = 256;
+pub const MAX_NETWORK_NAME_LEN: usize = 64;
+
+/// A registered datacenter (rule 1): its root key (its identity and account), the role keys
+/// the root certified, where it serves, and its bond. Founders are registered by genesis; the
+/// others by a `Register` transaction signed by the root key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Founder {
-    pub node_pk: PublicKey,
+pub struct Datacenter {
+    pub root: PublicKey,
+    pub keys: RoleKeys,
     pub endpoint: String,
+    pub bond: u64,
+}
+
+impl Datacenter {
+    pub fn put(&self, c: &mut Canon) {
+        c.fixed(&self.root.0);
+        self.keys.put(c);
+        c.bytes(self.endpoint.as_bytes()).u64(self.bond);
+    }
+}
+
+/// A datacenter's secret keys: its root and one per role. Deterministic from a label so that
+/// simulations, tests and vectors replay.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub root: Keypair,
+    pub vote: Keypair,
+    pub vrf: Keypair,
+    pub batch: Keypair,
+    pub micro: Keypair,
+    pub sponsor: Keypair,
+}
+
+impl Identity {
+    pub fn from_label(label: &str) -> Self {
+        let k = |role: &str| Keypair::from_label(&format!("{label}/{role}"));
+        Identity {
+            root: k("root"),
+            vote: k("vote"),
+            vrf: k("vrf"),
+            batch: k("batch"),
+            micro: k("micro"),
+            sponsor: k("sponsor"),
+        }
+    }
+    pub fn keys(&self) -> RoleKeys {
+        RoleKeys {
+            vote: self.vote.public(),
+            vrf: self.vrf.public(),
+            batch: self.batch.public(),
+            micro: self.micro.public(),
+            sponsor: self.sponsor.public(),
+        }
+    }
+    pub fn datacenter(&self, endpoint: &str, bond: u64) -> Datacenter {
+        Datacenter {
+            root: self.root.public(),
+            keys: self.keys(),
+            endpoint: endpoint.into(),
+            bond,
+        }
+    }
 }
 
 /// A lottery round scheduled by genesis or by the periodic system entry.
@@ -261,10 +395,11 @@ pub struct PeriodicLottery {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
-    pub chain_id: String,
+    /// A human name for the network; the chain id proper is [`Genesis::chain_id`].
+    pub network: String,
     pub params: Params,
-    pub founders: Vec<Founder>,
-    /// The `n` seats of height 1, youngest first (sponsor node keys of founders).
+    pub founders: Vec<Datacenter>,
+    /// The `n` seats of height 1, youngest first (root keys of founders).
     pub seats: Vec<PublicKey>,
     /// `seed_0`.
     pub seed: Hash32,
@@ -284,8 +419,29 @@ impl Genesis {
     pub fn validate(&self) -> Result<(), ParamsError> {
         self.params.validate()?;
         let bad = |m: String| Err(ParamsError::Genesis(m));
-        if self.founders.is_empty() {
-            return bad("no founding datacenters".into());
+        if self.network.len() > MAX_NETWORK_NAME_LEN {
+            return bad(format!("network name over {MAX_NETWORK_NAME_LEN} bytes"));
+        }
+        if self.founders.is_empty() || self.founders.len() > MAX_GENESIS_DATACENTERS {
+            return bad(format!("needs 1 ..= {MAX_GENESIS_DATACENTERS} founding datacenters"));
+        }
+        // Every key of every founder is distinct: a key belongs to one role of one datacenter.
+        let mut keys = std::collections::BTreeSet::new();
+        for f in &self.founders {
+            for k in std::iter::once(f.root).chain(f.keys.all()) {
+                if !keys.insert(k) {
+                    return bad(format!("key {k:?} is used twice among the founders' keys"));
+                }
+            }
+            if f.endpoint.len() > MAX_ENDPOINT_LEN {
+                return bad(format!("founder {:?}: endpoint over {MAX_ENDPOINT_LEN} bytes", f.root));
+            }
+            if f.bond < self.params.min_bond {
+                return bad(format!(
+                    "founder {:?}: bond {} below min_bond {}",
+                    f.root, f.bond, self.params.min_bond
+                ));
+            }
         }
         if self.seats.len() != self.params.seats {
             return bad(format!(
@@ -295,46 +451,106 @@ impl Genesis {
             ));
         }
         for s in &self.seats {
-            if !self.founders.iter().any(|f| f.node_pk == *s) {
+            if !self.founders.iter().any(|f| f.root == *s) {
                 return bad(format!("seat {s:?} is not a founding datacenter"));
             }
         }
-        let mut keys: Vec<_> = self.accounts.iter().map(|a| a.0).collect();
-        keys.sort();
-        keys.dedup();
-        if keys.len() != self.accounts.len() {
+        if self.accounts.len() > MAX_GENESIS_ACCOUNTS {
+            return bad(format!("more than {MAX_GENESIS_ACCOUNTS} accounts"));
+        }
+        let mut ks: Vec<_> = self.accounts.iter().map(|a| a.0).collect();
+        ks.sort();
+        ks.dedup();
+        if ks.len() != self.accounts.len() {
             return bad("an account is listed twice".into());
         }
+        // The whole supply, bonds included, must fit with room for 2^62 of coinbase.
+        let total = self
+            .accounts
+            .iter()
+            .map(|a| a.1)
+            .chain(self.founders.iter().map(|f| f.bond))
+            .try_fold(0u64, |acc, x| acc.checked_add(x));
+        if total.is_none_or(|t| t > 1 << 62) {
+            return bad("genesis balances and bonds add up to more than 2^62".into());
+        }
+        if self.rounds.len() > MAX_GENESIS_ROUNDS {
+            return bad(format!("more than {MAX_GENESIS_ROUNDS} lottery rounds"));
+        }
         for r in &self.rounds {
-            if r.open_height == 0 || r.close_height < r.open_height || r.winners == 0 {
+            if r.open_height == 0
+                || r.close_height < r.open_height
+                || r.close_height > 1 << 40
+                || r.winners == 0
+                || r.price > 1 << 40
+            {
                 return bad(format!(
-                    "lottery round {r:?}: needs 1 <= open <= close and winners >= 1"
+                    "lottery round {r:?}: needs 1 <= open <= close <= 2^40, winners >= 1, price <= 2^40"
                 ));
             }
         }
         if let Some(p) = &self.periodic_lottery
-            && (p.every == 0 || p.length == 0 || p.winners == 0)
+            && (p.every == 0
+                || p.length == 0
+                || p.winners == 0
+                || p.every > 1 << 32
+                || p.length > 1 << 32
+                || p.price > 1 << 40)
         {
-            return bad("periodic lottery needs every, length and winners >= 1".into());
+            return bad("periodic lottery needs 1 <= every, length <= 2^32, winners >= 1, price <= 2^40".into());
         }
         Ok(())
     }
 
-    pub fn hash(&self) -> Hash32 {
-        crate::codec::sha256(serde_json::to_string(self).expect("genesis serializes").as_bytes())
+    /// The canonical genesis bytes: `"daoli/v2/genesis" || bytes network || params || u32 n ||
+    /// datacenters || u32 n || seats || seed || u64 timestamp || u32 n || (account || u64)* ||
+    /// u32 n || (u64 open || u64 close || u64 price || u32 winners)* || u8 0 | u8 1 || u64 every
+    /// || u64 length || u64 price || u32 winners`.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut c = Canon::new(tag::GENESIS);
+        c.bytes(self.network.as_bytes());
+        self.params.put(&mut c);
+        c.u32(self.founders.len() as u32);
+        for f in &self.founders {
+            f.put(&mut c);
+        }
+        c.u32(self.seats.len() as u32);
+        for s in &self.seats {
+            c.fixed(&s.0);
+        }
+        c.h(&self.seed).u64(self.timestamp_ms);
+        c.u32(self.accounts.len() as u32);
+        for (k, b) in &self.accounts {
+            c.fixed(&k.0).u64(*b);
+        }
+        c.u32(self.rounds.len() as u32);
+        for r in &self.rounds {
+            c.u64(r.open_height).u64(r.close_height).u64(r.price).u32(r.winners);
+        }
+        match &self.periodic_lottery {
+            None => {
+                c.u8(0);
+            }
+            Some(p) => {
+                c.u8(1).u64(p.every).u64(p.length).u64(p.price).u32(p.winners);
+            }
+        }
+        c.finish()
+    }
+
+    /// The chain id: `H(canonical genesis bytes)`. It is also the hash of block 0.
+    pub fn chain_id(&self) -> ChainId {
+        crate::codec::sha256(&self.canonical_bytes())
     }
 
     /// A devnet genesis with one founding datacenter holding every seat (tests, benchmarks).
-    pub fn solo(founder: PublicKey, accounts: Vec<(PublicKey, u64)>) -> Self {
+    pub fn solo(founder: &Identity, accounts: Vec<(PublicKey, u64)>) -> Self {
         let params = Params::devnet();
         Genesis {
-            chain_id: "daoli-solo".into(),
-            seats: vec![founder; params.seats],
+            network: "daoli-solo".into(),
+            seats: vec![founder.root.public(); params.seats],
+            founders: vec![founder.datacenter("dc0.local:7000", params.min_bond)],
             params,
-            founders: vec![Founder {
-                node_pk: founder,
-                endpoint: "dc0.local:7000".into(),
-            }],
             seed: Hash32::ZERO,
             timestamp_ms: 0,
             accounts,
@@ -367,5 +583,68 @@ mod tests {
         let mut p = Params::devnet();
         p.delta_permille = 500;
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn hostile_parameters_get_a_typed_error_not_a_panic() {
+        // v1 panicked with "attempt to add with overflow" in validate on such a genesis.
+        let mut p = Params::devnet();
+        p.phi_permille = u64::MAX;
+        p.delta_permille = u64::MAX;
+        assert!(matches!(
+            p.validate(),
+            Err(ParamsError::OutOfRange {
+                name: "phi_permille",
+                ..
+            })
+        ));
+        let mut p = Params::devnet();
+        p.wave_gap_permille = u64::MAX;
+        assert!(p.validate().is_err());
+        let mut p = Params::devnet();
+        p.wage = u64::MAX;
+        assert!(p.validate().is_err());
+        let mut p = Params::devnet();
+        p.waves = vec![usize::MAX, 12];
+        assert!(p.validate().is_err());
+        let mut p = Params::devnet();
+        p.coinbase = u64::MAX;
+        assert!(p.validate().is_err());
+        let mut p = Params::devnet();
+        p.min_bond = 0;
+        assert!(matches!(
+            p.validate(),
+            Err(ParamsError::OutOfRange { name: "min_bond", .. })
+        ));
+    }
+
+    #[test]
+    fn genesis_is_checked_and_its_canonical_bytes_make_the_chain_id() {
+        let dc = Identity::from_label("g");
+        let g = Genesis::solo(&dc, vec![(Keypair::from_label("a").public(), 10)]);
+        g.validate().unwrap();
+        let id = g.chain_id();
+        let mut g2 = g.clone();
+        g2.network = "another".into();
+        assert_ne!(g2.chain_id(), id, "every field is in the chain id");
+        let mut g2 = g.clone();
+        g2.params.min_bond += 1;
+        assert_ne!(g2.chain_id(), id);
+        // Balances that overflow, a reused key, a small bond: typed errors.
+        let mut bad = g.clone();
+        bad.accounts = vec![
+            (Keypair::from_label("a").public(), u64::MAX),
+            (Keypair::from_label("b").public(), 2),
+        ];
+        assert!(matches!(bad.validate(), Err(ParamsError::Genesis(_))));
+        let mut bad = g.clone();
+        bad.founders[0].keys.vrf = bad.founders[0].keys.vote;
+        assert!(matches!(bad.validate(), Err(ParamsError::Genesis(_))));
+        let mut bad = g.clone();
+        bad.founders[0].bond = 0;
+        assert!(matches!(bad.validate(), Err(ParamsError::Genesis(_))));
+        let json = serde_json::to_string(&g).unwrap();
+        assert_eq!(Genesis::from_json(&json).unwrap(), g);
+        assert!(matches!(Genesis::from_json("{"), Err(ParamsError::Json(_))));
     }
 }

@@ -153,25 +153,29 @@ fn check_round(
         root.short()
     ));
     let blk = &chain.block(draw_h).expect("height checked").block;
-    let producer = chain
-        .lineup(draw_h - 1, blk.header.seed_rank as usize)
-        .expect("validated")
-        .sponsor;
+    let producer = chain.seed_producer(draw_h).expect("validated");
     verify_seed(
+        chain.id(),
         &producer,
         &chain.seeds[draw_h as usize - 1],
         draw_h,
         &blk.header.seed,
-        &blk.header.vrf_proof,
+        blk.header.vrf_proof.as_ref(),
     )
     .map_err(|e| VerifyError::Seed(draw_h, e.to_string()))?;
-    steps.push(format!(
-        "seed of block {draw_h} = {} : VRF proof by {} (lineup rank {} of block {}) verifies",
-        blk.header.seed.short(),
-        producer.short(),
-        blk.header.seed_rank,
-        draw_h - 1
-    ));
+    steps.push(match blk.header.vrf_proof {
+        Some(_) => format!(
+            "seed of block {draw_h} = {} : VRF proof by {} (lineup rank 0 of block {}) verifies",
+            blk.header.seed.short(),
+            producer.short(),
+            draw_h - 1
+        ),
+        None => format!(
+            "seed of block {draw_h} = {} : the fallback H(tag || chain || seed_{} || {draw_h}) (the rank-0 seed was not heard in time)",
+            blk.header.seed.short(),
+            draw_h - 1
+        ),
+    });
     let winners = lottery::draw(&blk.header.seed, round_id, check.tickets.len() as u64, round.winners);
     let chain_w = round.drawn.clone().unwrap_or_default();
     if winners != chain_w {

@@ -1,9 +1,10 @@
 //! Trustee seats, votes, quorum certificates, equivocation evidence, and the vote signer that
 //! never signs two different votes for one `(height, round, step)`.
 
-use crate::codec::{Canon, Hash32, tag};
-use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify, verify_batch_find};
+use crate::codec::{Canon, ChainId, Hash32, tag};
+use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify_batch_find};
 use crate::dcc;
+use crate::statement::{Evidence, Kind, Said, Slot};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,26 +33,39 @@ impl Vote {
     pub fn key(&self) -> VoteKey {
         (self.height, self.round, self.step)
     }
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut c = Canon::new(tag::VOTE);
-        c.u64(self.height).u32(self.round).u8(self.step as u8);
-        match &self.value {
-            None => c.u8(0).h(&Hash32::ZERO),
-            Some(v) => c.u8(1).h(v),
-        };
-        c.u64(self.timestamp).fixed(&self.voter.0);
-        c.finish()
+    /// The statement slot: one vote per `(voter, height, round, step)`.
+    pub fn slot(&self) -> Slot {
+        Slot::new(Kind::Vote, self.voter, self.height, self.round, self.step as u32)
     }
-    pub fn verify_sig(&self) -> Result<(), SigError> {
-        verify(&self.voter, &self.signing_bytes(), &self.sig)
+    /// `H("daoli/v2/vote" || u8 has_value || value (32, zero for nil) || u64 timestamp)`.
+    pub fn content(&self) -> Hash32 {
+        vote_content(self.value, self.timestamp)
     }
-    /// Two votes conflict when one voter signed different contents for one key.
+    pub fn said(&self) -> Said {
+        Said {
+            content: self.content(),
+            sig: self.sig,
+        }
+    }
+    pub fn signing_bytes(&self, chain: &ChainId) -> Vec<u8> {
+        self.slot().signing_bytes(chain, &self.content())
+    }
+    pub fn verify_sig(&self, chain: &ChainId) -> Result<(), SigError> {
+        self.slot().verify(chain, &self.content(), &self.sig)
+    }
+    /// Two votes conflict when one voter signed different contents for one slot.
     pub fn conflicts_with(&self, other: &Vote) -> bool {
-        self.voter == other.voter && self.key() == other.key() && self.signing_bytes() != other.signing_bytes()
+        self.slot() == other.slot() && self.content() != other.content()
+    }
+    /// The equivocation evidence two conflicting votes make.
+    pub fn evidence(&self, other: &Vote) -> Option<Evidence> {
+        self.conflicts_with(other)
+            .then(|| Evidence::new(self.slot(), self.said(), other.said()))
     }
     /// Signs without any journal: only for tests and for simulated Byzantine seats.
     pub fn sign_unchecked(
         key: &Keypair,
+        chain: &ChainId,
         height: u64,
         round: u32,
         step: Step,
@@ -67,9 +81,19 @@ impl Vote {
             voter: key.public(),
             sig: Signature::default(),
         };
-        v.sig = key.sign(&v.signing_bytes());
+        v.sig = key.sign(&v.signing_bytes(chain));
         v
     }
+}
+
+pub fn vote_content(value: Option<Hash32>, timestamp: u64) -> Hash32 {
+    let mut c = Canon::new(tag::VOTE);
+    match value {
+        None => c.u8(0).h(&Hash32::ZERO),
+        Some(v) => c.u8(1).h(&v),
+    };
+    c.u64(timestamp);
+    c.hash()
 }
 
 /// Seats of one height: the sponsors of the last `n` leaders, youngest first.
@@ -82,9 +106,12 @@ pub struct Seats {
 }
 
 impl Seats {
+    /// A vacant position (its datacenter was slashed): it counts in `n` but nobody votes for it.
+    pub const VACANT: PublicKey = PublicKey([0; 32]);
+
     pub fn new(height: u64, list: Vec<PublicKey>, waves: Vec<usize>) -> Self {
         let mut weights = BTreeMap::new();
-        for s in &list {
+        for s in list.iter().filter(|s| **s != Self::VACANT) {
             *weights.entry(*s).or_insert(0) += 1;
         }
         Seats {
@@ -122,7 +149,22 @@ impl Seats {
     }
     /// A sponsor votes in the wave of its youngest seat.
     pub fn wave_of(&self, pk: &PublicKey) -> Option<usize> {
+        if *pk == Self::VACANT {
+            return None;
+        }
         self.list.iter().position(|s| s == pk).map(|p| self.wave_of_position(p))
+    }
+    /// Weight of `pk`'s seats in waves before `wave` (1-based): what its round-0 prevote counts
+    /// for when wave `wave` picks the heaviest value.
+    pub fn weight_before_wave(&self, pk: &PublicKey, wave: usize) -> u64 {
+        if *pk == Self::VACANT {
+            return 0;
+        }
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(p, s)| *s == pk && self.wave_of_position(*p) < wave)
+            .count() as u64
     }
     /// Reward weight: each seat counts by its wave, 3:2:1 for three waves.
     pub fn reward_weight(&self, pk: &PublicKey) -> u64 {
@@ -130,7 +172,7 @@ impl Seats {
         self.list
             .iter()
             .enumerate()
-            .filter(|(_, s)| *s == pk)
+            .filter(|(_, s)| *s == pk && *pk != Self::VACANT)
             .map(|(p, _)| (nw + 1 - self.wave_of_position(p)) as u64)
             .sum()
     }
@@ -139,9 +181,12 @@ impl Seats {
     pub fn proposer(&self, round: u32) -> PublicKey {
         let mut distinct: Vec<PublicKey> = Vec::with_capacity(self.weights.len());
         for s in &self.list {
-            if !distinct.contains(s) {
+            if *s != Self::VACANT && !distinct.contains(s) {
                 distinct.push(*s);
             }
+        }
+        if distinct.is_empty() {
+            return Self::VACANT;
         }
         distinct[(round as usize).saturating_sub(1) % distinct.len()]
     }
@@ -188,7 +233,7 @@ impl Qc {
     }
 
     /// Checks the QC against the seats of its height; returns its weight.
-    pub fn verify(&self, seats: &Seats, expected: &Hash32) -> Result<u64, QcError> {
+    pub fn verify(&self, seats: &Seats, expected: &Hash32, chain: &ChainId) -> Result<u64, QcError> {
         if self.height != seats.height {
             return Err(QcError::WrongHeight(self.height, self.round, seats.height));
         }
@@ -223,7 +268,7 @@ impl Qc {
                 quorum: seats.quorum(),
             });
         }
-        let msgs: Vec<Vec<u8>> = self.precommits.iter().map(|v| v.signing_bytes()).collect();
+        let msgs: Vec<Vec<u8>> = self.precommits.iter().map(|v| v.signing_bytes(chain)).collect();
         let items: Vec<_> = self
             .precommits
             .iter()
@@ -246,49 +291,6 @@ impl Qc {
 
     pub fn signers(&self) -> impl Iterator<Item = &PublicKey> {
         self.precommits.iter().map(|v| &v.voter)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EvidenceError {
-    #[error("the two votes do not conflict (different voter, key, or identical)")]
-    NoConflict,
-    #[error("evidence vote signature: {0}")]
-    Signature(SigError),
-}
-
-/// Two signed, conflicting votes of one seat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
-    pub a: Vote,
-    pub b: Vote,
-}
-
-impl Evidence {
-    /// Orders the pair so that the same two votes always make the same evidence.
-    pub fn new(x: Vote, y: Vote) -> Self {
-        if x.signing_bytes() <= y.signing_bytes() {
-            Evidence { a: x, b: y }
-        } else {
-            Evidence { a: y, b: x }
-        }
-    }
-    pub fn offender(&self) -> PublicKey {
-        self.a.voter
-    }
-    pub fn hash(&self) -> Hash32 {
-        let mut c = Canon::new(tag::EVIDENCE);
-        c.bytes(&self.a.signing_bytes()).fixed(&self.a.sig.0);
-        c.bytes(&self.b.signing_bytes()).fixed(&self.b.sig.0);
-        c.hash()
-    }
-    pub fn verify(&self) -> Result<(), EvidenceError> {
-        if !self.a.conflicts_with(&self.b) {
-            return Err(EvidenceError::NoConflict);
-        }
-        self.a.verify_sig().map_err(EvidenceError::Signature)?;
-        self.b.verify_sig().map_err(EvidenceError::Signature)?;
-        Ok(())
     }
 }
 
@@ -335,12 +337,13 @@ impl VoteJournal for MemJournal {
 #[derive(Debug)]
 pub struct VoteSigner<J: VoteJournal> {
     key: Keypair,
+    chain: ChainId,
     pub journal: J,
 }
 
 impl<J: VoteJournal> VoteSigner<J> {
-    pub fn new(key: Keypair, journal: J) -> Self {
-        VoteSigner { key, journal }
+    pub fn new(key: Keypair, chain: ChainId, journal: J) -> Self {
+        VoteSigner { key, chain, journal }
     }
     pub fn public(&self) -> PublicKey {
         self.key.public()
@@ -361,7 +364,7 @@ impl<J: VoteJournal> VoteSigner<J> {
             }
             return Err(SignerError::Conflict(height, round, step));
         }
-        let v = Vote::sign_unchecked(&self.key, height, round, step, value, timestamp);
+        let v = Vote::sign_unchecked(&self.key, &self.chain, height, round, step, value, timestamp);
         self.journal.persist(&v).map_err(SignerError::Journal)?;
         Ok(v)
     }
@@ -370,6 +373,7 @@ impl<J: VoteJournal> VoteSigner<J> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const C: ChainId = Hash32([0xc4; 32]);
 
     fn seats(keys: &[Keypair], pattern: &[usize]) -> Seats {
         Seats::new(7, pattern.iter().map(|i| keys[*i].public()).collect(), vec![5, 3, 3])
@@ -395,40 +399,43 @@ mod tests {
         let k: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("dc{i}"))).collect();
         let s = seats(&k, &[0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]);
         let val = Hash32([5; 32]);
-        let pc = |i: usize| Vote::sign_unchecked(&k[i], 7, 0, Step::Precommit, Some(val), 100 + i as u64);
+        let pc = |i: usize| Vote::sign_unchecked(&k[i], &C, 7, 0, Step::Precommit, Some(val), 100 + i as u64);
         let qc = Qc {
             height: 7,
             round: 0,
             value: val,
             precommits: vec![pc(0), pc(1), pc(2)],
         };
-        assert_eq!(qc.verify(&s, &val), Ok(9));
+        assert_eq!(qc.verify(&s, &val, &C), Ok(9));
         assert_eq!(qc.median_timestamp(&s), 101);
         let low = Qc {
             precommits: vec![pc(0), pc(3), pc(1)][..2].to_vec(),
             ..qc.clone()
         };
-        assert_eq!(low.verify(&s, &val), Err(QcError::NoQuorum { got: 5, quorum: 8 }));
+        assert_eq!(low.verify(&s, &val, &C), Err(QcError::NoQuorum { got: 5, quorum: 8 }));
         let dup = Qc {
             precommits: vec![pc(0), pc(1), pc(1)],
             ..qc.clone()
         };
-        assert!(matches!(dup.verify(&s, &val), Err(QcError::DuplicateVoter(_))));
+        assert!(matches!(dup.verify(&s, &val, &C), Err(QcError::DuplicateVoter(_))));
         let mut forged = qc.clone();
         forged.precommits[2].sig.0[0] ^= 1;
-        assert_eq!(forged.verify(&s, &val), Err(QcError::Signature(2)));
+        assert_eq!(forged.verify(&s, &val, &C), Err(QcError::Signature(2)));
         let outsider = Keypair::from_label("x");
         let mut o = qc.clone();
         o.precommits
-            .push(Vote::sign_unchecked(&outsider, 7, 0, Step::Precommit, Some(val), 1));
-        assert!(matches!(o.verify(&s, &val), Err(QcError::NotASeat(3, _))));
-        assert!(matches!(qc.verify(&s, &Hash32::ZERO), Err(QcError::WrongValue { .. })));
+            .push(Vote::sign_unchecked(&outsider, &C, 7, 0, Step::Precommit, Some(val), 1));
+        assert!(matches!(o.verify(&s, &val, &C), Err(QcError::NotASeat(3, _))));
+        assert!(matches!(
+            qc.verify(&s, &Hash32::ZERO, &C),
+            Err(QcError::WrongValue { .. })
+        ));
     }
 
     #[test]
     fn signer_refuses_conflicts_across_restarts() {
         let key = Keypair::from_label("seat");
-        let mut s = VoteSigner::new(key.clone(), MemJournal::default());
+        let mut s = VoteSigner::new(key.clone(), C, MemJournal::default());
         let a = s.sign(3, 0, Step::Prevote, Some(Hash32([1; 32])), 0).unwrap();
         assert_eq!(s.sign(3, 0, Step::Prevote, Some(Hash32([1; 32])), 0).unwrap(), a);
         assert_eq!(
@@ -437,25 +444,26 @@ mod tests {
         );
         // A restart: new signer, same journal.
         let journal = s.journal.clone();
-        let mut s2 = VoteSigner::new(key, journal);
+        let mut s2 = VoteSigner::new(key, C, journal);
         assert!(s2.sign(3, 0, Step::Prevote, Some(Hash32([2; 32])), 0).is_err());
         assert!(s2.sign(3, 1, Step::Prevote, Some(Hash32([2; 32])), 0).is_ok());
         assert_eq!(s2.journal.at_height(3).len(), 2);
     }
 
     #[test]
-    fn evidence_needs_a_real_conflict() {
+    fn conflicting_votes_make_evidence_and_equal_ones_do_not() {
         let key = Keypair::from_label("seat");
-        let a = Vote::sign_unchecked(&key, 3, 0, Step::Prevote, Some(Hash32([1; 32])), 0);
-        let b = Vote::sign_unchecked(&key, 3, 0, Step::Prevote, Some(Hash32([2; 32])), 0);
-        let e = Evidence::new(a.clone(), b.clone());
-        e.verify().unwrap();
-        assert_eq!(e, Evidence::new(b, a.clone()));
-        assert_eq!(
-            Evidence::new(a.clone(), a.clone()).verify(),
-            Err(EvidenceError::NoConflict)
-        );
-        let c = Vote::sign_unchecked(&key, 3, 1, Step::Prevote, Some(Hash32([2; 32])), 0);
-        assert_eq!(Evidence::new(a, c).verify(), Err(EvidenceError::NoConflict));
+        let a = Vote::sign_unchecked(&key, &C, 3, 0, Step::Prevote, Some(Hash32([1; 32])), 0);
+        let b = Vote::sign_unchecked(&key, &C, 3, 0, Step::Prevote, Some(Hash32([2; 32])), 0);
+        let e = a.evidence(&b).expect("conflict");
+        e.verify(&C).unwrap();
+        assert_eq!(Some(e), b.evidence(&a));
+        assert_eq!(a.evidence(&a), None);
+        let c = Vote::sign_unchecked(&key, &C, 3, 1, Step::Prevote, Some(Hash32([2; 32])), 0);
+        assert_eq!(a.evidence(&c), None, "another round is another slot");
+        // A different timestamp in a precommit is a different statement too.
+        let p1 = Vote::sign_unchecked(&key, &C, 3, 0, Step::Precommit, Some(Hash32([1; 32])), 5);
+        let p2 = Vote::sign_unchecked(&key, &C, 3, 0, Step::Precommit, Some(Hash32([1; 32])), 6);
+        assert!(p1.evidence(&p2).is_some());
     }
 }

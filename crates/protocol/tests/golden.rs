@@ -2,13 +2,15 @@
 //! signatures and proofs they hold verify on their own.
 
 use daoli_protocol::block::{Batch, Block};
-use daoli_protocol::codec::{Hash32, hex_array};
+use daoli_protocol::codec::{Hash32, hex_array, sha256};
 use daoli_protocol::crypto::{Keypair, verify};
-use daoli_protocol::lot::Lot;
+use daoli_protocol::lot::{Lot, tree_hash};
 use daoli_protocol::lottery::{self, Round};
-use daoli_protocol::seed::SeedAnnouncement;
+use daoli_protocol::params::Genesis;
+use daoli_protocol::seed::{SeedAnnouncement, fallback};
+use daoli_protocol::statement::Evidence;
 use daoli_protocol::tx::Transaction;
-use daoli_protocol::vote::Qc;
+use daoli_protocol::vote::{Qc, Vote};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -34,16 +36,36 @@ fn vectors_are_reproduced_exactly() {
     }
 }
 
+fn chain() -> Hash32 {
+    h(&load("genesis.json")["chain_id"])
+}
+
+#[test]
+fn genesis_vector_gives_the_chain_id() {
+    let v = load("genesis.json");
+    let g: Genesis = serde_json::from_value(v["genesis"].clone()).expect("genesis");
+    g.validate().expect("valid genesis");
+    assert_eq!(
+        hex::encode(g.canonical_bytes()),
+        v["canonical_bytes"].as_str().expect("hex")
+    );
+    assert_eq!(sha256(&g.canonical_bytes()), h(&v["chain_id"]));
+}
+
 #[test]
 fn tx_vectors_verify() {
-    for v in load("tx.json").as_array().expect("list") {
+    let c = chain();
+    let v = load("tx.json");
+    assert_eq!(h(&v["chain_id"]), c);
+    for v in v["txs"].as_array().expect("list") {
         let tx: Transaction = serde_json::from_value(v["tx"].clone()).expect("tx");
         assert_eq!(
-            hex::encode(tx.signing_bytes()),
+            hex::encode(tx.signing_bytes(&c)),
             v["signing_bytes"].as_str().expect("hex")
         );
         assert_eq!(tx.hash(), h(&v["hash"]));
-        tx.verify(4096).expect("signature");
+        assert_eq!(tx.size() as u64, v["size"].as_u64().expect("size"));
+        tx.verify(&c, 4096).expect("signature");
         let k = Keypair::from_seed(hex_array(v["signer_seed"].as_str().expect("seed")).expect("32"));
         assert_eq!(k.public(), tx.sender);
     }
@@ -51,45 +73,72 @@ fn tx_vectors_verify() {
 
 #[test]
 fn lot_vector_verifies() {
+    let c = chain();
     let v = load("lot.json");
     let lot: Lot = serde_json::from_value(v["lot"].clone()).expect("lot");
-    assert_eq!(lot.validate(12).expect("valid lot"), h(&v["lot_hash"]));
+    assert_eq!(lot.validate(&c, 12).expect("valid lot"), h(&v["lot_hash"]));
+    assert_eq!(lot.id(), h(&v["lot_id"]));
     assert_eq!(lot.rank(&h(&v["luck_seed"])), h(&v["rank"]));
+    let sb = hex::decode(v["sponsor_signing_bytes"].as_str().expect("hex")).expect("hex");
+    verify(&lot.sponsor, &sb, &lot.sponsor_sig).expect("countersignature over the given bytes");
 }
 
 #[test]
 fn batch_vector_verifies() {
+    let c = chain();
     let v = load("batch.json");
     let b: Batch = serde_json::from_value(v["batch"].clone()).expect("batch");
-    assert_eq!(b.validate(4096, 1 << 20, &b.buffer_pk).expect("valid"), h(&v["digest"]));
+    assert_eq!(
+        b.validate(&c, 4096, 1 << 20, &b.buffer_pk).expect("valid"),
+        h(&v["digest"])
+    );
     assert_eq!(b.tx_root(), h(&v["tx_root"]));
+    assert_eq!(b.id(), h(&v["batch_id"]));
 }
 
 #[test]
-fn block_and_qc_vectors_verify() {
+fn block_qc_vote_and_evidence_vectors_verify() {
+    let c = chain();
     let v = load("block.json");
     let b: Block = serde_json::from_value(v["block"].clone()).expect("block");
     assert_eq!(b.hash(), h(&v["block_hash"]));
     assert_eq!(b.header.hash(), h(&v["header_hash"]));
-    b.micro
-        .as_ref()
-        .expect("micro")
-        .verify_sig()
-        .expect("microblock signature");
+    assert_eq!(tree_hash(&b.tree), h(&v["tree_hash"]));
+    let m = b.micro.as_ref().expect("micro");
+    assert_eq!(m.hash(), h(&v["microblock_hash"]));
+    m.verify_sig(&c).expect("microblock signature");
+    assert_eq!(
+        m.prev_qc.as_ref().expect("prev qc").hash(),
+        h(&v["microblock_prev_qc_hash"])
+    );
+    for l in &b.tree {
+        l.validate(&c, 4).expect("tree lot");
+    }
     let qc: Qc = serde_json::from_value(v["qc"].clone()).expect("qc");
     assert_eq!(qc.hash(), h(&v["qc_hash"]));
     for p in &qc.precommits {
-        verify(&p.voter, &p.signing_bytes(), &p.sig).expect("precommit signature");
+        verify(&p.voter, &p.signing_bytes(&c), &p.sig).expect("precommit signature");
     }
+    let vote: Vote = serde_json::from_value(v["vote"].clone()).expect("vote");
+    assert_eq!(vote.content(), h(&v["vote_content"]));
+    assert_eq!(
+        hex::encode(vote.signing_bytes(&c)),
+        v["vote_signing_bytes"].as_str().expect("hex")
+    );
+    let e: Evidence = serde_json::from_value(v["evidence"].clone()).expect("evidence");
+    e.verify(&c).expect("evidence");
+    assert_eq!(e.hash(), h(&v["evidence_hash"]));
 }
 
 #[test]
 fn seed_chain_vector_verifies_link_by_link() {
+    let c = chain();
     let v = load("seed_chain.json");
     let mut prev = h(&v["genesis_seed"]);
-    for link in v["links"].as_array().expect("links") {
+    for (i, link) in v["links"].as_array().expect("links").iter().enumerate() {
         let a: SeedAnnouncement = serde_json::from_value(link["announcement"].clone()).expect("announcement");
-        a.verify(&prev, &a.producer).expect("VRF proof");
+        a.verify(&c, &prev, &a.producer).expect("VRF proof");
+        assert_eq!(fallback(&c, &prev, i as u64 + 1), h(&link["fallback"]));
         prev = a.seed;
     }
 }

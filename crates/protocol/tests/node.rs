@@ -5,27 +5,24 @@ use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::Keypair;
 use daoli_protocol::dcc::EventError;
 use daoli_protocol::ibft::VoteReject;
-use daoli_protocol::lot::{LotTemplate, mine};
+use daoli_protocol::lot::{LotError, LotTemplate, mine};
 use daoli_protocol::node::{Msg, Node, Output, Reject};
-use daoli_protocol::params::{Founder, Genesis, Params};
+use daoli_protocol::params::{Genesis, Identity, Params};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::{MemJournal, Step, Vote};
 
-fn genesis(dcs: &[Keypair], client: &Keypair) -> Genesis {
+fn genesis(dcs: &[Identity], client: &Keypair) -> Genesis {
     let mut params = Params::devnet();
     params.pow_bits = 2;
     Genesis {
-        chain_id: "node-test".into(),
-        params,
+        network: "node-test".into(),
         founders: dcs
             .iter()
             .enumerate()
-            .map(|(i, k)| Founder {
-                node_pk: k.public(),
-                endpoint: format!("dc{i}:7000"),
-            })
+            .map(|(i, k)| k.datacenter(&format!("dc{i}:7000"), params.min_bond))
             .collect(),
-        seats: (0..11).map(|i| dcs[i % dcs.len()].public()).collect(),
+        params,
+        seats: (0..11).map(|i| dcs[i % dcs.len()].root.public()).collect(),
         seed: Hash32([1; 32]),
         timestamp_ms: 0,
         accounts: vec![(client.public(), 1_000)],
@@ -34,11 +31,10 @@ fn genesis(dcs: &[Keypair], client: &Keypair) -> Genesis {
     }
 }
 
-fn node(dcs: &[Keypair], client: &Keypair, i: usize) -> Node<MemJournal> {
+fn node(dcs: &[Identity], client: &Keypair, i: usize) -> Node<MemJournal> {
     Node::new(
         genesis(dcs, client),
         dcs[i].clone(),
-        format!("dc{i}:7000"),
         vec![Keypair::from_label(&format!("miner{i}"))],
         MemJournal::default(),
         i as u64,
@@ -78,7 +74,7 @@ fn run(nodes: &mut [Node<MemJournal>], until: u64) {
 
 #[test]
 fn four_nodes_certify_and_agree() {
-    let dcs: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("nt-dc{i}"))).collect();
+    let dcs: Vec<_> = (0..4).map(|i| Identity::from_label(&format!("nt-dc{i}"))).collect();
     let client = Keypair::from_label("nt-client");
     let mut nodes: Vec<_> = (0..4).map(|i| node(&dcs, &client, i)).collect();
     run(&mut nodes, 3_000);
@@ -93,20 +89,22 @@ fn four_nodes_certify_and_agree() {
 
 #[test]
 fn bad_inputs_are_refused_and_change_nothing() {
-    let dcs: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("nt-dc{i}"))).collect();
+    let dcs: Vec<_> = (0..4).map(|i| Identity::from_label(&format!("nt-dc{i}"))).collect();
     let client = Keypair::from_label("nt-client");
     let mut n = node(&dcs, &client, 0);
     let root = n.chain.state.root();
-    let from = dcs[1].public();
+    let from = dcs[1].root.public();
+    let chain = *n.chain.id();
 
     // A lot naming the wrong previous block, and one for a cycle not reached yet.
     let t = LotTemplate {
         height: 1,
         prev_hash: Hash32([9; 32]),
-        sponsor_pk: from,
-        sponsor_endpoint: "dc1:7000".into(),
+        sponsor: dcs[1].sponsor.public(),
     };
-    let lot = mine(&Keypair::from_label("m"), &t, 2, 0, 100_000).unwrap();
+    let lot = mine(&Keypair::from_label("m"), &chain, &t, 2, 0, 100_000)
+        .unwrap()
+        .countersign(&dcs[1].sponsor, &chain);
     assert!(matches!(
         n.handle(50, from, Msg::Lot(lot)).1,
         Err(Reject::Event(EventError::WrongPrevious { .. }))
@@ -116,28 +114,47 @@ fn bad_inputs_are_refused_and_change_nothing() {
         prev_hash: n.chain.tip_hash(),
         ..t
     };
-    let lot = mine(&Keypair::from_label("m"), &t, 2, 0, 100_000).unwrap();
+    let lot = mine(&Keypair::from_label("m"), &chain, &t, 2, 0, 100_000)
+        .unwrap()
+        .countersign(&dcs[1].sponsor, &chain);
     assert!(matches!(
         n.handle(50, from, Msg::Lot(lot)).1,
         Err(Reject::Event(EventError::FutureCycle { .. }))
     ));
+    // A lot countersigned by a key no datacenter registered (a Sybil sponsor).
+    let sybil = Keypair::from_label("sybil");
+    let t = LotTemplate {
+        height: 1,
+        prev_hash: n.chain.tip_hash(),
+        sponsor: sybil.public(),
+    };
+    let lot = mine(&Keypair::from_label("m"), &chain, &t, 2, 0, 100_000)
+        .unwrap()
+        .countersign(&sybil, &chain);
+    assert!(matches!(
+        n.handle(50, from, Msg::Lot(lot)).1,
+        Err(Reject::Lot(LotError::Sponsor(_)))
+    ));
 
     // A vote with a bad signature, and one from a key that holds no seat.
-    let mut v = Vote::sign_unchecked(&dcs[1], 1, 0, Step::Prevote, None, 0);
+    let mut v = Vote::sign_unchecked(&dcs[1].vote, &chain, 1, 0, Step::Prevote, None, 0);
     v.sig.0[0] ^= 1;
     assert_eq!(n.handle(50, from, Msg::Vote(v)).1, Err(Reject::Signature));
+    // The right key, signed for another network: refused too.
+    let v = Vote::sign_unchecked(&dcs[1].vote, &Hash32([7; 32]), 1, 0, Step::Prevote, None, 0);
+    assert_eq!(n.handle(50, from, Msg::Vote(v)).1, Err(Reject::Signature));
     let stranger = Keypair::from_label("stranger");
-    let v = Vote::sign_unchecked(&stranger, 1, 0, Step::Prevote, None, 0);
+    let v = Vote::sign_unchecked(&stranger, &chain, 1, 0, Step::Prevote, None, 0);
     assert!(matches!(
         n.handle(50, stranger.public(), Msg::Vote(v)).1,
         Err(Reject::Vote(VoteReject::NotASeat(_)))
     ));
 
     // A transaction for a slot this datacenter does not serve is redirected, not accepted.
-    let tx = Transaction::new(&client, 0, 1, TxKind::Transfer { to: from, amount: 1 }, vec![]);
+    let tx = Transaction::new(&client, &chain, 0, 1, TxKind::Transfer { to: from, amount: 1 }, vec![]);
     let p = n.chain.params().clone();
     let other = (0..p.payroll as u32)
-        .find(|s| n.chain.payroll_entry(0, *s).unwrap().sponsor != n.public())
+        .find(|s| n.chain.payroll_entry(0, *s).unwrap().dc != n.public())
         .unwrap();
     let (out, _) = n.handle(
         50,
@@ -158,7 +175,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
     )));
     // ... and a forged one is refused where it is served.
     let mine_slot = (0..p.payroll as u32)
-        .find(|s| n.chain.payroll_entry(0, *s).unwrap().sponsor == n.public())
+        .find(|s| n.chain.payroll_entry(0, *s).unwrap().dc == n.public())
         .unwrap();
     let mut forged = tx.clone();
     forged.fee = 0;
@@ -207,7 +224,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
 /// no panic, and a refusal leaves the node's ledger as it was.
 #[test]
 fn mutated_messages_never_panic_and_refusals_change_nothing() {
-    let dcs: Vec<_> = (0..4).map(|i| Keypair::from_label(&format!("nt-dc{i}"))).collect();
+    let dcs: Vec<_> = (0..4).map(|i| Identity::from_label(&format!("nt-dc{i}"))).collect();
     let client = Keypair::from_label("nt-client");
     let mut nodes: Vec<_> = (0..4).map(|i| node(&dcs, &client, i)).collect();
     // Record what node 1 broadcasts while the network runs.
@@ -261,9 +278,11 @@ fn mutated_messages_never_panic_and_refusals_change_nothing() {
             Msg::Lot(l) => {
                 let mut a = l.clone();
                 a.nonce ^= 1;
-                let mut b = l;
-                b.sponsor_endpoint = "x".repeat(10_000);
-                vec![Msg::Lot(a), Msg::Lot(b)]
+                let mut b = l.clone();
+                b.sponsor_sig.0[1] ^= 1;
+                let mut c = l;
+                c.sponsor = Keypair::from_label("sybil").public();
+                vec![Msg::Lot(a), Msg::Lot(b), Msg::Lot(c)]
             }
             Msg::Proposal(p) => {
                 let mut a = p.clone();
@@ -291,7 +310,7 @@ fn mutated_messages_never_panic_and_refusals_change_nothing() {
                 let mut a = s.clone();
                 a.seed = Hash32([3; 32]);
                 let mut b = s;
-                b.rank = 1_000;
+                b.producer = Keypair::from_label("x").public();
                 vec![Msg::Seed(a), Msg::Seed(b)]
             }
             Msg::Micro(m) => {

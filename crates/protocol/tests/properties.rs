@@ -8,6 +8,8 @@ use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::{Step, Vote};
 use proptest::prelude::*;
 
+const C: Hash32 = Hash32([0xc4; 32]);
+
 fn arb_tx() -> impl Strategy<Value = Transaction> {
     (
         any::<u8>(),
@@ -27,7 +29,7 @@ fn arb_tx() -> impl Strategy<Value = Transaction> {
             } else {
                 TxKind::BuyTicket { round: x }
             };
-            Transaction::new(&key, nonce, fee, kind, memo)
+            Transaction::new(&key, &C, nonce, fee, kind, memo)
         })
 }
 
@@ -38,7 +40,7 @@ proptest! {
     fn tx_json_round_trip_keeps_hash_and_signature(tx in arb_tx()) {
         let back: Transaction = serde_json::from_str(&serde_json::to_string(&tx).unwrap()).unwrap();
         prop_assert_eq!(back.hash(), tx.hash());
-        prop_assert!(back.verify(1 << 16).is_ok());
+        prop_assert!(back.verify(&C, 1 << 16).is_ok());
     }
 
     #[test]
@@ -49,12 +51,12 @@ proptest! {
 
     #[test]
     fn batch_and_vote_round_trip(txs in proptest::collection::vec(arb_tx(), 0..6), round in any::<u32>(), ts in any::<u64>(), nil in any::<bool>()) {
-        let b = Batch::seal(&Keypair::from_label("buf"), 3, 1, txs);
+        let b = Batch::seal(&Keypair::from_label("buf"), &C, 3, 1, txs);
         let back: Batch = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
         prop_assert_eq!(back.digest(), b.digest());
-        let v = Vote::sign_unchecked(&Keypair::from_label("seat"), 9, round, Step::Precommit, if nil { None } else { Some(Hash32([3; 32])) }, ts);
+        let v = Vote::sign_unchecked(&Keypair::from_label("seat"), &C, 9, round, Step::Precommit, if nil { None } else { Some(Hash32([3; 32])) }, ts);
         let back: Vote = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
-        prop_assert!(back.verify_sig().is_ok());
+        prop_assert!(back.verify_sig(&C).is_ok());
         prop_assert_eq!(back, v);
     }
 
@@ -64,8 +66,9 @@ proptest! {
         for i in (1..v.len()).rev() { v.swap(i, (rng.next_u32() as usize) % (i + 1)); }
         v
     })) {
-        let t = LotTemplate { height: 2, prev_hash: Hash32([1; 32]), sponsor_pk: Keypair::from_label("s").public(), sponsor_endpoint: String::new() };
-        let lots: Vec<_> = (0..12).map(|i| mine(&Keypair::from_label(&format!("m{i}")), &t, 2, 0, 10_000).unwrap()).collect();
+        let sponsor = Keypair::from_label("s");
+        let t = LotTemplate { height: 2, prev_hash: Hash32([1; 32]), sponsor: sponsor.public() };
+        let lots: Vec<_> = (0..12).map(|i| mine(&Keypair::from_label(&format!("m{i}")), &C, &t, 2, 0, 10_000).unwrap().countersign(&sponsor, &C)).collect();
         let mut a = LotPool::new(2);
         let mut b = LotPool::new(2);
         for l in &lots { a.add(l.clone()).unwrap(); }
@@ -73,7 +76,7 @@ proptest! {
         let seed = Hash32(seed);
         let ta = a.tree(&seed, 8, 2, |_| true);
         prop_assert_eq!(&ta, &b.tree(&seed, 8, 2, |_| true));
-        prop_assert!(validate_tree(&ta, 2, &t.prev_hash, &seed, 2, 8, 2, |_| false, |_| false).is_ok());
+        prop_assert!(validate_tree(&C, &ta, 2, &t.prev_hash, &seed, 2, 8, 2, |_| Ok(()), |_| false).is_ok());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::ledger::{LotteryEvent, TxOutcome};
 use daoli_protocol::node::{Committed, Msg, Node, Output};
-use daoli_protocol::params::{Founder, Genesis, Params, PeriodicLottery};
+use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::verify::{verify_lottery, verify_rounds};
 use daoli_protocol::vote::{MemJournal, Vote};
@@ -205,25 +205,22 @@ impl Config {
         c
     }
 
-    pub fn genesis(&self) -> (Genesis, Vec<Keypair>, Vec<Keypair>) {
-        let dcs: Vec<Keypair> = (0..self.datacenters)
-            .map(|i| Keypair::from_label(&format!("sim/{}/dc{i}", self.seed)))
+    pub fn genesis(&self) -> (Genesis, Vec<Identity>, Vec<Keypair>) {
+        let dcs: Vec<Identity> = (0..self.datacenters)
+            .map(|i| Identity::from_label(&format!("sim/{}/dc{i}", self.seed)))
             .collect();
         let clients: Vec<Keypair> = (0..self.clients)
             .map(|i| Keypair::from_label(&format!("sim/{}/client{i}", self.seed)))
             .collect();
         let g = Genesis {
-            chain_id: format!("daoli-sim-{}", self.seed),
+            network: format!("daoli-sim-{}", self.seed),
             params: self.params.clone(),
             founders: dcs
                 .iter()
                 .enumerate()
-                .map(|(i, k)| Founder {
-                    node_pk: k.public(),
-                    endpoint: format!("dc{i}.sim:7000"),
-                })
+                .map(|(i, k)| k.datacenter(&format!("dc{i}.sim:7000"), self.params.min_bond))
                 .collect(),
-            seats: self.genesis_seats.iter().map(|i| dcs[*i].public()).collect(),
+            seats: self.genesis_seats.iter().map(|i| dcs[*i].root.public()).collect(),
             seed: daoli_protocol::codec::sha256(format!("genesis seed {}", self.seed).as_bytes()),
             timestamp_ms: 0,
             accounts: clients.iter().map(|k| (k.public(), 1_000_000)).collect(),
@@ -298,7 +295,9 @@ pub struct Sim {
     pub cfg: Config,
     pub genesis: Genesis,
     pub nodes: Vec<Node<MemJournal>>,
+    chain: Hash32,
     keys: Vec<PublicKey>,
+    /// Any key of a datacenter (root or role key) -> its index.
     index: BTreeMap<PublicKey, usize>,
     clients: Vec<Client>,
     rng: Rng,
@@ -352,7 +351,6 @@ impl Sim {
                 Node::new(
                     genesis.clone(),
                     k.clone(),
-                    format!("dc{i}.sim:7000"),
                     miners[i].clone(),
                     MemJournal::default(),
                     rng.next_u64(),
@@ -361,8 +359,17 @@ impl Sim {
                 .expect("simulated genesis is valid")
             })
             .collect();
-        let keys: Vec<PublicKey> = dcs.iter().map(|k| k.public()).collect();
-        let index = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let keys: Vec<PublicKey> = dcs.iter().map(|k| k.root.public()).collect();
+        let index = dcs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, d)| {
+                std::iter::once(d.root.public())
+                    .chain(d.keys().all())
+                    .map(move |k| (k, i))
+            })
+            .collect();
+        let chain = genesis.chain_id();
         let honest: Vec<usize> = (0..cfg.datacenters)
             .filter(|d| !cfg.byzantine.contains_key(d))
             .collect();
@@ -380,6 +387,7 @@ impl Sim {
         let mut sim = Sim {
             genesis,
             nodes,
+            chain,
             keys,
             index,
             clients,
@@ -568,7 +576,7 @@ impl Sim {
         let node = &self.nodes[i];
         let h = node.height() + 1;
         let seats = node.chain.seats(h);
-        let me = self.keys[i];
+        let me = node.vote_key();
         let keep = seats.list[..seats.list.len() - 1].iter().filter(|k| **k == me).count() as u64;
         let allowed = keep < self.cfg.byz_seat_cap;
         self.nodes[i].miners = if allowed { self.miners[i].clone() } else { Vec::new() };
@@ -587,7 +595,7 @@ impl Sim {
                         self.send(i, j, m);
                     }
                 }
-                Output::PersistTx(_) => {}
+                Output::PersistTx(_) | Output::PersistEvidence(_) | Output::PersistSigned(_) => {}
                 Output::Reply {
                     client,
                     tx_hash,
@@ -626,11 +634,11 @@ impl Sim {
                 .try_into()
                 .expect("32 bytes"),
         );
-        Vote::sign_unchecked(key, v.height, v.round, v.step, Some(value), v.timestamp)
+        Vote::sign_unchecked(key, &self.chain, v.height, v.round, v.step, Some(value), v.timestamp)
     }
 
     fn byzantine_broadcast(&mut self, i: usize, b: Behavior, m: Msg) {
-        let key = self.nodes[i].key.clone();
+        let key = self.nodes[i].id.vote.clone();
         match (b, m) {
             (Behavior::Equivocate, Msg::Vote(v)) => {
                 let other = self.garbage_vote(&key, &v);
@@ -652,7 +660,7 @@ impl Sim {
                         Msg::Vote(v)
                     }
                     Msg::Lot(mut l) => {
-                        l.sig.0[7] ^= 0x40;
+                        l.miner_sig.0[7] ^= 0x40;
                         Msg::Lot(l)
                     }
                     Msg::Proposal(mut p) => {
@@ -683,8 +691,16 @@ impl Sim {
         if !self.mirrored.insert(tag) {
             return;
         }
-        let key = self.nodes[byz].key.clone();
-        let mine = Vote::sign_unchecked(&key, v.height, v.round, v.step, v.value, v.timestamp.max(1));
+        let key = self.nodes[byz].id.vote.clone();
+        let mine = Vote::sign_unchecked(
+            &key,
+            &self.chain,
+            v.height,
+            v.round,
+            v.step,
+            v.value,
+            v.timestamp.max(1),
+        );
         for to in 0..self.nodes.len() {
             if to != byz && self.honest(to) && (self.side(to) == side || side.is_none()) {
                 self.send(byz, to, Msg::Vote(mine.clone()));
@@ -758,7 +774,7 @@ impl Sim {
             return;
         }
         for r in &c.outcome.receipts {
-            if !matches!(r.outcome, TxOutcome::Ok | TxOutcome::BadNonce { .. }) {
+            if r.outcome != TxOutcome::Ok && r.outcome.used_nonce() {
                 self.failed.entry(r.tx_hash).or_insert(r.outcome);
             }
             if r.outcome == TxOutcome::Ok {
@@ -834,7 +850,7 @@ impl Sim {
     fn canonical_leader_sponsor(&self, c: &Committed) -> String {
         for n in &self.nodes {
             if let Some(cb) = n.chain.block(c.height) {
-                return self.dc_name(&cb.block.leader().sponsor_pk);
+                return self.dc_name(&cb.block.leader().sponsor);
             }
         }
         "?".into()
@@ -889,7 +905,7 @@ impl Sim {
                 }
             }
         };
-        let tx = Transaction::new(&c.key, c.nonce.max(state_nonce), 1, kind, vec![]);
+        let tx = Transaction::new(&c.key, &self.chain, c.nonce.max(state_nonce), 1, kind, vec![]);
         self.clients[ci].inflight = Some((tx.clone(), self.now));
         self.route(ci, tx);
     }
@@ -899,11 +915,8 @@ impl Sim {
         let node = &self.nodes[home];
         let p = &self.cfg.params;
         let h = node.height();
-        let target = route_order(&tx.sender, p.payroll).find_map(|slot| {
-            node.chain
-                .payroll_entry(h, slot)
-                .map(|e| (slot, self.index[&e.sponsor]))
-        });
+        let target = route_order(&tx.sender, p.payroll)
+            .find_map(|slot| node.chain.payroll_entry(h, slot).map(|e| (slot, self.index[&e.dc])));
         if let Some((slot, to)) = target {
             self.deliver_tx(ci, to, slot, tx);
         }

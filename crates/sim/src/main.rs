@@ -112,6 +112,16 @@ fn main() -> ExitCode {
             let r = sim.run();
             for (i, n) in sim.nodes.iter().enumerate() {
                 println!("dc{i}: {}", n.describe());
+                let slashed: Vec<String> = n
+                    .chain
+                    .state
+                    .datacenters
+                    .iter()
+                    .filter_map(|(k, d)| d.slashed_at.map(|h| format!("{} at {h}", k.short())))
+                    .collect();
+                if !slashed.is_empty() {
+                    println!("  slashed: {}", slashed.join(", "));
+                }
             }
             for n in &r.notes {
                 println!("{n}");

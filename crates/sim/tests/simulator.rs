@@ -69,10 +69,11 @@ fn n_eleven_needs_f_plus_two_for_the_attack() {
     // With n = 11 two quorums of 8 share 5 seats: f+1 = 4 liars cannot split, f+2 = 5 can.
     let safe = Sim::new(split_brain(1, 11, 4)).run();
     assert_eq!(safe.safety_violations, 0, "{:?}", safe.notes);
-    let broken = (0..5)
+    let broken = (0..10)
         .filter(|s| Sim::new(split_brain(*s, 11, 5)).run().safety_violations > 0)
         .count();
-    assert!(broken >= 4);
+    println!("split brain with f+2 = 5 of 11 seats: {broken}/10 seeds show two certified blocks at one height");
+    assert!(broken >= 6, "{broken}/10");
 }
 
 #[test]
