@@ -5,6 +5,7 @@ pub mod block;
 pub mod buffer;
 pub mod chain;
 pub mod codec;
+pub mod committee;
 pub mod crypto;
 pub mod dcc;
 pub mod ibft;
