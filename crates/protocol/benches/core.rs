@@ -4,6 +4,7 @@
 use daoli_protocol::block::{Batch, Block, Header};
 use daoli_protocol::codec::{Hash32, sha256};
 use daoli_protocol::crypto::{Keypair, verify, verify_batch};
+use daoli_protocol::delay::{self, DelayProof};
 use daoli_protocol::ledger::{ExecContext, State, Winner};
 use daoli_protocol::lot::{LotTemplate, mine};
 use daoli_protocol::lottery::{self, Round, Ticket};
@@ -232,4 +233,36 @@ fn lottery_verify_1m_tickets(b: Bencher) {
         assert_eq!(r.compute_ticket_root(), root);
         assert_eq!(lottery::draw(&seed, r.id, r.tickets.len() as u64, r.winners), expected);
     });
+}
+
+const DELAY_T: u64 = 1 << 20;
+const DELAY_C: usize = 16;
+
+fn delay_proof() -> DelayProof {
+    delay::evaluate(&Hash32([9; 32]), DELAY_T, DELAY_C).unwrap()
+}
+
+/// The sequential hash delay: 2^20 steps of SHA-256 over 32 bytes. The items rate is steps/s;
+/// the median divided by 2^20 is the cost of one step.
+#[divan::bench(sample_count = 10)]
+fn delay_evaluate_2pow20(b: Bencher) {
+    let seed = Hash32([9; 32]);
+    b.counter(ItemsCount::new(DELAY_T))
+        .bench(|| delay::evaluate(black_box(&seed), DELAY_T, DELAY_C).unwrap());
+}
+
+/// Verifying that delay from its 16 segments on this thread.
+#[divan::bench(sample_count = 10)]
+fn delay_verify_2pow20_16_segments_sequential(b: Bencher) {
+    let p = delay_proof();
+    b.counter(ItemsCount::new(DELAY_T))
+        .bench(|| black_box(&p).verify(&p.seed, DELAY_T, DELAY_C).unwrap());
+}
+
+/// The same on 2 threads (the machine has 2 cores).
+#[divan::bench(sample_count = 10)]
+fn delay_verify_2pow20_16_segments_parallel_2_threads(b: Bencher) {
+    let p = delay_proof();
+    b.counter(ItemsCount::new(DELAY_T))
+        .bench(|| black_box(&p).verify_parallel(&p.seed, DELAY_T, DELAY_C, 2).unwrap());
 }

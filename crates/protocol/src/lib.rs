@@ -8,6 +8,7 @@ pub mod codec;
 pub mod committee;
 pub mod crypto;
 pub mod dcc;
+pub mod delay;
 pub mod ibft;
 pub mod ledger;
 pub mod lot;
