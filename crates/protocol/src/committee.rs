@@ -7,10 +7,10 @@
 //! is the upper tail `P[X > f]`.
 //!
 //! That tail is not monotone in `n`: `f` steps up only every third seat, and between two steps
-//! adding a seat adds a chance for the adversary without raising the bar. `P[X > f]` rises over
-//! `n = 3f+1, 3f+2, 3f+3` and drops at `3f+4`. [`min_committee`] therefore asks for the
-//! smallest `n` from which *every* larger size (up to a bound) meets the target, which is
-//! always of the form `3f+1`.
+//! adding a seat adds a chance for the adversary without raising the bar. `P[X > f]` always
+//! rises over `n = 3f+1, 3f+2, 3f+3` (more trials, same bar) and, for the `p` of interest,
+//! drops at `3f+4`. [`min_committee`] therefore asks for the smallest `n` from which *every*
+//! larger size (up to a bound) meets the target; that `n` is always of the form `3f+1`.
 
 use serde::{Deserialize, Serialize};
 
@@ -114,9 +114,9 @@ pub fn at_least_probability(n: u64, p: f64, k: u64) -> Result<f64, CommitteeErro
 
 /// `P[X > f(n)]`, `X ~ Binomial(n, p)`: the chance that an adversary producing a fraction `p`
 /// of the lots holds more than `f = floor((n-1)/3)` of the `n` seats, i.e. more than I-BFT
-/// tolerates. Exact up to floating-point rounding (relative error ~1e-11 at `n = 10,000`),
-/// including tails far below 1e-30. `p = 0` gives 0 and `p = 1` gives 1; `p` outside `[0, 1]`
-/// or NaN, `n = 0` and `n > MAX_SEATS` are errors.
+/// tolerates. Exact up to floating-point rounding (within 1e-10 relative of exact big-integer
+/// values up to `n = 10,000`), including tails far below 1e-30. `p = 0` gives 0 and `p = 1`
+/// gives 1; `p` outside `[0, 1]` or NaN, `n = 0` and `n > MAX_SEATS` are errors.
 pub fn over_f_probability(n: u64, p: f64) -> Result<f64, CommitteeError> {
     at_least_probability(n, p, faults_tolerated(n) + 1)
 }
