@@ -222,11 +222,6 @@ impl State {
         Some((*root, self.datacenters.get(root)?))
     }
 
-    /// Whether the datacenter owning `key` was slashed before height `h` (or `key` is unknown).
-    pub fn is_barred(&self, key: &PublicKey, h: u64) -> bool {
-        self.dc_of(key).is_none_or(|(_, d)| d.slashed_before(h))
-    }
-
     fn register(&mut self, root: PublicKey, keys: RoleKeys, endpoint: String, bond: u64, h: u64) {
         for k in std::iter::once(root).chain(keys.all()) {
             self.roles.insert(k, root);
