@@ -153,6 +153,7 @@ fn exec_fixture() -> (Genesis, Block, Batch, Winner) {
             seed: Hash32([1; 32]),
             vrf_proof: None,
             prev_state_root: Hash32::ZERO,
+            delay: None,
         },
         tree: vec![lot],
         micro: None,

@@ -2,11 +2,12 @@
 
 use crate::codec::{Canon, ChainId, Hash32, tag};
 use crate::crypto::{Keypair, PublicKey, SigError, Signature, verify_batch_find};
+use crate::delay::DelayProof;
 use crate::lot::{Lot, tree_hash};
 use crate::merkle;
 use crate::statement::{Evidence, Kind, Said, Slot};
 use crate::tx::{Transaction, TxError};
-use crate::vote::Qc;
+use crate::vote::{Qc, Vote};
 use crate::vrf::VrfProof;
 use serde::{Deserialize, Serialize};
 
@@ -156,7 +157,11 @@ pub struct BatchRef {
 }
 
 /// MicroBlock `h`: the batch digests the leader of `h-1` (or a backup) holds for cycle `h`,
-/// plus the QC of block `h-1` (which pays its signers) and equivocation evidence.
+/// plus the certificate of block `h-1` and equivocation evidence. The QC of `h-1` fixes its
+/// certified timestamp for every node (rule 12); the prevotes for its decided value in the
+/// decided round pay the seats that cast them (rule 11). Both sit here, not in the block,
+/// because the MicroBlock has one producer: trustees that hold the same lots and MicroBlock
+/// build the same block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MicroBlock {
     pub height: u64,
@@ -165,13 +170,16 @@ pub struct MicroBlock {
     pub producer_pk: PublicKey,
     pub batches: Vec<BatchRef>,
     pub prev_qc: Option<Qc>,
+    /// Prevotes for `prev_qc`'s value in its round, one per seat; empty without `prev_qc`.
+    pub prev_prevotes: Vec<Vote>,
     pub evidence: Vec<Evidence>,
     pub sig: Signature,
 }
 
 impl MicroBlock {
     /// `H("daoli/v2/microblock" || u64 height || u32 producer_rank || producer_pk || u32 n ||
-    /// (u64 cycle || u32 slot || digest)* || qc_hash or zero || u32 m || evidence hashes)`.
+    /// (u64 cycle || u32 slot || digest)* || qc_hash or zero || u32 k || (voter || u64 timestamp
+    /// || sig)* of the prevotes || u32 m || evidence hashes)`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::MICROBLOCK);
         c.u64(self.height).u32(self.producer_rank).fixed(&self.producer_pk.0);
@@ -180,6 +188,7 @@ impl MicroBlock {
             c.u64(b.cycle).u32(b.slot).h(&b.digest);
         }
         c.h(&self.prev_qc.as_ref().map(|q| q.hash()).unwrap_or(Hash32::ZERO));
+        crate::vote::hash_votes(&mut c, &self.prev_prevotes);
         c.u32(self.evidence.len() as u32);
         for e in &self.evidence {
             c.h(&e.hash());
@@ -227,11 +236,13 @@ pub struct Header {
     pub vrf_proof: Option<VrfProof>,
     /// State root after executing block `h-1`.
     pub prev_state_root: Hash32,
+    /// The lottery delay over `seed_{h-E}` when a round is drawn at `h` (rule 5), else `None`.
+    pub delay: Option<DelayProof>,
 }
 
 impl Header {
     /// `H("daoli/v2/header" || u64 height || prev_hash || seed || u8 1 || proof (80) | u8 0 ||
-    /// prev_state_root)`.
+    /// prev_state_root || u8 0 | u8 1 || delay proof hash)`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::HEADER);
         c.u64(self.height).h(&self.prev_hash).h(&self.seed);
@@ -240,6 +251,10 @@ impl Header {
             None => c.u8(0),
         };
         c.h(&self.prev_state_root);
+        match &self.delay {
+            Some(d) => c.u8(1).h(&d.hash()),
+            None => c.u8(0),
+        };
         c.hash()
     }
 }

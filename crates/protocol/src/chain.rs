@@ -5,6 +5,7 @@ use crate::block::{Batch, BatchError, Block, CertifiedBlock, payroll_index};
 use crate::codec::{ChainId, Hash32};
 use crate::crypto::PublicKey;
 use crate::dcc;
+use crate::delay::{self, DelayProof};
 use crate::ledger::{ExecContext, ExecOutcome, State, Winner};
 use crate::lot::{Lot, LotError, TreeError, validate_tree};
 use crate::params::{Genesis, ParamsError};
@@ -60,6 +61,14 @@ pub enum BlockError {
     Batch(String, BatchError),
     #[error("batch {0}: lineup address has no payroll entry")]
     NoPayrollEntry(String),
+    #[error("a lottery is drawn at this height: the header must carry the delay proof")]
+    DelayMissing,
+    #[error("no lottery is drawn at this height: the header must carry no delay proof")]
+    DelayNotDue,
+    #[error("lottery delay: {0}")]
+    Delay(#[from] crate::delay::DelayError),
+    #[error("prevotes of the previous block: {0}")]
+    PrevPrevotes(QcError),
     #[error("previous QC: {0}")]
     PrevQc(QcError),
     #[error("evidence {0}: {1}")]
@@ -88,7 +97,8 @@ pub struct Chain {
     pub roots: Vec<Hash32>,
     /// `seeds[h]`: `seed_h` (`seeds[0]` is the genesis seed).
     pub seeds: Vec<Hash32>,
-    /// `timestamps[h]`: certified timestamp of block `h`.
+    /// `timestamps[h]`: certified timestamp of block `h`; the last one is provisional (from
+    /// this node's own QC) until the next block embeds the QC that fixes it (rule 12).
     pub timestamps: Vec<u64>,
     /// Batches whose signatures and limits were checked (batch id, covering the signature,
     /// -> cycle).
@@ -99,6 +109,10 @@ pub struct Chain {
     lots_ok: BTreeSet<Hash32>,
     seeds_ok: BTreeSet<Hash32>,
     qcs_ok: BTreeSet<Hash32>,
+    /// Delay proofs checked for the next height, by a hash of every byte of the proof.
+    delays_ok: BTreeSet<Hash32>,
+    /// MicroBlock ids whose embedded prevotes were checked.
+    prevotes_ok: BTreeSet<Hash32>,
     micros_ok: BTreeSet<Hash32>,
 }
 
@@ -117,6 +131,8 @@ impl Chain {
             lots_ok: BTreeSet::new(),
             seeds_ok: BTreeSet::new(),
             qcs_ok: BTreeSet::new(),
+            prevotes_ok: BTreeSet::new(),
+            delays_ok: BTreeSet::new(),
             micros_ok: BTreeSet::new(),
             genesis,
         })
@@ -144,6 +160,30 @@ impl Chain {
     }
     pub fn block(&self, h: u64) -> Option<&CertifiedBlock> {
         h.checked_sub(1).and_then(|i| self.blocks.get(i as usize))
+    }
+    /// The seed block `h` must carry the lottery delay over, if a round is drawn at `h`:
+    /// `seed_{h-E}` (rule 5).
+    pub fn delay_seed(&self, h: u64) -> Option<Hash32> {
+        let p = self.params();
+        if !self.state.draw_due(h, p) {
+            return None;
+        }
+        let at = h.checked_sub(p.delay_blocks)?;
+        self.seeds.get(at as usize).copied()
+    }
+
+    /// Evaluates the delay block `h` must carry. Long in production (the shell runs it off the
+    /// protocol's thread as soon as `seed_{h-E}` is certified); cheap on the devnet.
+    pub fn evaluate_delay(&self, h: u64) -> Option<DelayProof> {
+        let p = self.params();
+        let seed = self.delay_seed(h)?;
+        delay::evaluate(&seed, p.delay_iterations, p.delay_segments).ok()
+    }
+
+    /// The agreed certified timestamp of block `h` (UTC ms): known once block `h+1` is
+    /// committed (genesis: its own timestamp).
+    pub fn certified_timestamp(&self, h: u64) -> Option<u64> {
+        (h < self.height()).then(|| self.timestamps[h as usize])
     }
     pub fn cycle_length(&self) -> u64 {
         dcc::cycle_length(self.params(), &self.timestamps)
@@ -298,10 +338,14 @@ impl Chain {
         if let (Some(producer), Some(proof)) = (self.seed_producer(block.height()), &block.header.vrf_proof) {
             self.seeds_ok.insert(seed_key(&producer, &block.header.seed, proof));
         }
+        if let Some(d) = &block.header.delay {
+            self.delays_ok.insert(d.hash());
+        }
         if let Some(m) = &block.micro {
             self.micros_ok.insert(m.id());
             if let Some(qc) = &m.prev_qc {
                 self.qcs_ok.insert(qc.hash());
+                self.prevotes_ok.insert(m.id());
             }
         }
         Ok(out)
@@ -350,6 +394,22 @@ impl Chain {
                 &hd.seed,
                 hd.vrf_proof.as_ref(),
             )?;
+        }
+        match (self.delay_seed(h), &hd.delay) {
+            (None, None) => {}
+            (None, Some(_)) => return Err(BlockError::DelayNotDue),
+            (Some(_), None) => return Err(BlockError::DelayMissing),
+            (Some(seed), Some(d)) => {
+                if !self.delays_ok.contains(&d.hash()) {
+                    // Long delays are checked segment by segment on every core.
+                    let threads = if p.delay_iterations >= 1 << 24 {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    } else {
+                        1
+                    };
+                    d.verify_parallel(&seed, p.delay_iterations, p.delay_segments, threads)?;
+                }
+            }
         }
         validate_tree(
             &self.chain_id,
@@ -405,14 +465,25 @@ impl Chain {
             }
             out.push(b);
         }
-        if let Some(qc) = &m.prev_qc {
-            if h < 2 {
-                return Err(BlockError::PrevQc(QcError::WrongHeight(qc.height, qc.round, 0)));
+        match &m.prev_qc {
+            Some(qc) => {
+                if h < 2 {
+                    return Err(BlockError::PrevQc(QcError::WrongHeight(qc.height, qc.round, 0)));
+                }
+                let seats = self.seats(h - 1);
+                if !self.qcs_ok.contains(&qc.hash()) {
+                    qc.verify(&seats, &self.hash_at(h - 1), &self.chain_id)
+                        .map_err(BlockError::PrevQc)?;
+                }
+                if !self.prevotes_ok.contains(&m.id()) {
+                    qc.verify_prevotes(&m.prev_prevotes, &seats, &self.chain_id)
+                        .map_err(BlockError::PrevPrevotes)?;
+                }
             }
-            if !self.qcs_ok.contains(&qc.hash()) {
-                qc.verify(&self.seats(h - 1), &self.hash_at(h - 1), &self.chain_id)
-                    .map_err(BlockError::PrevQc)?;
+            None if !m.prev_prevotes.is_empty() => {
+                return Err(BlockError::PrevPrevotes(QcError::Mismatch(0)));
             }
+            None => {}
         }
         if m.evidence.len() > p.max_evidence {
             return Err(BlockError::Evidence(p.max_evidence, EvidenceError::NoConflict));
@@ -459,6 +530,28 @@ impl Chain {
                 prev_seats: prev_seats.as_ref(),
             },
         );
+        // Rule 12: block h-1's certified timestamp is fixed by the QC this block embeds, which
+        // every node holds alike; the one from this node's own QC was only provisional. Without
+        // a MicroBlock (its producers were all silent) it is the previous one plus the cycle
+        // length the DCC expected, equally the same everywhere.
+        if h >= 2 {
+            let i = h as usize - 1;
+            let before = self.timestamps[i - 1];
+            self.timestamps[i] = match cb.block.micro.as_ref().and_then(|m| m.prev_qc.as_ref()) {
+                Some(qc) => {
+                    let s = prev_seats.as_ref().expect("h >= 2");
+                    dcc::certified_timestamp(
+                        before,
+                        qc.precommits
+                            .iter()
+                            .map(|v| (v.timestamp, s.weight(&v.voter)))
+                            .collect(),
+                    )
+                }
+                None => before.saturating_add(dcc::cycle_length(self.params(), &self.timestamps[..i])),
+            };
+        }
+        // Provisional until block h+1 embeds a QC for h: it schedules cycle h+1 meanwhile.
         let ts = dcc::certified_timestamp(
             self.timestamps[h as usize - 1],
             cb.qc
@@ -470,6 +563,8 @@ impl Chain {
         self.lots_ok.clear();
         self.seeds_ok.clear();
         self.qcs_ok.clear();
+        self.prevotes_ok.clear();
+        self.delays_ok.clear();
         self.micros_ok.clear();
         self.roots.push(out.state_root);
         self.seeds.push(cb.block.header.seed);

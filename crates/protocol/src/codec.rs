@@ -168,6 +168,7 @@ pub mod tag {
     pub const GENESIS: &str = "daoli/v2/genesis";
     pub const SEED_FALLBACK: &str = "daoli/v2/seed-fallback";
     pub const DELAY: &str = "daoli/v2/delay";
+    pub const DELAY_PROOF: &str = "daoli/v2/delay-proof";
     pub const DATACENTER: &str = "daoli/v2/datacenter";
     pub const BATCH_ID: &str = "daoli/v2/batch-id";
     pub const MICRO_ID: &str = "daoli/v2/microblock-id";

@@ -162,6 +162,18 @@ pub fn evaluate(seed: &Hash32, iterations: u64, segments: usize) -> Result<Delay
 }
 
 impl DelayProof {
+    /// `H("daoli/v2/delay-proof" || seed || u64 T || u32 C-1 || checkpoints || output)`: covers
+    /// every byte of the proof (the header commits to it; the verified-proof cache is keyed by it).
+    pub fn hash(&self) -> Hash32 {
+        let mut c = Canon::new(tag::DELAY_PROOF);
+        c.h(&self.seed).u64(self.iterations).u32(self.checkpoints.len() as u32);
+        for x in &self.checkpoints {
+            c.h(x);
+        }
+        c.h(&self.output);
+        c.hash()
+    }
+
     /// `C`: one more than the checkpoints.
     pub fn segments(&self) -> usize {
         self.checkpoints.len().saturating_add(1)

@@ -192,6 +192,16 @@ impl Ibft {
             .collect()
     }
 
+    /// One prevote per voter for `value` in `round`: what the next MicroBlock embeds to pay
+    /// them (rule 11).
+    pub fn prevotes_for(&self, round: u32, value: &Hash32) -> Vec<Vote> {
+        self.votes.get(&(round, Step::Prevote)).map_or(Vec::new(), |m| {
+            m.values()
+                .filter_map(|vs| vs.iter().find(|x| x.value == Some(*value)).cloned())
+                .collect()
+        })
+    }
+
     /// The prevotes that justify this seat's valid value (its proof of lock change), to
     /// relay with a proposal or when stalled.
     pub fn pol_votes(&self) -> Vec<Vote> {

@@ -192,6 +192,13 @@ impl State {
         s
     }
 
+    /// Whether block `h` draws a round, and so must carry the lottery delay (rule 5).
+    pub fn draw_due(&self, h: u64, p: &crate::params::Params) -> bool {
+        self.rounds
+            .values()
+            .any(|r| r.drawn.is_none() && r.close_height.saturating_add(p.draw_delay + p.delay_blocks) == h)
+    }
+
     fn open_round(&mut self, open: u64, close: u64, price: u64, winners: u32) -> u64 {
         let id = self.next_round;
         self.next_round += 1;
@@ -394,7 +401,7 @@ impl State {
             }
         }
 
-        // Rewards: QC signers of h-1 by wave weight, wages, then the leader.
+        // Rewards: seats that prevoted block h-1's decided value (rule 11), wages, the leader.
         let leader = Winner {
             miner: block.leader().miner,
             sponsor: self.roles.get(&block.leader().sponsor).copied().unwrap_or_default(),
@@ -403,18 +410,21 @@ impl State {
         if let (Some(m), Some(seats)) = (&block.micro, cx.prev_seats)
             && let Some(qc) = &m.prev_qc
         {
-            // Signers are vote keys; their datacenters' root accounts are paid.
-            let paid: Vec<(PublicKey, u64)> = qc
-                .signers()
-                .filter_map(|s| {
-                    let (root, dc) = self.dc_of(s)?;
-                    (dc.slashed_at.is_none()).then(|| (root, seats.reward_weight(s)))
+            // Voters are vote keys; their datacenters' root accounts are paid. Each share is
+            // out of what all positions could earn, so leaving a seat's prevote out raises no
+            // one else's share: the producer gains nothing by dropping prevotes.
+            let total = seats.reward_total();
+            let paid: Vec<(PublicKey, u64)> = m
+                .prev_prevotes
+                .iter()
+                .filter_map(|v| {
+                    let (root, dc) = self.dc_of(&v.voter)?;
+                    (dc.slashed_at.is_none()).then(|| (root, seats.prevote_reward(&v.voter, qc.round)))
                 })
                 .collect();
-            let total: u64 = paid.iter().map(|x| x.1).sum();
             for (s, w) in paid {
-                if let Some(share) = (signer_pool * w).checked_div(total) {
-                    self.mint(s, share);
+                if let Some(share) = (signer_pool as u128 * w as u128).checked_div(total as u128) {
+                    self.mint(s, share as u64);
                 }
             }
         }
@@ -455,8 +465,12 @@ impl State {
                     ticket_root: root,
                 });
             }
-            if r.close_height + p.draw_delay == h && r.drawn.is_none() {
-                let seed = block.header.seed;
+            if r.close_height + p.draw_delay + p.delay_blocks == h && r.drawn.is_none() {
+                // Validated: a block at a draw height carries the delay over seed_{close+D}.
+                let Some(delay) = &block.header.delay else {
+                    continue;
+                };
+                let seed = delay.output;
                 let winners = lottery::draw(&seed, id, r.tickets.len() as u64, r.winners);
                 let pays = lottery::payouts(r, &winners);
                 r.drawn = Some(winners.clone());
@@ -573,6 +587,8 @@ mod tests {
                 seed: Hash32([h as u8; 32]),
                 vrf_proof: None,
                 prev_state_root: Hash32::ZERO,
+                // Execution trusts validation: the draw uses whatever output the header carries.
+                delay: Some(crate::delay::evaluate(&Hash32([h as u8; 32]), 8, 2).expect("delay")),
             },
             tree: vec![lot],
             micro: None,
@@ -657,8 +673,10 @@ mod tests {
             },
         );
         assert_eq!(out.state_root, out2.state_root);
-        // The draw happens D blocks after close, with that block's seed, and pays the pot.
-        for h in 2..=3 {
+        // The draw happens D + E blocks after close, with the delay output that block
+        // carries, and pays the pot.
+        let draw_h = 1 + g.params.draw_delay + g.params.delay_blocks;
+        for h in 2..=draw_h {
             let o = s.execute(
                 &g,
                 &ExecContext {
@@ -668,13 +686,11 @@ mod tests {
                     prev_seats: None,
                 },
             );
-            if h == 3 {
-                assert!(
-                    o.lottery
-                        .iter()
-                        .any(|e| matches!(e, LotteryEvent::Drawn { round: 1, winners, .. } if winners == &vec![0]))
-                );
-            }
+            let drawn = o.lottery.iter().any(|e| {
+                matches!(e, LotteryEvent::Drawn { round: 1, winners, seed, .. }
+                    if winners == &vec![0] && Some(*seed) == block(h).header.delay.map(|d| d.output))
+            });
+            assert_eq!(drawn, h == draw_h, "height {h}");
         }
         assert_eq!(s.supply(), s.minted - s.burned);
     }

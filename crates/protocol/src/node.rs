@@ -8,6 +8,7 @@ use crate::chain::{BlockError, Chain};
 use crate::codec::{Canon, ChainId, Hash32, tag};
 use crate::crypto::{Keypair, PublicKey, Signature};
 use crate::dcc::{Cycle, EventError, check_event};
+use crate::delay::DelayProof;
 use crate::ibft::{Action, Ibft};
 use crate::ledger::ExecOutcome;
 use crate::lot::Lot;
@@ -218,6 +219,10 @@ pub struct Node<J: VoteJournal> {
     own_block: Option<Block>,
     own_view_inputs: (usize, usize, usize),
     ibft: Ibft,
+    /// The lottery delay evaluated for a height's block (rule 5).
+    delay_done: Option<(u64, DelayProof)>,
+    /// (height, round, value, prevotes) of the last block decided here, for the next MicroBlock.
+    decided_prevotes: Option<(u64, u32, Hash32, Vec<Vote>)>,
     evidence_pool: Vec<Evidence>,
     future: Vec<(PublicKey, Msg)>,
     ahead: BTreeMap<u64, (CertifiedBlock, Vec<Batch>)>,
@@ -269,6 +274,8 @@ impl<J: VoteJournal> Node<J> {
             own_view_inputs: (0, 0, 0),
             ibft: Ibft::new(1, seats, me, p, cycle, chain.timestamps[0], Vec::new()),
             chain,
+            delay_done: None,
+            decided_prevotes: None,
             evidence_pool: Vec::new(),
             future: Vec::new(),
             ahead: BTreeMap::new(),
@@ -587,12 +594,21 @@ impl<J: VoteJournal> Node<J> {
             .filter(|r| !state.included.contains_key(&r.digest))
             .collect();
         refs.sort();
+        let prev_qc = self.chain.block(h - 1).map(|b| b.qc.clone());
         let m = MicroBlock {
             height: h,
             producer_rank: rank,
             producer_pk: self.id.micro.public(),
             batches: refs,
-            prev_qc: self.chain.block(h - 1).map(|b| b.qc.clone()),
+            prev_qc: prev_qc.clone(),
+            prev_prevotes: match (&prev_qc, &self.decided_prevotes) {
+                (Some(qc), Some((height, round, value, votes)))
+                    if *height == qc.height && *round == qc.round && *value == qc.value =>
+                {
+                    votes.clone()
+                }
+                _ => Vec::new(),
+            },
             evidence: self.evidence_pool.clone(),
             sig: Signature::default(),
         }
@@ -616,6 +632,18 @@ impl<J: VoteJournal> Node<J> {
         }
     }
 
+    /// The lottery delay block `h` carries, evaluated once per height.
+    fn delay_proof(&mut self, h: u64) -> Option<DelayProof> {
+        if let Some((at, d)) = &self.delay_done
+            && *at == h
+        {
+            return Some(d.clone());
+        }
+        let d = self.chain.evaluate_delay(h)?;
+        self.delay_done = Some((h, d.clone()));
+        Some(d)
+    }
+
     fn build_own_view(&mut self, out: &mut Vec<Output>) {
         let h = self.cycle.height;
         let p = self.chain.params().clone();
@@ -631,6 +659,7 @@ impl<J: VoteJournal> Node<J> {
                 seed,
                 vrf_proof: proof,
                 prev_state_root: *self.chain.roots.last().expect("genesis root"),
+                delay: self.delay_proof(h),
             };
             let mut candidates: Vec<Option<MicroBlock>> = self.micros.values().cloned().map(Some).collect();
             candidates.push(None);
@@ -788,6 +817,16 @@ impl<J: VoteJournal> Node<J> {
             outcome,
             included,
         })));
+        // The prevotes for the decided value pay their seats, if this node produces the next
+        // MicroBlock.
+        self.decided_prevotes = (self.ibft.height == h).then(|| {
+            (
+                h,
+                cb.qc.round,
+                cb.qc.value,
+                self.ibft.prevotes_for(cb.qc.round, &cb.qc.value),
+            )
+        });
         // Equivocation seen at this height becomes evidence for the next MicroBlocks.
         let seen = std::mem::take(&mut self.ibft.evidence);
         let lots = std::mem::take(&mut self.lots.evidence);

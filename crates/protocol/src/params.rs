@@ -56,8 +56,16 @@ pub struct Params {
     pub payroll: usize,
     /// Eased proof-of-work: a lot hash needs this many leading zero bits.
     pub pow_bits: u32,
-    /// `D`: the lottery draws with the seed of block `close + D`.
+    /// `D`: the lottery draws with the seed of block `close + D`, passed through the delay.
     pub draw_delay: u64,
+    /// `E`: blocks between the draw seed (`close + D`) and the draw (`close + D + E`), whose
+    /// header carries the delay proof (rule 5). Honest nodes must evaluate the delay within E
+    /// cycles; whoever can still change the seed must not within one.
+    pub delay_blocks: u64,
+    /// `T`: sequential SHA-256 steps of the lottery delay.
+    pub delay_iterations: u64,
+    /// `C`: segments of a delay proof (C - 1 checkpoints, verified in parallel).
+    pub delay_segments: usize,
     /// Newly minted coins per certified block.
     pub coinbase: u64,
     /// Permille of the coinbase paid to QC signers by wave weight.
@@ -98,6 +106,12 @@ impl Params {
             payroll: 16,
             pow_bits: 22,
             draw_delay: 2,
+            // About 16 min of one core at 57 ns/step (98 cycles of 10 s, so E = 256 leaves a
+            // 2.6x margin for slower honest machines); 20 s, two cycles, for an adversary 50x
+            // faster, who must commit its seed choice within one. docs/protocol.md, rule 5.
+            delay_blocks: 256,
+            delay_iterations: 1 << 34,
+            delay_segments: 256,
             coinbase: 1_000_000,
             signer_share_permille: 200,
             wage: 10_000,
@@ -112,11 +126,15 @@ impl Params {
         }
     }
 
-    /// Devnet: 1 s cycles and about 2^12 hashes per lot.
+    /// Devnet: 1 s cycles, about 2^12 hashes per lot, and a token lottery delay (2^12 steps,
+    /// 0.2 ms: the devnet shows the mechanism, not its security).
     pub fn devnet() -> Self {
         Params {
             l0_ms: 1_000,
             pow_bits: 12,
+            delay_blocks: 2,
+            delay_iterations: 1 << 12,
+            delay_segments: 8,
             ..Self::default_net()
         }
     }
@@ -203,6 +221,25 @@ impl Params {
             self.draw_delay,
             (1..=1000).contains(&self.draw_delay),
             "1 ..= 1000: the draw seed must be unknown at close",
+        )?;
+        range(
+            "delay_blocks",
+            self.delay_blocks,
+            (1..=10_000).contains(&self.delay_blocks),
+            "1 ..= 10000",
+        )?;
+        range(
+            "delay_iterations",
+            self.delay_iterations,
+            (1..=crate::delay::MAX_ITERATIONS).contains(&self.delay_iterations),
+            "1 ..= 2^40",
+        )?;
+        range(
+            "delay_segments",
+            self.delay_segments,
+            (1..=crate::delay::MAX_SEGMENTS).contains(&self.delay_segments)
+                && self.delay_segments as u64 <= self.delay_iterations,
+            "1 ..= 4096 and at most delay_iterations",
         )?;
         range(
             "coinbase",
@@ -292,6 +329,9 @@ impl Params {
             .u64(self.payroll as u64)
             .u32(self.pow_bits)
             .u64(self.draw_delay)
+            .u64(self.delay_blocks)
+            .u64(self.delay_iterations)
+            .u64(self.delay_segments as u64)
             .u64(self.coinbase)
             .u64(self.signer_share_permille)
             .u64(self.wage)

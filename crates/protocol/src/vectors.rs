@@ -235,6 +235,10 @@ fn sample_block() -> (Block, Vec<Keypair>, Qc, Evidence) {
             digest: sha256(b"batch"),
         }],
         prev_qc: Some(prev_qc),
+        prev_prevotes: seats[..3]
+            .iter()
+            .map(|k| Vote::sign_unchecked(k, &c, 41, 1, Step::Prevote, Some(prev_hash), 0))
+            .collect(),
         evidence: vec![e.clone()],
         sig: Signature::default(),
     }
@@ -246,6 +250,7 @@ fn sample_block() -> (Block, Vec<Keypair>, Qc, Evidence) {
             seed: s.seed,
             vrf_proof: Some(s.proof),
             prev_state_root: sha256(b"state 41"),
+            delay: Some(crate::delay::evaluate(&sha256(b"seed 40"), 64, 4).expect("delay")),
         },
         tree,
         micro: Some(micro),
@@ -272,6 +277,7 @@ pub fn block() -> Value {
         "chain_id": c,
         "block": b,
         "header_hash": b.header.hash(),
+        "delay_proof_hash": b.header.delay.as_ref().map(|d| d.hash()),
         "tree_hash": tree_hash(&b.tree),
         "microblock_hash": m.hash(),
         "microblock_signing_bytes": hex::encode(m.slot().signing_bytes(&c, &m.hash())),

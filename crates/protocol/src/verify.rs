@@ -27,6 +27,10 @@ pub enum VerifyError {
     TicketRoot { recomputed: String, chain: String },
     #[error("seed of block {0} does not verify: {1}")]
     Seed(u64, String),
+    #[error("block {0} draws the round but carries no delay proof")]
+    NoDelay(u64),
+    #[error("delay proof in block {0}: {1}")]
+    Delay(u64, crate::delay::DelayError),
     #[error("recomputed winners {recomputed:?} differ from the chain's {chain:?}")]
     Winners { recomputed: Vec<u64>, chain: Vec<u64> },
 }
@@ -118,18 +122,21 @@ fn check_round(
     tickets: Vec<Ticket>,
     mut steps: Vec<String>,
 ) -> Result<Report, VerifyError> {
-    let d = chain.params().draw_delay;
+    let p = chain.params();
+    let d = p.draw_delay;
     let round: Round = chain
         .state
         .rounds
         .get(&round_id)
         .cloned()
         .ok_or(VerifyError::NoRound(round_id))?;
+    // The seed is seed_{close+D}; the draw is at close+D+E, whose header carries the delay.
     let draw_h = round.close_height + d;
-    if chain.height() < draw_h {
+    let delay_h = draw_h + p.delay_blocks;
+    if chain.height() < delay_h {
         return Err(VerifyError::TooFewBlocks {
             round: round_id,
-            needed: draw_h,
+            needed: delay_h,
             have: chain.height(),
         });
     }
@@ -176,7 +183,21 @@ fn check_round(
             draw_h - 1
         ),
     });
-    let winners = lottery::draw(&blk.header.seed, round_id, check.tickets.len() as u64, round.winners);
+    let proof = chain
+        .block(delay_h)
+        .and_then(|b| b.block.header.delay.clone())
+        .ok_or(VerifyError::NoDelay(delay_h))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let draw_seed = proof
+        .verify_parallel(&blk.header.seed, p.delay_iterations, p.delay_segments, threads)
+        .map_err(|e| VerifyError::Delay(delay_h, e))?;
+    steps.push(format!(
+        "delay in block {delay_h}: {} sequential SHA-256 steps over seed_{draw_h}, {} segments re-run on {threads} threads, output {} is the draw seed",
+        proof.iterations,
+        proof.segments(),
+        draw_seed.short()
+    ));
+    let winners = lottery::draw(&draw_seed, round_id, check.tickets.len() as u64, round.winners);
     let chain_w = round.drawn.clone().unwrap_or_default();
     if winners != chain_w {
         return Err(VerifyError::Winners {
@@ -193,7 +214,7 @@ fn check_round(
         round: round_id,
         tickets: check.tickets.len() as u64,
         ticket_root: root,
-        seed: blk.header.seed,
+        seed: draw_seed,
         winners,
         winner_keys,
         steps,

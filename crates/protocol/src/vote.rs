@@ -86,6 +86,15 @@ impl Vote {
     }
 }
 
+/// Votes whose height, round, step and value are fixed by context: `u32 n || (voter (32) ||
+/// u64 timestamp || sig (64))*`.
+pub(crate) fn hash_votes(c: &mut Canon, votes: &[Vote]) {
+    c.u32(votes.len() as u32);
+    for v in votes {
+        c.fixed(&v.voter.0).u64(v.timestamp).fixed(&v.sig.0);
+    }
+}
+
 pub fn vote_content(value: Option<Hash32>, timestamp: u64) -> Hash32 {
     let mut c = Canon::new(tag::VOTE);
     match value {
@@ -167,13 +176,32 @@ impl Seats {
             .count() as u64
     }
     /// Reward weight: each seat counts by its wave, 3:2:1 for three waves.
-    pub fn reward_weight(&self, pk: &PublicKey) -> u64 {
-        let nw = self.waves.len();
+    /// What one seat position earns for prevoting the decided value (rule 11): in round 0
+    /// wave `w` of `W` earns `W + 1 - w` (3:2:1), so the earlier the wave the more it pays; in
+    /// later rounds every position earns 1, the least.
+    pub fn position_reward(&self, pos: usize, round: u32) -> u64 {
+        if round == 0 {
+            (self.waves.len() + 1 - self.wave_of_position(pos)) as u64
+        } else {
+            1
+        }
+    }
+    /// The most all positions can earn together: the denominator of every share, so that a
+    /// seat's share does not grow when others are left out.
+    pub fn reward_total(&self) -> u64 {
+        (0..self.list.len()).map(|p| self.position_reward(p, 0)).sum()
+    }
+    /// What `pk`'s positions earn together when its prevote for the decided value in `round`
+    /// is embedded.
+    pub fn prevote_reward(&self, pk: &PublicKey, round: u32) -> u64 {
+        if *pk == Self::VACANT {
+            return 0;
+        }
         self.list
             .iter()
             .enumerate()
-            .filter(|(_, s)| *s == pk && *pk != Self::VACANT)
-            .map(|(p, _)| (nw + 1 - self.wave_of_position(p)) as u64)
+            .filter(|(_, s)| *s == pk)
+            .map(|(p, _)| self.position_reward(p, round))
             .sum()
     }
     /// The proposer of round `r >= 1`: the seated sponsors take turns, youngest first, each
@@ -222,13 +250,8 @@ pub struct Qc {
 impl Qc {
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::QC);
-        c.u64(self.height)
-            .u32(self.round)
-            .h(&self.value)
-            .u32(self.precommits.len() as u32);
-        for v in &self.precommits {
-            c.fixed(&v.voter.0).u64(v.timestamp).fixed(&v.sig.0);
-        }
+        c.u64(self.height).u32(self.round).h(&self.value);
+        hash_votes(&mut c, &self.precommits);
         c.hash()
     }
 
@@ -277,6 +300,34 @@ impl Qc {
             .collect();
         verify_batch_find(&items).map_err(|(i, _)| QcError::Signature(i))?;
         Ok(weight)
+    }
+
+    /// Checks `prevotes` as the prevotes for this QC's value in its round, one per seat, each
+    /// signed: the list a MicroBlock embeds to pay early prevotes (rule 11).
+    pub fn verify_prevotes(&self, prevotes: &[Vote], seats: &Seats, chain: &ChainId) -> Result<(), QcError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, v) in prevotes.iter().enumerate() {
+            if v.height != self.height
+                || v.round != self.round
+                || v.step != Step::Prevote
+                || v.value != Some(self.value)
+            {
+                return Err(QcError::Mismatch(i));
+            }
+            if seats.weight(&v.voter) == 0 {
+                return Err(QcError::NotASeat(i, v.voter.short()));
+            }
+            if !seen.insert(v.voter) {
+                return Err(QcError::DuplicateVoter(v.voter.short()));
+            }
+        }
+        let msgs: Vec<Vec<u8>> = prevotes.iter().map(|v| v.signing_bytes(chain)).collect();
+        let items: Vec<_> = prevotes
+            .iter()
+            .zip(&msgs)
+            .map(|(v, m)| (v.voter, m.as_slice(), v.sig))
+            .collect();
+        verify_batch_find(&items).map_err(|(i, _)| QcError::Signature(i))
     }
 
     /// Weighted median of the precommit timestamps.
@@ -388,7 +439,9 @@ mod tests {
         assert_eq!(s.weight(&k[3].public()), 2);
         assert_eq!(s.wave_of(&k[3].public()), Some(1));
         // dc0 sits at positions 0 (wave 1), 4 (wave 1), 8 (wave 3): 3 + 3 + 1.
-        assert_eq!(s.reward_weight(&k[0].public()), 7);
+        assert_eq!(s.prevote_reward(&k[0].public(), 0), 7);
+        assert_eq!(s.prevote_reward(&k[0].public(), 1), 3, "late rounds pay 1 per position");
+        assert_eq!(s.reward_total(), 5 * 3 + 3 * 2 + 3);
         assert_eq!(s.proposer(1), k[0].public());
         assert_eq!(s.proposer(2), k[1].public());
         assert_eq!(s.proposer(5), k[0].public(), "four sponsors take turns");

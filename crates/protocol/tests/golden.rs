@@ -103,6 +103,9 @@ fn block_qc_vote_and_evidence_vectors_verify() {
     let b: Block = serde_json::from_value(v["block"].clone()).expect("block");
     assert_eq!(b.hash(), h(&v["block_hash"]));
     assert_eq!(b.header.hash(), h(&v["header_hash"]));
+    let d = b.header.delay.as_ref().expect("delay proof");
+    assert_eq!(d.hash(), h(&v["delay_proof_hash"]));
+    assert_eq!(d.verify(&d.seed, 64, 4), Ok(d.output));
     assert_eq!(tree_hash(&b.tree), h(&v["tree_hash"]));
     let m = b.micro.as_ref().expect("micro");
     assert_eq!(m.hash(), h(&v["microblock_hash"]));
@@ -111,6 +114,9 @@ fn block_qc_vote_and_evidence_vectors_verify() {
         m.prev_qc.as_ref().expect("prev qc").hash(),
         h(&v["microblock_prev_qc_hash"])
     );
+    for p in &m.prev_prevotes {
+        verify(&p.voter, &p.signing_bytes(&c), &p.sig).expect("embedded prevote signature");
+    }
     for l in &b.tree {
         l.validate(&c, 4).expect("tree lot");
     }

@@ -7,69 +7,15 @@ use daoli_protocol::dcc::EventError;
 use daoli_protocol::ibft::VoteReject;
 use daoli_protocol::lot::{LotError, LotTemplate, mine};
 use daoli_protocol::node::{Msg, Node, Output, Reject};
-use daoli_protocol::params::{Genesis, Identity, Params};
+use daoli_protocol::params::Identity;
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::{MemJournal, Step, Vote};
 
-fn genesis(dcs: &[Identity], client: &Keypair) -> Genesis {
-    let mut params = Params::devnet();
-    params.pow_bits = 2;
-    Genesis {
-        network: "node-test".into(),
-        founders: dcs
-            .iter()
-            .enumerate()
-            .map(|(i, k)| k.datacenter(&format!("dc{i}:7000"), params.min_bond))
-            .collect(),
-        params,
-        seats: (0..11).map(|i| dcs[i % dcs.len()].root.public()).collect(),
-        seed: Hash32([1; 32]),
-        timestamp_ms: 0,
-        accounts: vec![(client.public(), 1_000)],
-        rounds: vec![],
-        periodic_lottery: None,
-    }
-}
+mod common;
+use common::run;
 
 fn node(dcs: &[Identity], client: &Keypair, i: usize) -> Node<MemJournal> {
-    Node::new(
-        genesis(dcs, client),
-        dcs[i].clone(),
-        vec![Keypair::from_label(&format!("miner{i}"))],
-        MemJournal::default(),
-        i as u64,
-        0,
-    )
-    .unwrap()
-}
-
-/// Delivers every broadcast among the nodes, ticking them, until `until` ms.
-fn run(nodes: &mut [Node<MemJournal>], until: u64) {
-    let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
-    let mut t = 0;
-    while t <= until {
-        let mut inbox: Vec<(usize, Msg)> = Vec::new();
-        for (i, n) in nodes.iter_mut().enumerate() {
-            for o in n.tick(t) {
-                if let Output::Broadcast(m) = o {
-                    inbox.push((i, m));
-                }
-            }
-        }
-        while let Some((from, m)) = inbox.pop() {
-            for (j, n) in nodes.iter_mut().enumerate() {
-                if j != from {
-                    let (out, _) = n.handle(t, keys[from], m.clone());
-                    for o in out {
-                        if let Output::Broadcast(m2) = o {
-                            inbox.push((j, m2));
-                        }
-                    }
-                }
-            }
-        }
-        t += 10;
-    }
+    common::node(&common::genesis(dcs, client, false), dcs, i)
 }
 
 #[test]

@@ -1,0 +1,294 @@
+//! Protocol v2 rules on a chain certified by real nodes: each test takes a valid record and
+//! shows the attack (or the v1 behaviour) the rule stops.
+
+mod common;
+
+use common::{Net, certified_net, commit};
+use daoli_protocol::block::{CertifiedBlock, MicroBlock};
+use daoli_protocol::chain::{BlockError, Chain};
+use daoli_protocol::codec::Hash32;
+use daoli_protocol::crypto::{Keypair, Signature};
+use daoli_protocol::dcc;
+use daoli_protocol::delay::{self, DelayError};
+use daoli_protocol::ledger::LotteryEvent;
+use daoli_protocol::vote::{Step, Vote};
+use std::sync::OnceLock;
+
+fn net() -> &'static Net {
+    static NET: OnceLock<Net> = OnceLock::new();
+    NET.get_or_init(|| certified_net(12, true))
+}
+
+/// `cb` with its block changed by `f` and a fresh QC from every seat, for `chain`'s next height.
+fn recertify(net: &Net, chain: &Chain, cb: &CertifiedBlock, f: impl FnOnce(&mut CertifiedBlock)) -> CertifiedBlock {
+    let mut cb = cb.clone();
+    f(&mut cb);
+    cb.qc = net.qc(
+        chain,
+        cb.block.height(),
+        cb.block.hash(),
+        &[10_000, 10_001, 10_002, 10_003],
+    );
+    cb
+}
+
+/// The MicroBlock changed by `f` and signed again by its producer.
+fn remicro(net: &Net, chain: &Chain, m: &MicroBlock, f: impl FnOnce(&mut MicroBlock)) -> MicroBlock {
+    let mut m = m.clone();
+    f(&mut m);
+    let key = net.owner(&m.producer_pk).micro.clone();
+    m.sign(&key, chain.id())
+}
+
+type Edit<'a> = Box<dyn Fn(&mut MicroBlock) + 'a>;
+
+fn balance_of_roots(net: &Net, c: &Chain) -> Vec<u64> {
+    net.dcs
+        .iter()
+        .map(|d| c.state.account(&d.root.public()).balance)
+        .collect()
+}
+
+// Rule 12. v1 took each node's own QC of block h for h's timestamp: nodes that saw different
+// quorums disagreed on the DCC for good.
+#[test]
+fn every_node_derives_one_timestamp_from_the_qc_the_next_block_embeds() {
+    let net = net();
+    let (cb1, b1) = &net.record[0];
+    let (cb2, b2) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().expect("block 2 has a MicroBlock");
+    let embedded = m2.prev_qc.as_ref().expect("it embeds block 1's QC");
+    let mut a = net.chain_at(0);
+    let mut b = net.chain_at(0);
+    // Two honest nodes certify block 1 with different quorums and clocks.
+    let qa = net.qc(&a, 1, cb1.block.hash(), &[100, 110, 120, 130]);
+    let qb = net.qc(&b, 1, cb1.block.hash(), &[700, 710, 720]);
+    commit(&mut a, CertifiedBlock { qc: qa, ..cb1.clone() }, b1).unwrap();
+    commit(&mut b, CertifiedBlock { qc: qb, ..cb1.clone() }, b1).unwrap();
+    assert_ne!(a.timestamps[1], b.timestamps[1], "provisional timestamps differ");
+    assert_eq!(a.certified_timestamp(1), None, "not agreed before block 2");
+    commit(&mut a, cb2.clone(), b2).unwrap();
+    commit(&mut b, cb2.clone(), b2).unwrap();
+    let seats = a.seats(1);
+    let expected = dcc::certified_timestamp(
+        0,
+        embedded
+            .precommits
+            .iter()
+            .map(|v| (v.timestamp, seats.weight(&v.voter)))
+            .collect(),
+    );
+    assert_eq!(a.certified_timestamp(1), Some(expected));
+    assert_eq!(b.certified_timestamp(1), Some(expected));
+    assert_eq!(a.certified_timestamp(0), Some(0));
+
+    // Without a MicroBlock, h-1's timestamp is the previous one plus the expected cycle.
+    let mut a = net.chain_at(0);
+    let mut b = net.chain_at(0);
+    let qa = net.qc(&a, 1, cb1.block.hash(), &[100, 110, 120, 130]);
+    let qb = net.qc(&b, 1, cb1.block.hash(), &[700, 710, 720]);
+    commit(&mut a, CertifiedBlock { qc: qa, ..cb1.clone() }, b1).unwrap();
+    commit(&mut b, CertifiedBlock { qc: qb, ..cb1.clone() }, b1).unwrap();
+    let bare = recertify(net, &a, cb2, |cb| cb.block.micro = None);
+    commit(&mut a, bare.clone(), &[]).unwrap();
+    commit(&mut b, bare, &[]).unwrap();
+    let l0 = net.genesis.params.l0_ms;
+    assert_eq!(a.certified_timestamp(1), Some(l0));
+    assert_eq!(b.certified_timestamp(1), Some(l0));
+}
+
+// Rule 11. v1 paid the QC's precommit signers, split among those included: the producer could
+// raise its own share by leaving others out, and prevoting early earned nothing as such.
+#[test]
+fn prevotes_for_the_decided_value_pay_by_wave_and_dropping_one_raises_no_other_share() {
+    let net = net();
+    let (cb2, b2) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().expect("MicroBlock");
+    let qc1 = m2.prev_qc.as_ref().expect("prev QC");
+    assert!(
+        m2.prev_prevotes.len() >= 2,
+        "prevotes held by the producer when block 1 was decided"
+    );
+    let mut full = net.chain_at(1);
+    let mut cut = net.chain_at(1);
+    let dropped = m2.prev_prevotes.last().unwrap().voter;
+    let short = remicro(net, &cut, m2, |m| {
+        m.prev_prevotes.pop();
+    });
+    let short = recertify(net, &cut, cb2, |cb| cb.block.micro = Some(short));
+    commit(&mut full, cb2.clone(), b2).unwrap();
+    commit(&mut cut, short, b2).unwrap();
+    let p = &net.genesis.params;
+    let seats = full.seats(1);
+    let pool = p.coinbase * p.signer_share_permille / 1000;
+    let share = pool * seats.prevote_reward(&dropped, qc1.round) / seats.reward_total();
+    assert!(share > 0);
+    for (d, (x, y)) in net.dcs.iter().zip(
+        balance_of_roots(net, &full)
+            .into_iter()
+            .zip(balance_of_roots(net, &cut)),
+    ) {
+        if d.vote.public() == dropped {
+            assert_eq!(x - y, share, "the left-out seat loses exactly its share");
+        } else {
+            assert_eq!(x, y, "nobody else gains from it");
+        }
+    }
+    // Earlier waves earn more per position (3:2:1 for [5, 3, 3]).
+    let first = seats.list[0];
+    let last = seats.list[10];
+    assert_eq!(seats.position_reward(0, 0), 3);
+    assert_eq!(seats.position_reward(10, 0), 1);
+    assert!(seats.prevote_reward(&first, 0) > 0 && seats.prevote_reward(&last, 0) > 0);
+}
+
+// Rule 11: the embedded prevotes are checked like a QC, so nobody is paid for a vote it did not
+// cast for the decided value.
+#[test]
+fn embedded_prevotes_must_be_signed_distinct_seats_for_the_decided_value() {
+    let net = net();
+    let (cb2, b2) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().unwrap();
+    let c = net.chain_at(1);
+    let id = *c.id();
+    let qc1 = m2.prev_qc.clone().unwrap();
+    let d0 = &net.dcs[0];
+    let stranger = Keypair::from_label("not a seat");
+    let attacks: Vec<(&str, Edit)> = vec![
+        (
+            "a prevote for another value",
+            Box::new(|m| {
+                m.prev_prevotes[0] =
+                    Vote::sign_unchecked(&d0.vote, &id, 1, qc1.round, Step::Prevote, Some(Hash32([7; 32])), 0)
+            }),
+        ),
+        (
+            "a prevote of another round",
+            Box::new(|m| {
+                m.prev_prevotes[0] =
+                    Vote::sign_unchecked(&d0.vote, &id, 1, qc1.round + 1, Step::Prevote, Some(qc1.value), 0)
+            }),
+        ),
+        (
+            "a precommit passed off as a prevote",
+            Box::new(|m| {
+                m.prev_prevotes[0] =
+                    Vote::sign_unchecked(&d0.vote, &id, 1, qc1.round, Step::Precommit, Some(qc1.value), 5)
+            }),
+        ),
+        (
+            "one voter twice",
+            Box::new(|m| m.prev_prevotes.push(m.prev_prevotes[0].clone())),
+        ),
+        (
+            "a key that holds no seat",
+            Box::new(|m| {
+                m.prev_prevotes.push(Vote::sign_unchecked(
+                    &stranger,
+                    &id,
+                    1,
+                    qc1.round,
+                    Step::Prevote,
+                    Some(qc1.value),
+                    0,
+                ))
+            }),
+        ),
+        (
+            "a forged signature",
+            Box::new(|m| m.prev_prevotes[1].sig = Signature([3; 64])),
+        ),
+        ("prevotes without the QC", Box::new(|m| m.prev_qc = None)),
+    ];
+    for (what, f) in attacks {
+        let mut chain = net.chain_at(1);
+        let root = chain.state.root();
+        let m = remicro(net, &chain, m2, |m| f(m));
+        let cb = recertify(net, &chain, cb2, |cb| cb.block.micro = Some(m));
+        let r = commit(&mut chain, cb, b2);
+        assert!(matches!(r, Err(BlockError::PrevPrevotes(_))), "{what}: {r:?}");
+        assert_eq!(
+            (chain.height(), chain.state.root()),
+            (1, root),
+            "{what} changed nothing"
+        );
+    }
+    // The honest one passes.
+    let mut chain = net.chain_at(1);
+    commit(&mut chain, cb2.clone(), b2).unwrap();
+}
+
+// Rule 5. v1 drew with seed_{close+D} itself: its producer knew the draw before choosing to
+// publish or withhold. Now the draw is at close+D+E with the delay output over that seed.
+#[test]
+fn the_draw_uses_the_delay_output_carried_at_close_plus_d_plus_e() {
+    let net = net();
+    let p = &net.genesis.params;
+    let mut chain = net.chain_at(0);
+    let mut drawn = None;
+    for (cb, batches) in &net.record {
+        let h = cb.block.height();
+        let due = chain.delay_seed(h);
+        assert_eq!(due.is_some(), cb.block.header.delay.is_some(), "height {h}");
+        let out = commit(&mut chain, cb.clone(), batches).unwrap();
+        for e in out.lottery {
+            if let LotteryEvent::Drawn { round, seed, .. } = e {
+                drawn = Some((h, round, seed));
+            }
+        }
+    }
+    let (h, round, seed) = drawn.expect("a round was drawn");
+    let r = &chain.state.rounds[&round];
+    assert_eq!(h, r.close_height + p.draw_delay + p.delay_blocks);
+    let proof = net.record[h as usize - 1].0.block.header.delay.clone().unwrap();
+    let seed_at = chain.seeds[(r.close_height + p.draw_delay) as usize];
+    assert_eq!(proof.seed, seed_at);
+    assert_eq!(
+        seed,
+        delay::evaluate(&seed_at, p.delay_iterations, p.delay_segments)
+            .unwrap()
+            .output
+    );
+    assert_ne!(seed, seed_at, "the draw seed is not the block seed");
+
+    // Every way to cut the delay short or fake it is refused and changes nothing.
+    let k = h as usize - 1;
+    let (cb, batches) = &net.record[k];
+    let bad_checkpoint = {
+        let mut d = proof.clone();
+        d.checkpoints[2].0[0] ^= 1;
+        d
+    };
+    let short = delay::evaluate(&seed_at, p.delay_iterations / 2, p.delay_segments).unwrap();
+    let other_seed = delay::evaluate(&chain.seeds[k], p.delay_iterations, p.delay_segments).unwrap();
+    let cases = [
+        (None, "missing"),
+        (Some(bad_checkpoint), "a checkpoint off the chain of steps"),
+        (Some(short), "half the steps"),
+        (Some(other_seed), "over another seed"),
+    ];
+    for (d, what) in cases {
+        let mut c = net.chain_at(k);
+        let root = c.state.root();
+        let forged = recertify(net, &c, cb, |cb| cb.block.header.delay = d);
+        let r = commit(&mut c, forged, batches);
+        assert!(
+            matches!(r, Err(BlockError::DelayMissing | BlockError::Delay(_))),
+            "{what}: {r:?}"
+        );
+        assert_eq!((c.height(), c.state.root()), (k as u64, root), "{what}");
+    }
+    let mut c = net.chain_at(k);
+    let forged = recertify(net, &c, cb, |cb| {
+        cb.block.header.delay.as_mut().unwrap().checkpoints[0].0[0] ^= 1
+    });
+    assert!(matches!(
+        commit(&mut c, forged, batches),
+        Err(BlockError::Delay(DelayError::SegmentMismatch { segment: 0, .. }))
+    ));
+    // A block where no draw is due carries no delay.
+    let (cb, batches) = &net.record[k - 1];
+    let mut c = net.chain_at(k - 1);
+    let forged = recertify(net, &c, cb, |cb| cb.block.header.delay = Some(proof.clone()));
+    assert!(matches!(commit(&mut c, forged, batches), Err(BlockError::DelayNotDue)));
+}
