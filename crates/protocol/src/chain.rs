@@ -573,3 +573,71 @@ impl Chain {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+    use crate::lot::{LotTemplate, mine};
+    use crate::params::Identity;
+
+    fn lot(c: &Chain, h: u64, sponsor: &Keypair, miner: &str) -> Lot {
+        let t = LotTemplate {
+            height: h,
+            prev_hash: Hash32::ZERO,
+            sponsor: sponsor.public(),
+        };
+        mine(&Keypair::from_label(miner), c.id(), &t, 0, 0, 1)
+            .expect("no pow")
+            .countersign(sponsor, c.id())
+    }
+
+    // Rule 1: a lot counts only if a registered, bonded, unslashed datacenter at least K heights
+    // old countersigned it with its sponsor key. Each case is a way to get a seat for free.
+    #[test]
+    fn a_sponsor_is_registered_k_heights_ago_bonded_unslashed_and_signs_with_its_sponsor_key() {
+        let founders: Vec<Identity> = (0..2).map(|i| Identity::from_label(&format!("f{i}"))).collect();
+        let mut g = Genesis::solo(&founders[0], vec![]);
+        g.founders.push(founders[1].datacenter("f1:7000", g.params.min_bond));
+        let mut c = Chain::new(g).unwrap();
+        let k = c.params().registration_age;
+        let min_bond = c.params().min_bond;
+        // Founders qualify from height 1 (founder 0 is rank 0 of block 0: it makes seed_1).
+        assert_eq!(c.check_sponsor(1, &lot(&c, 1, &founders[1].sponsor, "m")), Ok(()));
+        assert!(matches!(
+            c.check_sponsor(1, &lot(&c, 1, &founders[0].sponsor, "m")),
+            Err(LotError::Barred(_))
+        ));
+        // A newcomer registered at height 5 sponsors from 5 + K on, not before.
+        let newcomer = Identity::from_label("newcomer");
+        c.state
+            .register(newcomer.root.public(), newcomer.keys(), "n:7000".into(), min_bond, 5);
+        let young = |c: &Chain, h| c.check_sponsor(h, &lot(c, h, &newcomer.sponsor, "m"));
+        assert!(matches!(young(&c, 5 + k - 1), Err(LotError::Sponsor(_))));
+        assert_eq!(young(&c, 5 + k), Ok(()));
+        // Any role key but the sponsor key is refused: a batch or vote key does not sponsor.
+        for role in [&newcomer.batch, &newcomer.vote, &newcomer.micro, &newcomer.root] {
+            assert!(matches!(
+                c.check_sponsor(5 + k, &lot(&c, 5 + k, role, "m")),
+                Err(LotError::Sponsor(_))
+            ));
+        }
+        // Unbonded (below the minimum) or slashed: refused.
+        let poor = Identity::from_label("poor");
+        c.state
+            .register(poor.root.public(), poor.keys(), "p:7000".into(), min_bond - 1, 1);
+        assert!(matches!(
+            c.check_sponsor(1 + k, &lot(&c, 1 + k, &poor.sponsor, "m")),
+            Err(LotError::Sponsor(_))
+        ));
+        c.state.datacenters.get_mut(&newcomer.root.public()).unwrap().slashed_at = Some(5 + k);
+        assert_eq!(young(&c, 5 + k), Ok(()), "slashing takes effect from the next height");
+        assert!(matches!(young(&c, 5 + k + 1), Err(LotError::Sponsor(_))));
+        // A key nobody registered: refused.
+        let sybil = Keypair::from_label("sybil");
+        assert!(matches!(
+            c.check_sponsor(1, &lot(&c, 1, &sybil, "m")),
+            Err(LotError::Sponsor(_))
+        ));
+    }
+}

@@ -302,6 +302,22 @@ impl Ibft {
             .any(|r| self.weight_for(r, Step::Prevote, Some(*v)) > self.seats.f())
     }
 
+    /// The value with prevotes of weight >= f+1 in the latest round that has one (the
+    /// heaviest there, ties to the lowest hash), if this seat would vote for it.
+    fn latest_vouched(&self, valid: &dyn Fn(&Hash32) -> bool) -> Option<Hash32> {
+        let rounds: BTreeSet<u32> = self.votes.keys().map(|(r, _)| *r).collect();
+        rounds.into_iter().rev().find_map(|r| {
+            let mut best: Option<(u64, Hash32)> = None;
+            for (v, w) in self.tally(r, Step::Prevote) {
+                let Some(v) = v else { continue };
+                if w > self.seats.f() && valid(&v) && best.is_none_or(|(bw, bv)| w > bw || (w == bw && v < bv)) {
+                    best = Some((w, v));
+                }
+            }
+            best.map(|b| b.1)
+        })
+    }
+
     fn polka(&self, round: u32) -> Option<Option<Hash32>> {
         let q = self.quorum();
         self.tally(round, Step::Prevote)
@@ -479,9 +495,15 @@ impl Ibft {
             }
             RStep::Propose => {
                 if self.seats.proposer(round) == self.me && self.proposed.insert(round) {
+                    // Without a valid value of its own, propose the value that f+1 prevoted in
+                    // the latest round: seats locked on it (which saw its polka) can prevote it,
+                    // where this seat's own view would only meet their nil. The simulator showed
+                    // unlocked proposers thus skipping round after round once an equivocator had
+                    // split the polka views.
                     let pick = self
                         .valid
                         .map(|(r, v)| (v, Some(r)))
+                        .or(self.latest_vouched(valid).map(|v| (v, None)))
                         .or(self.own_view.flatten().map(|v| (v, None)));
                     if let Some((value, valid_round)) = pick {
                         out.push(Action::Propose {
@@ -663,6 +685,42 @@ mod tests {
         assert!(d.iter().all(|x| x.is_none()), "wave 2 waits for its turn");
         let d = run(&mut net, 640, &|_| true, &[]);
         assert!(d.iter().all(|q| q.as_ref().is_some_and(|q| q.value == a)), "{d:?}");
+    }
+
+    // Rule 3: waves are counted per seat position. A Byzantine sponsor with one wave-1 seat and
+    // two wave-3 seats (3 = f of 10) prevotes its censored block in wave 1; v1 counted all three
+    // seats there and so outweighed two honest wave-1 seats, pulling wave 2 onto its block.
+    #[test]
+    fn a_sponsors_later_seats_do_not_weigh_in_an_earlier_wave() {
+        let keys: Vec<_> = (0..6).map(|i| Keypair::from_label(&format!("wave{i}"))).collect();
+        let mut p = Params::devnet();
+        p.seats = 10;
+        p.waves = vec![4, 3, 3];
+        let list = [0, 1, 2, 3, 4, 4, 4, 0, 0, 5].map(|i| keys[i].public()).to_vec();
+        let seats = Seats::new(1, list, p.waves.clone());
+        assert_eq!((seats.weight(&keys[0].public()), seats.f()), (3, 3));
+        let cycle = Cycle {
+            height: 1,
+            start: 0,
+            length: 1000,
+        };
+        let (censored, honest, other) = (Hash32([1; 32]), Hash32([2; 32]), Hash32([3; 32]));
+        let mut follower = Ibft::new(1, seats, keys[4].public(), p.clone(), cycle, 0, vec![]);
+        follower.set_own_view(Some(other));
+        for (i, v) in [(0, censored), (1, honest), (2, honest), (3, other)] {
+            let vote = Vote::sign_unchecked(&keys[i], &C, 1, 0, Step::Prevote, Some(v), 0);
+            follower.on_vote(vote, &|_| true).unwrap();
+        }
+        let acts = follower.progress(cycle.wave_time(&p, 2), &|_| true, &|_| true);
+        let prevote = acts.iter().find_map(|a| match a {
+            Action::Vote {
+                step: Step::Prevote,
+                value,
+                ..
+            } => Some(*value),
+            _ => None,
+        });
+        assert_eq!(prevote, Some(Some(honest)), "wave 2 follows the heavier honest value");
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl State {
         Some((*root, self.datacenters.get(root)?))
     }
 
-    fn register(&mut self, root: PublicKey, keys: RoleKeys, endpoint: String, bond: u64, h: u64) {
+    pub(crate) fn register(&mut self, root: PublicKey, keys: RoleKeys, endpoint: String, bond: u64, h: u64) {
         for k in std::iter::once(root).chain(keys.all()) {
             self.roles.insert(k, root);
         }
@@ -693,5 +693,95 @@ mod tests {
             assert_eq!(drawn, h == draw_h, "height {h}");
         }
         assert_eq!(s.supply(), s.minted - s.burned);
+    }
+
+    // Rule 1: a registration binds five distinct, unused role keys and a bond; a refused one
+    // still pays its fee (rule 9) and registers nothing.
+    #[test]
+    fn registration_needs_distinct_unused_keys_and_a_bond() {
+        let applicant = Keypair::from_label("applicant");
+        let mut g = Genesis::solo(&Identity::from_label("dc"), vec![(applicant.public(), 10_000_000)]);
+        g.params.min_bond = 1_000;
+        let founder = Identity::from_label("dc");
+        let fresh = Identity::from_label("fresh");
+        let keys = fresh.keys();
+        let cases = [
+            (
+                "two roles share a key",
+                {
+                    let mut k = keys;
+                    k.micro = k.vote;
+                    k
+                },
+                1_000,
+                RegistrationRefused::KeysNotDistinct,
+            ),
+            (
+                "a role key is the root",
+                {
+                    let mut k = keys;
+                    k.batch = applicant.public();
+                    k
+                },
+                1_000,
+                RegistrationRefused::KeysNotDistinct,
+            ),
+            (
+                "a key another datacenter holds",
+                {
+                    let mut k = keys;
+                    k.sponsor = founder.sponsor.public();
+                    k
+                },
+                1_000,
+                RegistrationRefused::KeyTaken,
+            ),
+            ("a bond under the minimum", keys, 999, RegistrationRefused::BondTooSmall),
+        ];
+        let mut s = State::genesis(&g);
+        for (nonce, (what, k, bond, why)) in cases.into_iter().enumerate() {
+            let before = (s.datacenters.len(), s.bonded, s.account(&applicant.public()).balance);
+            let tx = Transaction::new(
+                &applicant,
+                &C,
+                nonce as u64,
+                5,
+                TxKind::Register {
+                    keys: k,
+                    endpoint: "x.example:7000".into(),
+                    bond,
+                },
+                vec![],
+            );
+            assert_eq!(
+                s.apply_tx(&tx, 3, g.params.min_bond),
+                TxOutcome::Registration(why),
+                "{what}"
+            );
+            assert_eq!(
+                (s.datacenters.len(), s.bonded, s.account(&applicant.public()).balance),
+                (before.0, before.1, before.2 - 5),
+                "{what}: only the fee is taken"
+            );
+        }
+        let tx = Transaction::new(
+            &applicant,
+            &C,
+            4,
+            5,
+            TxKind::Register {
+                keys,
+                endpoint: "x.example:7000".into(),
+                bond: 1_000,
+            },
+            vec![],
+        );
+        let bonded = s.bonded;
+        assert_eq!(s.apply_tx(&tx, 3, g.params.min_bond), TxOutcome::Ok);
+        let (root, d) = s.dc_of(&keys.sponsor).expect("registered");
+        assert_eq!(
+            (root, d.since, d.bond, s.bonded),
+            (applicant.public(), 3, 1_000, bonded + 1_000)
+        );
     }
 }

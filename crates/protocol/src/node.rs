@@ -121,6 +121,8 @@ pub struct Committed {
     pub txs: usize,
     pub outcome: ExecOutcome,
     pub included: Vec<Hash32>,
+    /// Distinct seeds among the valid blocks this node held for the height (rule 4: at most 2).
+    pub seed_choices: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,6 +309,11 @@ impl<J: VoteJournal> Node<J> {
     pub fn height(&self) -> u64 {
         self.chain.height()
     }
+    /// Whether this node holds `lot` (the same lot, signatures included) in its pool.
+    pub fn holds_lot(&self, lot: &Lot) -> bool {
+        let id = lot.id();
+        self.lots.lots().any(|l| l.id() == id)
+    }
     pub fn cycle(&self) -> Cycle {
         self.cycle
     }
@@ -318,13 +325,29 @@ impl<J: VoteJournal> Node<J> {
             .chain
             .block(self.chain.height())
             .map_or(Vec::new(), |b| b.block.tree.iter().map(|l| l.sponsor.short()).collect());
+        let held: Vec<String> = self
+            .valid_blocks
+            .iter()
+            .filter_map(|x| self.blocks.get(x))
+            .map(|b| {
+                let why = if self.ibft.vouched(&b.hash()) {
+                    "vouched"
+                } else if self.would_vote_for(b) {
+                    "lucky"
+                } else {
+                    "unlucky"
+                };
+                format!("{}:{why}", b.hash().short())
+            })
+            .collect();
         format!(
-            "height {} cycle start {} lineup [{}] seed {} lots {} | {}",
+            "height {} cycle start {} lineup [{}] seed {} lots {} held [{}] | {}",
             self.chain.height(),
             self.cycle.start,
             lineup.join(","),
             self.seed.as_ref().map_or("-".into(), |s| s.seed.short()),
             self.lots.len(),
+            held.join(" "),
             self.ibft.describe()
         )
     }
@@ -816,6 +839,14 @@ impl<J: VoteJournal> Node<J> {
             txs: outcome.receipts.len(),
             outcome,
             included,
+            seed_choices: self
+                .valid_blocks
+                .iter()
+                .filter_map(|x| self.blocks.get(x))
+                .filter(|b| b.height() == h)
+                .map(|b| b.header.seed)
+                .collect::<BTreeSet<_>>()
+                .len(),
         })));
         // The prevotes for the decided value pay their seats, if this node produces the next
         // MicroBlock.
@@ -839,7 +870,12 @@ impl<J: VoteJournal> Node<J> {
 
     /// Keeps evidence (bounded) and asks the shell to persist it (rule 10).
     fn note_evidence(&mut self, e: Evidence, out: &mut Vec<Output>) {
-        let accused = self.evidence_pool.iter().any(|x| x.offender() == e.offender());
+        // One piece per datacenter: its role keys are separate signers, but a MicroBlock may
+        // accuse a datacenter once (the simulator's all-out equivocator had its vote and batch
+        // keys accused side by side, and every MicroBlock after was refused).
+        let state = &self.chain.state;
+        let root = |x: &Evidence| state.dc_of(&x.offender()).map(|(r, _)| r);
+        let accused = root(&e).is_none_or(|r| self.evidence_pool.iter().any(|x| root(x) == Some(r)));
         if !accused && self.evidence_pool.len() < self.chain.params().max_evidence && e.verify(self.chain.id()).is_ok()
         {
             out.push(Output::PersistEvidence(e.clone()));
@@ -1023,7 +1059,19 @@ impl<J: VoteJournal> Node<J> {
                         Some(first) => {
                             if let Some(e) = first.evidence(&b) {
                                 self.note_evidence(e, out);
-                                return Err(Reject::Equivocation);
+                                // A block waiting on this very batch still needs it: refusing
+                                // it would leave the nodes that saw the other version unable
+                                // to validate that block for good (the simulator's
+                                // equivocating buffer stalled a height so). Evidence slashes
+                                // the offender either way.
+                                let wanted = self.waiting.values().any(|w| {
+                                    w.micro
+                                        .as_ref()
+                                        .is_some_and(|m| m.batches.iter().any(|r| r.digest == d))
+                                });
+                                if !wanted {
+                                    return Err(Reject::Equivocation);
+                                }
                             }
                         }
                         None => {

@@ -292,3 +292,164 @@ fn the_draw_uses_the_delay_output_carried_at_close_plus_d_plus_e() {
     let forged = recertify(net, &c, cb, |cb| cb.block.header.delay = Some(proof.clone()));
     assert!(matches!(commit(&mut c, forged, batches), Err(BlockError::DelayNotDue)));
 }
+
+// Rule 10: included evidence burns the offender's bond and vacates all its seats at once, from
+// the next height; v1 only barred future lineups and left the current seats voting.
+#[test]
+fn included_evidence_vacates_every_seat_of_the_offender_from_the_next_height() {
+    let net = net();
+    let (cb2, b2) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().unwrap();
+    let mut c = net.chain_at(1);
+    let id = *c.id();
+    let liar = &net.dcs[3];
+    let e = Vote::sign_unchecked(&liar.vote, &id, 1, 0, Step::Prevote, Some(Hash32([1; 32])), 0)
+        .evidence(&Vote::sign_unchecked(&liar.vote, &id, 1, 0, Step::Prevote, None, 0))
+        .expect("conflict");
+    // What it would hold at height 3 had it not been caught.
+    let held = net.chain_at(2).seats(3).weight(&liar.vote.public());
+    assert!(held > 0);
+    let held_now = c.seats(2).weight(&liar.vote.public());
+    let m = remicro(net, &c, m2, |m| m.evidence = vec![e]);
+    let cb = recertify(net, &c, cb2, |cb| cb.block.micro = Some(m));
+    commit(&mut c, cb, b2).unwrap();
+    let (_, d) = c.state.dc_of(&liar.vote.public()).unwrap();
+    assert_eq!((d.bond, d.slashed_at), (0, Some(2)));
+    assert_eq!(
+        c.seats(2).weight(&liar.vote.public()),
+        held_now,
+        "height 2 was already seated"
+    );
+    let s3 = c.seats(3);
+    assert_eq!(s3.weight(&liar.vote.public()), 0);
+    assert_eq!(
+        s3.list
+            .iter()
+            .filter(|k| **k == daoli_protocol::vote::Seats::VACANT)
+            .count() as u64,
+        held
+    );
+    assert_eq!(s3.n(), 11 - held, "vacant seats leave the committee");
+    assert_eq!(s3.quorum(), s3.n() - (s3.n() - 1) / 3);
+    // Its precommit no longer counts toward a certificate.
+    let (cb3, b3) = &net.record[2];
+    let mut with_liar = net.qc(&c, 3, cb3.block.hash(), &[1, 2, 3]);
+    with_liar.precommits.push(Vote::sign_unchecked(
+        &liar.vote,
+        &id,
+        3,
+        0,
+        Step::Precommit,
+        Some(cb3.block.hash()),
+        4,
+    ));
+    let r = commit(
+        &mut c,
+        CertifiedBlock {
+            qc: with_liar,
+            ..cb3.clone()
+        },
+        b3,
+    );
+    assert!(
+        matches!(r, Err(BlockError::Qc(daoli_protocol::vote::QcError::NotASeat(3, _)))),
+        "{r:?}"
+    );
+}
+
+// Rule 3: a seat does not prevote a block whose leader is less lucky than a lot it holds in
+// time (the censored tree of a coalition that left the luckiest lot out).
+#[test]
+fn a_seat_refuses_a_block_that_leaves_out_a_luckier_lot_it_holds() {
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let p = &net.genesis.params;
+    let seed = daoli_protocol::seed::fallback(&id, &net.genesis.seed, 1);
+    let lots: Vec<_> = (0..6)
+        .map(|i| {
+            let sponsor = &net.dcs[1 + i % 3];
+            let t = daoli_protocol::lot::LotTemplate {
+                height: 1,
+                prev_hash: n.chain.tip_hash(),
+                sponsor: sponsor.sponsor.public(),
+            };
+            daoli_protocol::lot::mine(
+                &Keypair::from_label(&format!("luck{i}")),
+                &id,
+                &t,
+                p.pow_bits,
+                0,
+                1 << 20,
+            )
+            .unwrap()
+            .countersign(&sponsor.sponsor, &id)
+        })
+        .collect();
+    for l in &lots {
+        let (_, r) = n.handle(50, net.dcs[1].root.public(), daoli_protocol::node::Msg::Lot(l.clone()));
+        r.unwrap();
+    }
+    let mut by_luck = lots.clone();
+    by_luck.sort_by_key(|l| l.rank(&seed));
+    let block = |tree: Vec<daoli_protocol::lot::Lot>| daoli_protocol::block::Block {
+        header: daoli_protocol::block::Header {
+            height: 1,
+            prev_hash: n.chain.tip_hash(),
+            seed,
+            vrf_proof: None,
+            prev_state_root: n.chain.roots[0],
+            delay: None,
+        },
+        tree,
+        micro: None,
+    };
+    assert!(n.would_vote_for(&block(by_luck.clone())));
+    assert!(
+        !n.would_vote_for(&block(by_luck[1..].to_vec())),
+        "the luckiest lot was censored"
+    );
+}
+
+// Rule 10: a datacenter caught with several of its role keys is accused once per MicroBlock
+// (a MicroBlock accusing one datacenter twice is invalid, so a pool holding both would make
+// every MicroBlock invalid, as the simulator's all-out equivocator showed).
+#[test]
+fn evidence_against_two_role_keys_of_one_datacenter_is_pooled_once() {
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let p = &net.genesis.params;
+    let liar = &net.dcs[3];
+    let from = net.dcs[1].root.public();
+    // Its sponsor key countersigns two lots of one miner...
+    for nonce in [0, 1 << 30] {
+        let t = daoli_protocol::lot::LotTemplate {
+            height: 1,
+            prev_hash: n.chain.tip_hash(),
+            sponsor: liar.sponsor.public(),
+        };
+        let l = daoli_protocol::lot::mine(&Keypair::from_label("twin-miner"), &id, &t, p.pow_bits, nonce, 1 << 20)
+            .unwrap()
+            .countersign(&liar.sponsor, &id);
+        let _ = n.handle(50, from, daoli_protocol::node::Msg::Lot(l));
+    }
+    // ...and its vote key prevotes two values.
+    for v in [Hash32([1; 32]), Hash32([2; 32])] {
+        let vote = Vote::sign_unchecked(&liar.vote, &id, 1, 0, Step::Prevote, Some(v), 0);
+        let _ = n.handle(60, from, daoli_protocol::node::Msg::Vote(vote));
+    }
+    let (cb1, b1) = net.record[0].clone();
+    let (out, r) = n.handle(2_000, from, daoli_protocol::node::Msg::Certified(cb1, b1));
+    r.unwrap();
+    let persisted = out
+        .iter()
+        .filter(|o| matches!(o, daoli_protocol::node::Output::PersistEvidence(_)))
+        .count();
+    assert_eq!(n.evidence().len(), 1, "{:?}", n.evidence());
+    assert_eq!(persisted, 1);
+    assert_eq!(
+        n.chain.state.dc_of(&n.evidence()[0].offender()).unwrap().0,
+        liar.root.public()
+    );
+}

@@ -8,10 +8,13 @@ use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::ledger::{LotteryEvent, TxOutcome};
+use daoli_protocol::lot::{Lot, LotTemplate, mine};
+use daoli_protocol::node::Proposal;
 use daoli_protocol::node::{Committed, Msg, Node, Output};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::verify::{verify_lottery, verify_rounds};
+use daoli_protocol::vote::Step;
 use daoli_protocol::vote::{MemJournal, Vote};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -58,15 +61,33 @@ pub enum Behavior {
     /// Mirrors every honest vote it sees back to the sender's side of a partition, so that
     /// each side sees a quorum for its own value (the attack needing more than f seats).
     SplitBrain,
+    /// Drops every honest lot it receives: its own view, its wave-1 prevotes and its
+    /// proposals carry a censored tree (rule 3).
+    CensorLots,
+    /// Reveals its seed and MicroBlock to half of the datacenters only (rule 4).
+    SelectiveSeed,
+    /// Signs two versions of everything it signs (votes, proposals, MicroBlocks, batches and
+    /// lot countersignatures) and sends one to each half of the peers (rule 10).
+    EquivocateAll,
+    /// Relays every certified block also with its QC cut, padded with a repeated precommit,
+    /// and as same-QC variants of the block (a dropped MicroBlock, a changed lot signature).
+    ForgeCertified,
+    /// Floods far-future votes, sync requests and junk transactions (rules 8 and 9).
+    Flood,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 5] = [
+    pub const ALL: [Behavior; 10] = [
         Behavior::Equivocate,
         Behavior::WithholdVotes,
         Behavior::WithholdSeed,
         Behavior::Garbage,
         Behavior::BadSignatures,
+        Behavior::CensorLots,
+        Behavior::SelectiveSeed,
+        Behavior::EquivocateAll,
+        Behavior::ForgeCertified,
+        Behavior::Flood,
     ];
 }
 
@@ -89,9 +110,11 @@ pub struct Config {
     pub params: Params,
     /// Datacenter index of each genesis seat (youngest first).
     pub genesis_seats: Vec<usize>,
+    /// The adversary's datacenters (its Sybil sponsors) and what they do.
     pub byzantine: BTreeMap<usize, Behavior>,
-    /// Byzantine datacenters stop mining when a win could give them more than this many seats.
-    pub byz_seat_cap: u64,
+    /// `p`: the adversary's share of lot production, permille. Its datacenters run this share
+    /// of all miner keys, and nothing limits the seats its lots win.
+    pub p_permille: u64,
     pub clients: usize,
     /// How often (per mille) a client buys a ticket while a lottery round is open.
     pub ticket_permille: u64,
@@ -112,33 +135,59 @@ pub struct Config {
 }
 
 impl Config {
-    /// A randomized scenario for `seed`: 4 to 6 datacenters, one Byzantine datacenter with at
-    /// most f seats, lossy jittery links, and sometimes a partition or a crash, all healed
-    /// well before the end.
+    /// A randomized scenario for `seed`: 3 to 5 honest datacenters and 1 to 3 Byzantine ones
+    /// (Sybil sponsors of one adversary) producing a share `p` of the lots (0.1 on even seeds,
+    /// 0.2 on odd ones), each position of the genesis window the adversary's with probability
+    /// `p` (exactly f on one seed in four: the boundary), lossy jittery links, and sometimes a
+    /// partition or a crash, all healed well before the end. One seed in ten runs a committee
+    /// of 40 seats instead of 11.
     pub fn random(seed: u64) -> Self {
         let mut r = Rng::new(seed);
-        let dcs = r.range(4, 5) as usize;
+        let honest_n = r.range(3, 5) as usize;
+        let sybils = r.range(1, 3) as usize;
+        let dcs = honest_n + sybils;
         let mut params = Params::devnet();
         params.pow_bits = 3;
         params.payroll = 8;
         params.coinbase = 100_000;
         params.wage = 1_000;
         params.batch_expiry = 3;
+        if seed % 10 == 9 {
+            params.seats = 40;
+            params.waves = vec![14, 13, 13];
+        }
+        let p_permille = if seed.is_multiple_of(2) { 100 } else { 200 };
         let n = params.seats;
         let f = params.f() as usize;
-        // Every scenario has a Byzantine datacenter holding f of the genesis seats.
-        let byz = r.below(dcs as u64) as usize;
-        // Genesis seats: the Byzantine datacenter gets f seats, the rest round-robin.
-        let honest: Vec<usize> = (0..dcs).filter(|d| *d != byz).collect();
-        let mut seats: Vec<usize> = (0..n)
-            .map(|i| if i < f { byz } else { honest[i % honest.len()] })
-            .collect();
-        // Shuffle so that the Byzantine seats land in any wave.
-        for i in (1..seats.len()).rev() {
+        let mut order: Vec<usize> = (0..dcs).collect();
+        for i in (1..order.len()).rev() {
             let j = r.below(i as u64 + 1) as usize;
-            seats.swap(i, j);
+            order.swap(i, j);
         }
-        let byzantine = BTreeMap::from([(byz, Behavior::ALL[r.below(Behavior::ALL.len() as u64) as usize])]);
+        let byz: Vec<usize> = order[..sybils].to_vec();
+        let honest: Vec<usize> = order[sybils..].to_vec();
+        let mut adversarial: Vec<bool> = if seed % 4 == 1 {
+            (0..n).map(|i| i < f).collect()
+        } else {
+            (0..n).map(|_| r.chance(p_permille)).collect()
+        };
+        for i in (1..n).rev() {
+            let j = r.below(i as u64 + 1) as usize;
+            adversarial.swap(i, j);
+        }
+        let seats: Vec<usize> = adversarial
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if *a {
+                    byz[i % byz.len()]
+                } else {
+                    honest[i % honest.len()]
+                }
+            })
+            .collect();
+        let behavior = Behavior::ALL[r.below(Behavior::ALL.len() as u64) as usize];
+        let byzantine = byz.iter().map(|d| (*d, behavior)).collect();
         let duration_ms = 16_000;
         let heal_at = 8_000;
         let mut partitions = Vec::new();
@@ -157,6 +206,10 @@ impl Config {
             let at = r.range(1_000, 5_000);
             crashes.push((d, at, at + r.range(200, 2_500)));
         }
+        // Rounds started during a partition run on with timeouts grown by then (round r waits
+        // r+1 times the base): after the heal, reaching an honest proposer whose block every
+        // honest seat accepts can take several such rounds, so the run leaves time for them.
+        let duration_ms = if partitions.is_empty() { duration_ms } else { 20_000 };
         Config {
             seed,
             datacenters: dcs,
@@ -164,7 +217,7 @@ impl Config {
             params,
             genesis_seats: seats,
             byzantine,
-            byz_seat_cap: f as u64,
+            p_permille,
             clients: r.range(2, 6) as usize,
             ticket_permille: 400,
             duration_ms,
@@ -180,6 +233,24 @@ impl Config {
         }
     }
 
+    /// Miner keys per datacenter: `miners_per_dc` for each honest one; the adversary's share
+    /// `p` of all keys spread over its datacenters.
+    pub fn miner_counts(&self) -> Vec<usize> {
+        let honest = (0..self.datacenters)
+            .filter(|d| !self.byzantine.contains_key(d))
+            .count();
+        let h = (honest * self.miners_per_dc) as u64;
+        let p = self.p_permille.min(999);
+        let b = ((h * p + (1000 - p) / 2) / (1000 - p)) as usize;
+        let byz: Vec<usize> = self.byzantine.keys().copied().collect();
+        (0..self.datacenters)
+            .map(|d| match byz.iter().position(|x| *x == d) {
+                None => self.miners_per_dc,
+                Some(k) => b / byz.len() + usize::from(k < b % byz.len()),
+            })
+            .collect()
+    }
+
     /// The quiet 4-datacenter devnet of the README: no faults.
     pub fn devnet(seed: u64, heights: u64) -> Self {
         let mut c = Config::random(seed);
@@ -189,6 +260,7 @@ impl Config {
         c.params.pow_bits = 8;
         c.genesis_seats = (0..c.params.seats).map(|i| i % 4).collect();
         c.byzantine.clear();
+        c.p_permille = 0;
         // Enough clients, keen on tickets, that each drawn round has several tickets to choose
         // from: a draw over one ticket would show nothing about fairness.
         c.clients = 16;
@@ -277,6 +349,18 @@ pub struct Report {
     pub acked_txs: u64,
     pub executed_txs: u64,
     pub draws: u64,
+    /// Certified heights whose seats gave the adversary more than f weight.
+    pub over_f_heights: u64,
+    /// The binomial prediction of `over_f_heights`: heights x P[Bin(n, p) > f].
+    pub predicted_over_f: f64,
+    /// Violations at or after a height where the adversary held more than f (beyond the
+    /// threat model's budget; reported apart, they do not fail the run).
+    pub over_f_violations: u64,
+    /// Synchronous heights whose leader was less lucky than a lot every honest trustee held
+    /// before its throttle.
+    pub unlucky_leaders: u64,
+    /// Most distinct seeds among the valid blocks one honest node held for one height.
+    pub max_seed_choices: u64,
     pub notes: Vec<String>,
 }
 
@@ -288,6 +372,8 @@ impl Report {
             + self.double_executions
             + self.liveness_failures
             + self.lottery_mismatches
+            + self.unlucky_leaders
+            + self.max_seed_choices.saturating_sub(2)
     }
 }
 
@@ -320,6 +406,17 @@ pub struct Sim {
     failed: BTreeMap<Hash32, TxOutcome>,
     draws: BTreeMap<u64, Vec<u64>>,
     height_at_heal: Option<u64>,
+    /// Lots of each height and the honest datacenters that held them before their throttle.
+    in_time: BTreeMap<u64, BTreeMap<Hash32, (Lot, BTreeSet<usize>)>>,
+    /// Sim time at which each height was first certified.
+    first_certified: BTreeMap<u64, u64>,
+    /// Heights at which the adversary held more than f seat weight.
+    over_f: BTreeSet<u64>,
+    /// The first height with a violation under more than f: the run's fault budget is blown
+    /// from there on.
+    compromised_at: Option<u64>,
+    /// Far-future and sync messages a flooding datacenter sent in its current cycle.
+    flooded: BTreeMap<usize, (u64, u64)>,
     pub report: Report,
     /// Lines printed per certified height (for the devnet run).
     pub log: Vec<String>,
@@ -337,9 +434,10 @@ impl Sim {
         let (genesis, dcs, ckeys) = cfg.genesis();
         let mut rng = Rng::new(cfg.seed.wrapping_mul(31).wrapping_add(7));
         let skew: Vec<u64> = (0..cfg.datacenters).map(|_| rng.below(cfg.skew_ms + 1)).collect();
+        let counts = cfg.miner_counts();
         let miners: Vec<Vec<Keypair>> = (0..cfg.datacenters)
             .map(|d| {
-                (0..cfg.miners_per_dc)
+                (0..counts[d])
                     .map(|m| Keypair::from_label(&format!("sim/{}/dc{d}/miner{m}", cfg.seed)))
                     .collect()
             })
@@ -409,6 +507,11 @@ impl Sim {
             failed: BTreeMap::new(),
             draws: BTreeMap::new(),
             height_at_heal: None,
+            in_time: BTreeMap::new(),
+            first_certified: BTreeMap::new(),
+            over_f: BTreeSet::new(),
+            compromised_at: None,
+            flooded: BTreeMap::new(),
             report: Report {
                 seed: cfg.seed,
                 ..Default::default()
@@ -491,9 +594,15 @@ impl Sim {
             if at > self.cfg.duration_ms {
                 break;
             }
+            let before = self.now;
             self.now = at;
             if self.height_at_heal.is_none() && self.now >= self.cfg.heal_at {
                 self.height_at_heal = Some(self.max_honest_height());
+            }
+            if std::env::var_os("SIM_TRACE").is_some() && before / 500 != at / 500 {
+                for (i, n) in self.nodes.iter().enumerate() {
+                    eprintln!("t={at} dc{i}: {}", n.describe());
+                }
             }
             let ev = self.events.remove(&id).expect("queued event");
             self.step(ev);
@@ -531,11 +640,28 @@ impl Sim {
                 if self.down[to] {
                     return;
                 }
-                if self.cfg.byzantine.get(&to) == Some(&Behavior::SplitBrain) {
-                    self.mirror(to, from, &msg);
+                match self.cfg.byzantine.get(&to) {
+                    Some(Behavior::SplitBrain) => self.mirror(to, from, &msg),
+                    Some(Behavior::CensorLots) => {
+                        if let Msg::Lot(l) = &*msg
+                            && !self.byz_key(&l.sponsor)
+                        {
+                            return;
+                        }
+                    }
+                    _ => {}
                 }
+                let lot = match &*msg {
+                    Msg::Lot(l) if self.honest(to) => Some(l.clone()),
+                    _ => None,
+                };
                 let now = self.local(to);
-                let (out, _) = self.nodes[to].handle(now, self.keys[from], *msg);
+                let (out, res) = self.nodes[to].handle(now, self.keys[from], *msg);
+                if let Some(l) = lot
+                    && res.is_ok()
+                {
+                    self.note_in_time(to, l);
+                }
                 self.outputs(to, out);
             }
             Ev::Wake(i) => {
@@ -543,7 +669,9 @@ impl Sim {
                 if self.down[i] {
                     return;
                 }
-                self.gate_byzantine_mining(i);
+                if self.cfg.byzantine.get(&i) == Some(&Behavior::Flood) {
+                    self.flood(i);
+                }
                 let now = self.local(i);
                 let out = self.nodes[i].tick(now);
                 self.outputs(i, out);
@@ -567,27 +695,17 @@ impl Sim {
         }
     }
 
-    /// Keeps the adversary within its fault budget: a Byzantine datacenter does not mine in a
-    /// cycle whose win could lift it above `byz_seat_cap` seats.
-    fn gate_byzantine_mining(&mut self, i: usize) {
-        if self.honest(i) {
-            return;
-        }
-        let node = &self.nodes[i];
-        let h = node.height() + 1;
-        let seats = node.chain.seats(h);
-        let me = node.vote_key();
-        let keep = seats.list[..seats.list.len() - 1].iter().filter(|k| **k == me).count() as u64;
-        let allowed = keep < self.cfg.byz_seat_cap;
-        self.nodes[i].miners = if allowed { self.miners[i].clone() } else { Vec::new() };
-    }
-
     fn outputs(&mut self, i: usize, out: Vec<Output>) {
         let behavior = self.cfg.byzantine.get(&i).copied();
         for o in out {
             match o {
                 Output::Broadcast(m) => match behavior {
-                    None => self.broadcast(i, m),
+                    None => {
+                        if let Msg::Lot(l) = &m {
+                            self.note_in_time(i, l.clone());
+                        }
+                        self.broadcast(i, m)
+                    }
                     Some(b) => self.byzantine_broadcast(i, b, m),
                 },
                 Output::Send(pk, m) => {
@@ -676,8 +794,174 @@ impl Sim {
                 self.broadcast(i, m);
             }
             (Behavior::SplitBrain, Msg::Vote(_) | Msg::Proposal(_)) => {}
+            (Behavior::SelectiveSeed, m @ (Msg::Seed(_) | Msg::Micro(_))) => {
+                let told: Vec<usize> = (0..self.nodes.len())
+                    .filter(|d| d % 2 == 0 || !self.honest(*d))
+                    .collect();
+                for to in told {
+                    self.send(i, to, m.clone());
+                }
+            }
+            (Behavior::EquivocateAll, m) => match self.twin(i, &m) {
+                Some(other) => {
+                    for to in 0..self.nodes.len() {
+                        let x = if to % 2 == 0 { m.clone() } else { other.clone() };
+                        self.send(i, to, x);
+                    }
+                }
+                None => self.broadcast(i, m),
+            },
+            (Behavior::ForgeCertified, Msg::Certified(cb, batches)) => {
+                let mut variants = Vec::new();
+                let mut cut = cb.clone();
+                cut.qc.precommits.truncate(1);
+                variants.push(cut);
+                let mut padded = cb.clone();
+                if let Some(first) = padded.qc.precommits.first().cloned() {
+                    padded.qc.precommits = vec![first; 12];
+                }
+                variants.push(padded);
+                let mut bare = cb.clone();
+                bare.block.micro = None;
+                variants.push(bare);
+                let mut resigned = cb.clone();
+                resigned.block.tree[0].miner_sig.0[5] ^= 1;
+                variants.push(resigned);
+                for v in variants {
+                    self.broadcast(i, Msg::Certified(v, batches.clone()));
+                }
+                self.broadcast(i, Msg::Certified(cb, batches));
+            }
             (_, m) => self.broadcast(i, m),
         }
+    }
+
+    /// EquivocateAll: a second, different statement for the same slot, signed by the same key.
+    fn twin(&mut self, i: usize, m: &Msg) -> Option<Msg> {
+        let id = self.nodes[i].id.clone();
+        let chain = self.chain;
+        match m {
+            Msg::Vote(v) => Some(Msg::Vote(self.garbage_vote(&id.vote, v))),
+            Msg::Proposal(p) => {
+                let mut b = p.block.clone();
+                if b.micro.take().is_none() {
+                    b.tree.truncate(1);
+                    if b.tree.len() == p.block.tree.len() {
+                        return None;
+                    }
+                }
+                Some(Msg::Proposal(Proposal::new(
+                    &id.vote,
+                    &chain,
+                    p.round,
+                    p.valid_round,
+                    b,
+                )))
+            }
+            Msg::Micro(mb) => {
+                let mut x = mb.clone();
+                if x.batches.pop().is_none() && x.prev_prevotes.pop().is_none() && x.evidence.pop().is_none() {
+                    return None;
+                }
+                Some(Msg::Micro(x.sign(&id.micro, &chain)))
+            }
+            Msg::Batch(b) => {
+                let mut txs = b.txs.clone();
+                txs.pop()?;
+                Some(Msg::Batch(daoli_protocol::block::Batch::seal(
+                    &id.batch, &chain, b.cycle, b.slot, txs,
+                )))
+            }
+            Msg::Lot(l) => {
+                let miner = self.miners[i].iter().find(|k| k.public() == l.miner)?.clone();
+                let t = LotTemplate {
+                    height: l.height,
+                    prev_hash: l.prev_hash,
+                    sponsor: l.sponsor,
+                };
+                let twin = mine(
+                    &miner,
+                    &chain,
+                    &t,
+                    self.cfg.params.pow_bits,
+                    l.nonce.wrapping_add(1),
+                    1 << 16,
+                )?;
+                Some(Msg::Lot(twin.countersign(&id.sponsor, &chain)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Flood: per cycle, up to 48 far-future votes, sync requests and junk transactions.
+    fn flood(&mut self, i: usize) {
+        let h = self.nodes[i].height() + 1;
+        let sent = self.flooded.entry(i).or_insert((h, 0));
+        if sent.0 != h {
+            *sent = (h, 0);
+        }
+        if sent.1 >= 48 {
+            return;
+        }
+        sent.1 += 16;
+        let key = self.nodes[i].id.vote.clone();
+        let junk = Keypair::from_label(&format!("sim/junk/{i}"));
+        for k in 0..16u64 {
+            let to = self.rng.below(self.nodes.len() as u64) as usize;
+            let m = match k % 3 {
+                0 => {
+                    let far = h + 2 + self.rng.below(5_000);
+                    let value = Hash32([self.rng.below(255) as u8; 32]);
+                    Msg::Vote(Vote::sign_unchecked(
+                        &key,
+                        &self.chain,
+                        far,
+                        0,
+                        Step::Prevote,
+                        Some(value),
+                        0,
+                    ))
+                }
+                1 => Msg::SyncRequest { from: 0 },
+                _ => {
+                    let to_pk = self.keys[to];
+                    let tx = Transaction::new(
+                        &junk,
+                        &self.chain,
+                        self.rng.below(1 << 20),
+                        1,
+                        TxKind::Transfer { to: to_pk, amount: 1 },
+                        vec![],
+                    );
+                    Msg::Tx {
+                        client: u64::MAX,
+                        slot: self.rng.below(self.cfg.params.payroll as u64) as u32,
+                        tx,
+                    }
+                }
+            };
+            self.send(i, to, m);
+        }
+    }
+
+    fn byz_key(&self, k: &PublicKey) -> bool {
+        self.index.get(k).is_some_and(|d| !self.honest(*d))
+    }
+
+    /// Records that honest datacenter `i` holds `lot` before its throttle.
+    fn note_in_time(&mut self, i: usize, lot: Lot) {
+        let node = &self.nodes[i];
+        let c = node.cycle();
+        if c.height != lot.height || self.local(i) >= c.throttle(&self.cfg.params) || !node.holds_lot(&lot) {
+            return;
+        }
+        self.in_time
+            .entry(lot.height)
+            .or_default()
+            .entry(lot.id())
+            .or_insert_with(|| (lot, BTreeSet::new()))
+            .1
+            .insert(i);
     }
 
     /// SplitBrain: answer an honest vote with the same vote of our own, to the voter's side.
@@ -727,14 +1011,39 @@ impl Sim {
             );
         }
         let h = c.height;
+        self.report.max_seed_choices = self.report.max_seed_choices.max(c.seed_choices as u64);
+        if !self.first_certified.contains_key(&h) {
+            self.first_certified.insert(h, self.now);
+            let seats = self.nodes[i].chain.seats(h);
+            let adversary: u64 = self
+                .cfg
+                .byzantine
+                .keys()
+                .map(|d| seats.weight(&self.nodes[*d].vote_key()))
+                .sum();
+            if adversary > seats.f() {
+                self.over_f.insert(h);
+                self.report.over_f_heights += 1;
+            }
+            self.check_luck(i, h);
+        }
         match self.certified.get(&h) {
             Some(prev) if *prev != c.hash => {
-                self.report.safety_violations += 1;
-                self.report.notes.push(format!(
+                let note = format!(
                     "SAFETY: height {h}: dc{i} certified {} but another node certified {}",
                     c.hash.short(),
                     prev.short()
-                ));
+                );
+                if self.beyond_budget(h) {
+                    self.report.over_f_violations += 1;
+                    self.compromised_at = Some(self.compromised_at.map_or(h, |x| x.min(h)));
+                    self.report
+                        .notes
+                        .push(format!("OVER-F {note} (adversary held more than f)"));
+                } else {
+                    self.report.safety_violations += 1;
+                    self.report.notes.push(note);
+                }
             }
             Some(_) => {}
             None => {
@@ -742,6 +1051,9 @@ impl Sim {
             }
         }
         match self.roots.get(&h) {
+            Some(prev) if *prev != c.outcome.state_root && self.beyond_budget(h) => {
+                self.report.over_f_violations += 1;
+            }
             Some(prev) if *prev != c.outcome.state_root => {
                 self.report.root_divergences += 1;
                 self.report.notes.push(format!(
@@ -757,6 +1069,9 @@ impl Sim {
         for ev in &c.outcome.lottery {
             if let LotteryEvent::Drawn { round, winners, .. } = ev {
                 match self.draws.get(round) {
+                    Some(w) if w != winners && self.compromised_at.is_some() => {
+                        self.report.over_f_violations += 1;
+                    }
                     Some(w) if w != winners => {
                         self.report.lottery_mismatches += 1;
                         self.report
@@ -792,6 +1107,50 @@ impl Sim {
             self.log.push(self.describe(&c));
         }
         self.canonical.insert(h, c);
+    }
+
+    /// Whether height `h` is past the threat model's budget: the adversary held more than f
+    /// there, or the run was already compromised below it.
+    fn beyond_budget(&self, h: u64) -> bool {
+        self.over_f.contains(&h) || self.compromised_at.is_some_and(|x| h >= x)
+    }
+
+    /// Under synchrony the leader of `h` is the luckiest lot that every honest trustee held
+    /// before its throttle (rule 3). Heights in a faulty period or where the adversary held
+    /// more than f are not judged.
+    fn check_luck(&mut self, i: usize, h: u64) {
+        let synchronous = h >= 2
+            && self
+                .first_certified
+                .get(&(h - 1))
+                .is_some_and(|t| *t >= self.cfg.heal_at + 200);
+        let lots = self.in_time.remove(&h);
+        self.in_time.retain(|k, _| *k > h);
+        if !synchronous || self.over_f.contains(&h) || self.down.iter().any(|d| *d) {
+            return;
+        }
+        let node = &self.nodes[i];
+        let Some(cb) = node.chain.block(h) else { return };
+        let seed = cb.block.header.seed;
+        let leader = cb.block.leader().rank(&seed);
+        let seats = node.chain.seats(h);
+        let trustees: Vec<usize> = (0..self.nodes.len())
+            .filter(|d| self.honest(*d) && seats.weight(&self.nodes[*d].vote_key()) > 0)
+            .collect();
+        let best = lots.into_iter().flat_map(|m| m.into_values()).filter(|(l, holders)| {
+            trustees.iter().all(|t| holders.contains(t)) && node.chain.check_sponsor(h, l).is_ok()
+        });
+        if let Some((l, _)) = best.min_by_key(|(l, _)| l.rank(&seed))
+            && l.rank(&seed) < leader
+        {
+            self.report.unlucky_leaders += 1;
+            self.report.notes.push(format!(
+                "LUCK: height {h}: leader {} is less lucky than lot {} of miner {} that every honest trustee held in time",
+                cb.block.leader().miner.short(),
+                l.id().short(),
+                l.miner.short()
+            ));
+        }
     }
 
     fn dc_name(&self, pk: &PublicKey) -> String {
@@ -944,6 +1303,9 @@ impl Sim {
     }
 
     fn client_reply(&mut self, ci: usize, node: usize, tx_hash: Hash32, result: Result<(), BufferError>) {
+        if ci >= self.clients.len() {
+            return; // the answer to a flooding datacenter's junk
+        }
         if std::env::var_os("SIM_DEBUG").is_some() {
             eprintln!(
                 "t={} client {ci} reply from dc{node} for {}: {result:?}",
@@ -977,12 +1339,41 @@ impl Sim {
         let heights: Vec<u64> = honest.iter().map(|i| self.nodes[*i].height()).collect();
         self.report.heights = heights.iter().copied().min().unwrap_or(0);
         let at_heal = self.height_at_heal.unwrap_or(0);
+        let n = self.cfg.params.seats as u64;
+        let p = self.cfg.p_permille as f64 / 1000.0;
+        self.report.predicted_over_f =
+            self.first_certified.len() as f64 * daoli_protocol::committee::over_f_probability(n, p).unwrap_or(0.0);
+        // Stuck where the adversary holds more than f (it need not vote), or on a fork it made
+        // with more than f: beyond the budget, reported apart.
+        let stuck = self.report.heights + 1;
+        let low = honest.iter().copied().min_by_key(|i| self.nodes[*i].height());
+        let stuck_over_f = low.is_some_and(|i| {
+            let seats = self.nodes[i].chain.seats(stuck);
+            let adversary: u64 = self
+                .cfg
+                .byzantine
+                .keys()
+                .map(|d| seats.weight(&self.nodes[*d].vote_key()))
+                .sum();
+            adversary > seats.f()
+        });
+        let apart = stuck_over_f || self.compromised_at.is_some();
+        if stuck_over_f {
+            self.over_f.insert(stuck);
+            self.report.notes.push(format!(
+                "OVER-F: stuck at height {stuck}, where the adversary holds more than f"
+            ));
+        }
         for (i, h) in honest.iter().zip(&heights) {
             if *h < at_heal + 2 {
-                self.report.liveness_failures += 1;
-                self.report
-                    .notes
-                    .push(format!("LIVENESS: dc{i} at height {h}, heights at heal {at_heal}"));
+                let note = format!("LIVENESS: dc{i} at height {h}, heights at heal {at_heal}");
+                if apart {
+                    self.report.over_f_violations += 1;
+                    self.report.notes.push(format!("OVER-F {note}"));
+                } else {
+                    self.report.liveness_failures += 1;
+                    self.report.notes.push(note);
+                }
             }
         }
         // Every transaction an honest buffer acknowledged is executed exactly once.
@@ -991,6 +1382,10 @@ impl Sim {
         for (tx, node) in &self.acked {
             let ok = self.executed_ok.get(tx).copied().unwrap_or(0);
             if ok != 1 && !(ok == 0 && self.failed.contains_key(tx)) {
+                if apart {
+                    self.report.over_f_violations += 1;
+                    continue;
+                }
                 self.report.lost_txs += 1;
                 self.report.notes.push(format!(
                     "LOST: tx {} acknowledged by dc{node} was not executed",
@@ -1054,7 +1449,8 @@ pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
         })
         .collect();
     c.byzantine = BTreeMap::from([(0, Behavior::SplitBrain)]);
-    c.byz_seat_cap = byz_seats as u64;
+    // Its seats only age out: it mines nothing, so the attack runs with exactly the seats given.
+    c.p_permille = 0;
     c.loss_permille = 0;
     c.crashes.clear();
     c.heal_at = 6_000;
@@ -1092,6 +1488,32 @@ impl Sim {
         let round = self.last_drawn_round()?;
         Some(verify_lottery(&self.genesis, &self.public_record(), round).map_err(|e| e.to_string()))
     }
+}
+
+/// The summary line of a set of runs: `seeds N heights H violations V over-f-heights X
+/// predicted Y unlucky-leaders U max-seed-choices S`, then the breakdown.
+pub fn summary(reports: &[Report]) -> String {
+    let sum = |f: fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
+    let predicted: f64 = reports.iter().map(|r| r.predicted_over_f).sum();
+    format!(
+        "seeds {} heights {} violations {} over-f-heights {} predicted {predicted:.1} unlucky-leaders {} max-seed-choices {} \
+         (safety {}, state-root {}, lost-tx {}, double-exec {}, liveness {}, lottery {}; beyond-f {}) txs {} draws {}",
+        reports.len(),
+        sum(|r| r.heights),
+        sum(|r| r.violations()),
+        sum(|r| r.over_f_heights),
+        sum(|r| r.unlucky_leaders),
+        reports.iter().map(|r| r.max_seed_choices).max().unwrap_or(0),
+        sum(|r| r.safety_violations),
+        sum(|r| r.root_divergences),
+        sum(|r| r.lost_txs),
+        sum(|r| r.double_executions),
+        sum(|r| r.liveness_failures),
+        sum(|r| r.lottery_mismatches),
+        sum(|r| r.over_f_violations),
+        sum(|r| r.acked_txs),
+        sum(|r| r.draws),
+    )
 }
 
 /// Runs one randomized seed.

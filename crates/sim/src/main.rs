@@ -86,22 +86,7 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            let heights: u64 = reports.iter().map(|r| r.heights).sum();
-            let sum = |f: fn(&daoli_sim::Report) -> u64| reports.iter().map(f).sum::<u64>();
-            println!(
-                "seeds {} heights {} violations {} (safety {}, state-root {}, lost-tx {}, double-exec {}, liveness {}, lottery {}) txs {} draws {}",
-                reports.len(),
-                heights,
-                sum(|r| r.violations()),
-                sum(|r| r.safety_violations),
-                sum(|r| r.root_divergences),
-                sum(|r| r.lost_txs),
-                sum(|r| r.double_executions),
-                sum(|r| r.liveness_failures),
-                sum(|r| r.lottery_mismatches),
-                sum(|r| r.acked_txs),
-                sum(|r| r.draws)
-            );
+            println!("{}", daoli_sim::summary(&reports));
             if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Some("replay") => {
@@ -123,17 +108,23 @@ fn main() -> ExitCode {
                     println!("  slashed: {}", slashed.join(", "));
                 }
             }
+            if std::env::var_os("SIM_DEBUG").is_some()
+                && let Some(n) = sim.nodes.first()
+            {
+                for h in 1..=n.height() {
+                    let b = &n.chain.block(h).expect("held").block;
+                    println!(
+                        "  block {h}: micro {:?}",
+                        b.micro
+                            .as_ref()
+                            .map(|m| (m.producer_rank, m.batches.len(), m.prev_prevotes.len()))
+                    );
+                }
+            }
             for n in &r.notes {
                 println!("{n}");
             }
-            println!(
-                "seed {} heights {} violations {} txs {} draws {}",
-                r.seed,
-                r.heights,
-                r.violations(),
-                r.acked_txs,
-                r.draws
-            );
+            println!("{}", daoli_sim::summary(std::slice::from_ref(&r)));
             if r.violations() == 0 {
                 ExitCode::SUCCESS
             } else {
