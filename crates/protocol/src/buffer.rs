@@ -6,8 +6,9 @@ use crate::block::Batch;
 use crate::codec::{ChainId, Hash32};
 use crate::crypto::{Keypair, PublicKey};
 use crate::ledger::{Receipt, State, TxOutcome};
+use crate::limits;
 use crate::params::Params;
-use crate::tx::{Transaction, TxError};
+use crate::tx::{Transaction, TxError, TxKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +28,10 @@ pub enum BufferError {
     },
     #[error("no payroll slot is known for cycle {0}")]
     NoSlot(u64),
+    #[error("the sender's balance {balance} does not cover {owed} (this transaction and those it has pending here)")]
+    CannotPay { balance: u64, owed: u64 },
+    #[error("this buffer holds {0} transactions, its limit")]
+    Full(usize),
 }
 
 /// What the shell must do with an admitted transaction before it answers the client.
@@ -43,18 +48,53 @@ struct Held {
     tx: Transaction,
     /// The cycle of the batch it was last sealed in.
     sealed: Option<u64>,
+    /// The cycle it was admitted in.
+    since: u64,
+    /// What it debits its sender at most: fee plus the amount, ticket price or bond.
+    cost: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+/// The most `tx` can take from its sender: the fee plus what it moves.
+fn cost(tx: &Transaction, state: &State) -> u64 {
+    let value = match &tx.kind {
+        TxKind::Transfer { amount, .. } => *amount,
+        TxKind::BuyTicket { round } => state.rounds.get(round).map_or(0, |r| r.price),
+        TxKind::Register { bond, .. } => *bond,
+    };
+    value.saturating_add(tx.fee)
+}
+
+#[derive(Debug, Clone)]
 pub struct KernelBuffer {
+    /// Most transactions held at once.
+    cap: usize,
     held: BTreeMap<Hash32, Held>,
     by_nonce: BTreeMap<(PublicKey, u64), Hash32>,
     pending: BTreeSet<(PublicKey, u64, Hash32)>,
+    /// Pending debits per sender: the sum of `cost` over its held transactions (rule 9).
+    debits: BTreeMap<PublicKey, u64>,
     /// Own sealed batches not yet seen included (to resend).
     pub sealed: BTreeMap<Hash32, Batch>,
 }
 
+impl Default for KernelBuffer {
+    fn default() -> Self {
+        Self::with_capacity(limits::BUFFER_TXS)
+    }
+}
+
 impl KernelBuffer {
+    pub fn with_capacity(cap: usize) -> Self {
+        KernelBuffer {
+            cap,
+            held: BTreeMap::new(),
+            by_nonce: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            debits: BTreeMap::new(),
+            sealed: BTreeMap::new(),
+        }
+    }
+
     /// Checks size, signature, nonce window and duplicates.
     pub fn admit(
         &mut self,
@@ -80,9 +120,29 @@ impl KernelBuffer {
         if self.by_nonce.contains_key(&(tx.sender, tx.nonce)) {
             return Err(BufferError::NonceTaken(tx.nonce));
         }
+        if self.held.len() >= self.cap {
+            return Err(BufferError::Full(self.cap));
+        }
+        // Admitted only if the sender can pay it after everything it has pending here, so a
+        // buffer never acknowledges what cannot pay (rule 9).
+        let c = cost(&tx, state);
+        let owed = self.debits.get(&tx.sender).copied().unwrap_or(0).saturating_add(c);
+        let balance = state.account(&tx.sender).balance;
+        if balance < owed {
+            return Err(BufferError::CannotPay { balance, owed });
+        }
+        *self.debits.entry(tx.sender).or_insert(0) += c;
         self.by_nonce.insert((tx.sender, tx.nonce), h);
         self.pending.insert((tx.sender, tx.nonce, h));
-        self.held.insert(h, Held { tx, sealed: None });
+        self.held.insert(
+            h,
+            Held {
+                tx,
+                sealed: None,
+                since: state.height + 1,
+                cost: c,
+            },
+        );
         Ok(Admitted::New(h))
     }
 
@@ -97,14 +157,44 @@ impl KernelBuffer {
     }
 
     /// Seals the pending transactions (by sender, then nonce) into a batch for `(cycle, slot)`.
-    pub fn seal(&mut self, key: &Keypair, chain: &ChainId, cycle: u64, slot: u32, p: &Params) -> Option<Batch> {
-        if self.pending.is_empty() {
-            return None;
-        }
+    /// Only each sender's run of consecutive nonces from its account nonce (counting those
+    /// already sealed and awaiting execution) is sealed: a transaction behind a nonce gap would
+    /// only fail, so it waits, unsealed, until the gap fills or it expires.
+    pub fn seal(
+        &mut self,
+        key: &Keypair,
+        chain: &ChainId,
+        cycle: u64,
+        slot: u32,
+        state: &State,
+        p: &Params,
+    ) -> Option<Batch> {
         let mut txs = Vec::new();
         let mut size = 0;
         let mut taken = Vec::new();
+        let mut next: Option<(PublicKey, u64)> = None;
         for entry in &self.pending {
+            let (sender, nonce, _) = *entry;
+            let expected = match next {
+                Some((s, n)) if s == sender => n,
+                _ => {
+                    // The account nonce, past the sender's transactions sealed and in flight.
+                    let mut n = state.account(&sender).nonce;
+                    while self
+                        .by_nonce
+                        .get(&(sender, n))
+                        .is_some_and(|x| self.held[x].sealed.is_some())
+                    {
+                        n += 1;
+                    }
+                    n
+                }
+            };
+            if nonce != expected {
+                next = Some((sender, u64::MAX));
+                continue;
+            }
+            next = Some((sender, nonce + 1));
             let held = self.held.get_mut(&entry.2).expect("pending is held");
             let s = held.tx.size();
             if size + s > p.max_batch_bytes {
@@ -114,6 +204,9 @@ impl KernelBuffer {
             held.sealed = Some(cycle);
             txs.push(held.tx.clone());
             taken.push(*entry);
+        }
+        if txs.is_empty() {
+            return None;
         }
         for e in taken {
             self.pending.remove(&e);
@@ -139,6 +232,12 @@ impl KernelBuffer {
         if let Some(x) = self.held.remove(h) {
             self.by_nonce.remove(&(x.tx.sender, x.tx.nonce));
             self.pending.remove(&(x.tx.sender, x.tx.nonce, *h));
+            if let Some(d) = self.debits.get_mut(&x.tx.sender) {
+                *d = d.saturating_sub(x.cost);
+                if *d == 0 {
+                    self.debits.remove(&x.tx.sender);
+                }
+            }
         }
     }
 
@@ -182,6 +281,21 @@ impl KernelBuffer {
             .collect();
         for h in expired {
             self.repool(h);
+        }
+        // A transaction still behind a nonce gap after GAP_EXPIRY_CYCLES expires: nothing
+        // will fill the gap it waits on (rule 9). It was never sealed, so nothing ran.
+        let gapped: Vec<Hash32> = self
+            .held
+            .iter()
+            .filter(|(_, x)| {
+                x.sealed.is_none()
+                    && x.since + limits::GAP_EXPIRY_CYCLES < height
+                    && x.tx.nonce > state.account(&x.tx.sender).nonce
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        for h in gapped {
+            self.forget(&h);
         }
         self.sealed.retain(|_, b| b.cycle + p.batch_expiry >= height);
     }
@@ -235,7 +349,7 @@ mod tests {
         let t1 = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
         b.admit(t0.clone(), &C, &s, &p).unwrap();
         b.admit(t1.clone(), &C, &s, &p).unwrap();
-        let batch = b.seal(&key, &C, 5, 0, &p).expect("batch");
+        let batch = b.seal(&key, &C, 5, 0, &s, &p).expect("batch");
         assert_eq!(batch.txs, vec![t0.clone(), t1.clone()]);
         assert_eq!(b.pending_len(), 0);
         // The batch never made it into a block: past the expiry both are pooled again.
@@ -252,10 +366,68 @@ mod tests {
                 outcome: TxOutcome::Ok,
             },
         ];
-        b.seal(&key, &C, 20, 0, &p).unwrap();
-        b.on_executed(20, &rs, &[], &s, &p);
+        b.seal(&key, &C, 12, 0, &s, &p).unwrap();
+        b.on_executed(12, &rs, &[], &s, &p);
         assert!(!b.holds(&t0.hash()));
         assert!(b.holds(&t1.hash()));
         assert_eq!(b.pending_len(), 1);
+    }
+
+    // Rule 9: v1 admitted what the sender could never pay; now pending debits count.
+    #[test]
+    fn a_buffer_refuses_what_the_sender_cannot_pay_after_its_pending_debits() {
+        let (s, p, alice) = setup();
+        let to = Keypair::from_label("bob").public();
+        let mut b = KernelBuffer::default();
+        let t = |n, amount| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount }, vec![]);
+        assert!(b.admit(t(0, 600), &C, &s, &p).is_ok());
+        assert_eq!(
+            b.admit(t(1, 500), &C, &s, &p),
+            Err(BufferError::CannotPay {
+                balance: 1_000,
+                owed: 601 + 501
+            })
+        );
+        assert!(b.admit(t(1, 398), &C, &s, &p).is_ok(), "exactly the balance");
+        assert!(matches!(
+            b.admit(t(2, 0), &C, &s, &p),
+            Err(BufferError::CannotPay { .. })
+        ));
+        assert_eq!(b.held_len(), 2);
+        // Executed or dropped, a transaction's debit is released.
+        let first = t(0, 600).hash();
+        b.forget(&first);
+        assert!(b.admit(t(2, 500), &C, &s, &p).is_ok());
+        let mut tiny = KernelBuffer::with_capacity(1);
+        tiny.admit(t(0, 1), &C, &s, &p).unwrap();
+        assert_eq!(tiny.admit(t(1, 1), &C, &s, &p), Err(BufferError::Full(1)));
+    }
+
+    // Rule 9: v1 re-sealed nonce-gap transactions every cycle for ever. Now a transaction behind
+    // a gap is not sealed, and it expires if the gap does not fill.
+    #[test]
+    fn nonce_gap_transactions_are_not_sealed_and_expire() {
+        let (s, p, alice) = setup();
+        let to = Keypair::from_label("bob").public();
+        let key = Keypair::from_label("dc");
+        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let mut b = KernelBuffer::default();
+        b.admit(t(0), &C, &s, &p).unwrap();
+        b.admit(t(2), &C, &s, &p).unwrap();
+        let batch = b.seal(&key, &C, 1, 0, &s, &p).expect("batch");
+        assert_eq!(batch.txs, vec![t(0)], "nonce 2 waits behind the gap at 1");
+        assert_eq!(b.seal(&key, &C, 2, 0, &s, &p), None, "nothing sealable: no junk batch");
+        // The gap fills: 1 and 2 go out together, after 0 (sealed, in flight).
+        b.admit(t(1), &C, &s, &p).unwrap();
+        let batch = b.seal(&key, &C, 2, 0, &s, &p).expect("batch");
+        assert_eq!(batch.txs, vec![t(1), t(2)]);
+        // A gap that never fills: its transaction expires and releases its debit.
+        let mut b = KernelBuffer::default();
+        b.admit(t(5), &C, &s, &p).unwrap();
+        b.on_executed(limits::GAP_EXPIRY_CYCLES, &[], &[], &s, &p);
+        assert!(b.holds(&t(5).hash()), "not yet");
+        b.on_executed(limits::GAP_EXPIRY_CYCLES + 2, &[], &[], &s, &p);
+        assert!(!b.holds(&t(5).hash()));
+        assert!(b.debits.is_empty());
     }
 }

@@ -11,6 +11,7 @@ pub mod dcc;
 pub mod delay;
 pub mod ibft;
 pub mod ledger;
+pub mod limits;
 pub mod lot;
 pub mod lottery;
 pub mod merkle;

@@ -167,6 +167,12 @@ pub enum Reject {
     Vote(#[from] crate::ibft::VoteReject),
     #[error("buffered for a later height")]
     Future,
+    #[error("message for height {0}: only the next cycle is held")]
+    FarFuture(u64),
+    #[error("{0} from this datacenter already held or served (limit {1})")]
+    Busy(&'static str, usize),
+    #[error("sender is no registered datacenter")]
+    UnknownPeer,
     #[error("stale: for a past height")]
     Stale,
     #[error("lineup rank {0} is not in the previous block's lineup")]
@@ -186,8 +192,7 @@ enum Duty {
     OwnView,
 }
 
-const MAX_FUTURE: usize = 4096;
-const MAX_AHEAD: usize = 64;
+use crate::limits;
 
 #[derive(Debug)]
 pub struct Node<J: VoteJournal> {
@@ -226,8 +231,12 @@ pub struct Node<J: VoteJournal> {
     /// (height, round, value, prevotes) of the last block decided here, for the next MicroBlock.
     decided_prevotes: Option<(u64, u32, Hash32, Vec<Vote>)>,
     evidence_pool: Vec<Evidence>,
+    /// Next-cycle messages, verified, by sender (rule 8).
     future: Vec<(PublicKey, Msg)>,
-    ahead: BTreeMap<u64, (CertifiedBlock, Vec<Batch>)>,
+    /// Certified blocks ahead of this node, by (height, sender).
+    ahead: BTreeMap<(u64, PublicKey), (CertifiedBlock, Vec<Batch>)>,
+    /// Sync and batch requests served this cycle, by sender.
+    served: BTreeMap<PublicKey, (u32, u32)>,
     done: BTreeSet<Duty>,
     next_stall: u64,
     last_sync: u64,
@@ -281,6 +290,7 @@ impl<J: VoteJournal> Node<J> {
             evidence_pool: Vec::new(),
             future: Vec::new(),
             ahead: BTreeMap::new(),
+            served: BTreeMap::new(),
             done: BTreeSet::new(),
             next_stall: 0,
             last_sync: 0,
@@ -308,6 +318,10 @@ impl<J: VoteJournal> Node<J> {
     }
     pub fn height(&self) -> u64 {
         self.chain.height()
+    }
+    /// Messages held for the next cycle (rule 8).
+    pub fn held_next_cycle(&self) -> usize {
+        self.future.len()
     }
     /// Whether this node holds `lot` (the same lot, signatures included) in its pool.
     pub fn holds_lot(&self, lot: &Lot) -> bool {
@@ -411,6 +425,7 @@ impl<J: VoteJournal> Node<J> {
         self.own_view_inputs = (0, 0, 0);
         self.done.clear();
         self.helped.retain(|(_, x)| *x + 2 >= h);
+        self.served.clear();
         let restored = self.signer.journal.at_height(h);
         self.ibft = Ibft::new(
             h,
@@ -557,7 +572,9 @@ impl<J: VoteJournal> Node<J> {
             // One batch per lineup address, also across a restart (the buffer is durable).
             if let Some(slot) = slots.first()
                 && !self.buffer.sealed.values().any(|b| b.cycle == h && b.slot == *slot)
-                && let Some(b) = self.buffer.seal(&self.id.batch, &chain, h, *slot, &p)
+                && let Some(b) = self
+                    .buffer
+                    .seal(&self.id.batch, &chain, h, *slot, &self.chain.state, &p)
             {
                 self.add_batch(b.clone());
                 out.push(Output::PersistSigned(Box::new(Msg::Batch(b.clone()))));
@@ -897,17 +914,34 @@ impl<J: VoteJournal> Node<J> {
         })
     }
 
+    /// Commits held blocks that extend the chain; of several candidates for one height (from
+    /// different senders), the first that commits wins and a forged one costs only its check.
     fn drain_ahead(&mut self, now: u64, out: &mut Vec<Output>) {
-        while let Some((cb, batches)) = self.ahead.remove(&(self.chain.height() + 1)) {
-            for b in batches {
-                self.add_batch(b);
+        loop {
+            let next = self.chain.height() + 1;
+            let candidates: Vec<(u64, PublicKey)> = self
+                .ahead
+                .range((next, PublicKey([0; 32]))..)
+                .take_while(|(k, _)| k.0 == next)
+                .map(|(k, _)| *k)
+                .collect();
+            let mut committed = false;
+            for k in candidates {
+                let (cb, batches) = self.ahead.remove(&k).expect("listed");
+                for b in batches {
+                    self.add_batch(b);
+                }
+                if self.commit(now, cb, false, out).is_ok() {
+                    committed = true;
+                    break;
+                }
             }
-            if self.commit(now, cb, false, out).is_err() {
+            if !committed {
                 break;
             }
         }
         let h = self.chain.height();
-        self.ahead.retain(|k, _| *k > h);
+        self.ahead.retain(|k, _| k.0 > h);
     }
 
     fn stalled(&mut self, now: u64, out: &mut Vec<Output>) {
@@ -974,7 +1008,7 @@ impl<J: VoteJournal> Node<J> {
                         .collect()
                 });
                 out.push(Output::Send(from, Msg::BatchRequest(missing)));
-                if self.waiting.len() < 64 {
+                if self.waiting.len() < limits::WAITING_BLOCKS {
                     self.waiting.insert(hash, b);
                 }
                 Err(Reject::Future)
@@ -998,10 +1032,46 @@ impl<J: VoteJournal> Node<J> {
         }
     }
 
+    /// Holds a message for the next cycle: only height h+1, only from a registered datacenter,
+    /// only once its signature verifies, and within per-sender and total bounds (rule 8).
+    /// Anything else is refused with its reason, never silently dropped.
     fn defer(&mut self, from: PublicKey, m: Msg) -> Result<(), Reject> {
-        if self.future.len() < MAX_FUTURE {
-            self.future.push((from, m));
+        let next = self.cycle.height + 1;
+        let mh = m.height().unwrap_or(next);
+        if mh > next {
+            return Err(Reject::FarFuture(mh));
         }
+        if self.chain.state.dc_of(&from).is_none() {
+            return Err(Reject::UnknownPeer);
+        }
+        let chain = *self.chain.id();
+        let p = self.chain.params();
+        let signed = match &m {
+            Msg::Vote(v) => v.verify_sig(&chain).is_ok(),
+            Msg::Lot(l) => l.validate(&chain, p.pow_bits).is_ok(),
+            Msg::Micro(x) => x.verify_sig(&chain).is_ok(),
+            Msg::Batch(b) => b
+                .validate(&chain, p.max_tx_bytes, p.max_batch_bytes, &b.buffer_pk)
+                .is_ok(),
+            Msg::Proposal(x) => x.verify(&chain),
+            // A seed's proof is checked against seed_h, not known yet; one per sender anyway.
+            Msg::Seed(_) => true,
+            _ => false,
+        };
+        if !signed {
+            return Err(Reject::Signature);
+        }
+        let mine = self.future.iter().filter(|(f, _)| *f == from).count();
+        if mine >= limits::NEXT_CYCLE_PER_PEER {
+            return Err(Reject::Busy("next-cycle messages", limits::NEXT_CYCLE_PER_PEER));
+        }
+        if self.future.len() >= limits::NEXT_CYCLE_TOTAL {
+            return Err(Reject::Busy(
+                "next-cycle messages (all peers)",
+                limits::NEXT_CYCLE_TOTAL,
+            ));
+        }
+        self.future.push((from, m));
         Err(Reject::Future)
     }
 
@@ -1187,8 +1257,9 @@ impl<J: VoteJournal> Node<J> {
                     return Err(Reject::Stale);
                 }
                 if ch > h {
-                    if self.ahead.len() < MAX_AHEAD {
-                        self.ahead.insert(ch, (cb, batches));
+                    let mine = self.ahead.keys().filter(|(_, f)| *f == from).count();
+                    if mine < limits::AHEAD_PER_PEER && self.ahead.len() < limits::AHEAD_TOTAL {
+                        self.ahead.insert((ch, from), (cb, batches));
                     }
                     // One catch-up request per half cycle, however many blocks arrive ahead.
                     if now >= self.last_sync + self.cycle.length / 2 {
@@ -1204,7 +1275,18 @@ impl<J: VoteJournal> Node<J> {
                 Ok(())
             }
             Msg::SyncRequest { from: start } => {
-                let top = self.chain.height().min(start.saturating_add(15));
+                let served = self.served.entry(from).or_default();
+                if served.0 >= limits::SYNC_REQUESTS_PER_CYCLE {
+                    return Err(Reject::Busy(
+                        "sync requests this cycle",
+                        limits::SYNC_REQUESTS_PER_CYCLE as usize,
+                    ));
+                }
+                served.0 += 1;
+                let top = self
+                    .chain
+                    .height()
+                    .min(start.saturating_add(limits::SYNC_BLOCKS_PER_REQUEST - 1));
                 for x in start.max(1)..=top {
                     let cb = self.chain.block(x).expect("within height").clone();
                     let batches = self.batches_of(&cb.block);
@@ -1213,7 +1295,15 @@ impl<J: VoteJournal> Node<J> {
                 Ok(())
             }
             Msg::BatchRequest(ds) => {
-                for d in ds.iter().take(256) {
+                let served = self.served.entry(from).or_default();
+                if served.1 >= limits::BATCH_REQUESTS_PER_CYCLE {
+                    return Err(Reject::Busy(
+                        "batch requests this cycle",
+                        limits::BATCH_REQUESTS_PER_CYCLE as usize,
+                    ));
+                }
+                served.1 += 1;
+                for d in ds.iter().take(limits::BATCH_DIGESTS_PER_REQUEST) {
                     if let Some(b) = self.batches.get(d) {
                         out.push(Output::Send(from, Msg::Batch(b.clone())));
                     }
@@ -1223,7 +1313,7 @@ impl<J: VoteJournal> Node<J> {
             Msg::Forward(txs) => {
                 let served = !self.chain.payroll_of(h - 1, &self.public()).is_empty();
                 if served {
-                    for tx in txs.into_iter().take(4096) {
+                    for tx in txs.into_iter().take(limits::FORWARD_TXS) {
                         if self
                             .buffer
                             .admit(tx.clone(), self.chain.id(), &self.chain.state, &p)

@@ -453,3 +453,96 @@ fn evidence_against_two_role_keys_of_one_datacenter_is_pooled_once() {
         liar.root.public()
     );
 }
+
+// Rule 8. v1 stored unverified messages for any future height in one shared queue: 4,096
+// forged far-future votes filled it and every legitimate next-cycle message was dropped.
+#[test]
+fn only_verified_next_cycle_messages_are_held_within_per_peer_bounds() {
+    use daoli_protocol::limits;
+    use daoli_protocol::node::{Msg, Reject};
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let (liar, honest) = (&net.dcs[3], &net.dcs[1]);
+    let vote = |k: &Keypair, h, r| Vote::sign_unchecked(k, &id, h, r, Step::Prevote, Some(Hash32([9; 32])), 0);
+    // Far-future votes are refused, not stored.
+    for h in 3..5_000 {
+        let (_, r) = n.handle(10, liar.root.public(), Msg::Vote(vote(&liar.vote, h, 0)));
+        assert!(matches!(r, Err(Reject::FarFuture(x)) if x == h), "{r:?}");
+    }
+    assert_eq!(n.held_next_cycle(), 0);
+    // A forged next-cycle vote is refused; so is one from a datacenter nobody registered.
+    let mut forged = vote(&honest.vote, 2, 0);
+    forged.sig.0[0] ^= 1;
+    assert!(matches!(
+        n.handle(10, liar.root.public(), Msg::Vote(forged)).1,
+        Err(Reject::Signature)
+    ));
+    let stranger = Keypair::from_label("stranger");
+    assert!(matches!(
+        n.handle(10, stranger.public(), Msg::Vote(vote(&stranger, 2, 0))).1,
+        Err(Reject::UnknownPeer)
+    ));
+    // One peer fills only its own share of the next-cycle queue...
+    let mut held = 0;
+    for r in 0..(limits::NEXT_CYCLE_PER_PEER as u32 + 10) {
+        match n.handle(10, liar.root.public(), Msg::Vote(vote(&liar.vote, 2, r))).1 {
+            Err(Reject::Future) => held += 1,
+            Err(Reject::Busy(..)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(held, limits::NEXT_CYCLE_PER_PEER);
+    // ...and another peer's legitimate next-cycle vote is still held.
+    assert!(matches!(
+        n.handle(10, honest.root.public(), Msg::Vote(vote(&honest.vote, 2, 0)))
+            .1,
+        Err(Reject::Future)
+    ));
+    assert_eq!(n.held_next_cycle(), limits::NEXT_CYCLE_PER_PEER + 1);
+}
+
+// Rule 8: serving peers is rate-limited per datacenter and cycle.
+#[test]
+fn sync_and_batch_requests_are_served_within_a_per_peer_budget() {
+    use daoli_protocol::limits;
+    use daoli_protocol::node::{Msg, Output, Reject};
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let from = net.dcs[2].root.public();
+    for (cb, b) in net
+        .record
+        .iter()
+        .take(limits::SYNC_BLOCKS_PER_REQUEST as usize + 2)
+        .cloned()
+    {
+        let t = n.cycle().start + 10;
+        n.handle(t, from, Msg::Certified(cb, b)).1.unwrap();
+    }
+    let t = n.cycle().start + 10;
+    for i in 0..limits::SYNC_REQUESTS_PER_CYCLE {
+        let (out, r) = n.handle(t, from, Msg::SyncRequest { from: 1 });
+        r.unwrap();
+        let sent = out
+            .iter()
+            .filter(|o| matches!(o, Output::Send(_, Msg::Certified(..))))
+            .count() as u64;
+        assert_eq!(sent, limits::SYNC_BLOCKS_PER_REQUEST.min(n.height()), "request {i}");
+    }
+    let (out, r) = n.handle(t, from, Msg::SyncRequest { from: 1 });
+    assert!(matches!(r, Err(Reject::Busy(..))), "{r:?}");
+    assert!(!out.iter().any(|o| matches!(o, Output::Send(..))), "nothing served");
+    // Another datacenter still gets served.
+    assert!(
+        n.handle(t, net.dcs[1].root.public(), Msg::SyncRequest { from: 1 })
+            .1
+            .is_ok()
+    );
+    for _ in 0..limits::BATCH_REQUESTS_PER_CYCLE {
+        n.handle(t, from, Msg::BatchRequest(vec![Hash32([1; 32])])).1.unwrap();
+    }
+    assert!(matches!(
+        n.handle(t, from, Msg::BatchRequest(vec![Hash32([1; 32])])).1,
+        Err(Reject::Busy(..))
+    ));
+}
