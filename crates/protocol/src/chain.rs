@@ -61,6 +61,8 @@ pub enum BlockError {
     Batch(String, BatchError),
     #[error("batch {0}: lineup address has no payroll entry")]
     NoPayrollEntry(String),
+    #[error("MicroBlock carries {got} pieces of evidence, more than {max}")]
+    TooMuchEvidence { got: usize, max: usize },
     #[error("a lottery is drawn at this height: the header must carry the delay proof")]
     DelayMissing,
     #[error("no lottery is drawn at this height: the header must carry no delay proof")]
@@ -82,7 +84,7 @@ pub enum BlockError {
 }
 
 fn seed_key(producer: &PublicKey, seed: &Hash32, proof: &crate::vrf::VrfProof) -> Hash32 {
-    let mut c = crate::codec::Canon::new("daoli/v2/seed-cache");
+    let mut c = crate::codec::Canon::new(crate::codec::tag::SEED_CACHE);
     c.fixed(&producer.0).h(seed).fixed(&proof.0);
     c.hash()
 }
@@ -288,8 +290,8 @@ impl Chain {
     }
 
     /// Records a lot of the next height whose signature and PoW the caller verified.
-    pub fn note_lot(&mut self, lot_hash: Hash32) {
-        self.lots_ok.insert(lot_hash);
+    pub fn note_lot(&mut self, lot_id: Hash32) {
+        self.lots_ok.insert(lot_id);
     }
 
     /// Checks a batch's signatures and limits once; later checks hit the cache.
@@ -486,7 +488,10 @@ impl Chain {
             None => {}
         }
         if m.evidence.len() > p.max_evidence {
-            return Err(BlockError::Evidence(p.max_evidence, EvidenceError::NoConflict));
+            return Err(BlockError::TooMuchEvidence {
+                got: m.evidence.len(),
+                max: p.max_evidence,
+            });
         }
         let mut seen = BTreeSet::new();
         for (i, e) in m.evidence.iter().enumerate() {

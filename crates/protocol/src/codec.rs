@@ -169,6 +169,8 @@ pub mod tag {
     pub const SEED_FALLBACK: &str = "daoli/v2/seed-fallback";
     pub const DELAY: &str = "daoli/v2/delay";
     pub const DELAY_PROOF: &str = "daoli/v2/delay-proof";
+    /// Local cache key of a verified seed (never signed or hashed into consensus data).
+    pub const SEED_CACHE: &str = "daoli/v2/seed-cache";
     pub const DATACENTER: &str = "daoli/v2/datacenter";
     pub const BATCH_ID: &str = "daoli/v2/batch-id";
     pub const MICRO_ID: &str = "daoli/v2/microblock-id";

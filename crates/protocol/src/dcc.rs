@@ -70,7 +70,8 @@ impl Cycle {
     pub fn mining_close(&self, p: &Params) -> u64 {
         self.at(p.phi_permille)
     }
-    /// Backups publish their seeds if the leader's was not heard.
+    /// The rank-0 producer's seed and MicroBlock are due by then; past it, backups produce the
+    /// MicroBlock (the seed falls back to `H(tag || chain || seed_{h-1} || h)`, rule 4).
     pub fn seed_deadline(&self, p: &Params) -> u64 {
         self.at(p.phi_permille + p.delta_permille / 2)
     }

@@ -392,7 +392,8 @@ impl State {
             for tx in &b.txs {
                 let outcome = self.apply_tx(tx, h, p.min_bond);
                 if outcome.used_nonce() {
-                    out.fees += tx.fee;
+                    // Fees are part of the supply, bounded below 2^63 (Params::validate).
+                    out.fees = out.fees.saturating_add(tx.fee);
                 }
                 out.receipts.push(Receipt {
                     tx_hash: tx.hash(),

@@ -21,6 +21,13 @@ pub const BATCH_DIGESTS_PER_REQUEST: usize = 256;
 pub const BATCH_REQUESTS_PER_CYCLE: u32 = 16;
 /// Blocks waiting for their batches.
 pub const WAITING_BLOCKS: usize = 64;
+/// Lots held for one cycle per sponsoring datacenter (miner keys are free; sponsors are bonded).
+pub const LOTS_PER_SPONSOR: usize = 1024;
+/// Lots held for one cycle in total.
+pub const LOTS_TOTAL: usize = 32_768;
+/// Round-0 blocks (own views) taken from one seat per height: a seat may resend or update its
+/// own view, but not without bound.
+pub const OWN_VIEWS_PER_SEAT: u32 = 4;
 /// Transactions taken from one hand-over.
 pub const FORWARD_TXS: usize = 4096;
 /// Transactions a kernel buffer holds in total (acknowledged and not yet executed).

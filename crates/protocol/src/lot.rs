@@ -32,6 +32,8 @@ pub enum LotError {
     SponsorSignature(SigError),
     #[error("miner {0} already drew a lot for height {1}")]
     SecondLot(String, u64),
+    #[error("lot pool full for sponsor {0} (limits::LOTS_PER_SPONSOR) or in total")]
+    PoolFull(String),
     #[error("lot sponsor {0} is not a registered, bonded datacenter old enough to sponsor")]
     Sponsor(String),
     #[error("lot sponsor {0} is barred at this height")]
@@ -188,6 +190,11 @@ impl LotPool {
                 self.evidence.push(e);
             }
             return Err(LotError::SecondLot(lot.miner.short(), lot.height));
+        }
+        // Rule 8: bounded per sponsor and in total.
+        let of_sponsor = self.lots.values().filter(|l| l.sponsor == lot.sponsor).count();
+        if of_sponsor >= crate::limits::LOTS_PER_SPONSOR || self.lots.len() >= crate::limits::LOTS_TOTAL {
+            return Err(LotError::PoolFull(lot.sponsor.short()));
         }
         self.lots.insert(lot.miner, lot);
         Ok(())
@@ -430,6 +437,17 @@ mod tests {
             "the one other sponsor gets a backup rank"
         );
         validate_tree(&C, &tree, 3, &Hash32([7; 32]), &seed, 1, 5, 2, ok, |_| false).unwrap();
+    }
+
+    // Rule 8: miner keys are free, so one sponsor's lots are bounded (sponsors are bonded).
+    #[test]
+    fn the_pool_holds_a_bounded_number_of_lots_per_sponsor() {
+        let mut pool = LotPool::new(3);
+        for i in 0..crate::limits::LOTS_PER_SPONSOR {
+            pool.add(lot(&format!("sybil-miner-{i}"), 0, 0)).unwrap();
+        }
+        assert!(matches!(pool.add(lot("one-more", 0, 0)), Err(LotError::PoolFull(_))));
+        assert_eq!(pool.len(), crate::limits::LOTS_PER_SPONSOR);
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Round {
     }
 }
 
-/// Winner `j` = ticket index from `H("daoli/v1/draw" || seed || id || j || k)`, k counting
+/// Winner `j` = ticket index from `H("daoli/v2/draw" || seed || id || j || k)`, k counting
 /// up until the value is below the largest multiple of `n` (no modulo bias), skipping
 /// tickets already drawn (without replacement).
 pub fn draw(seed: &Hash32, round_id: u64, n: u64, winners: u32) -> Vec<u64> {

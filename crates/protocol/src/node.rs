@@ -235,6 +235,8 @@ pub struct Node<J: VoteJournal> {
     future: Vec<(PublicKey, Msg)>,
     /// Certified blocks ahead of this node, by (height, sender).
     ahead: BTreeMap<(u64, PublicKey), (CertifiedBlock, Vec<Batch>)>,
+    /// Round-0 blocks taken per seat this height.
+    own_views: BTreeMap<PublicKey, u32>,
     /// Sync and batch requests served this cycle, by sender.
     served: BTreeMap<PublicKey, (u32, u32)>,
     done: BTreeSet<Duty>,
@@ -291,6 +293,7 @@ impl<J: VoteJournal> Node<J> {
             future: Vec::new(),
             ahead: BTreeMap::new(),
             served: BTreeMap::new(),
+            own_views: BTreeMap::new(),
             done: BTreeSet::new(),
             next_stall: 0,
             last_sync: 0,
@@ -426,6 +429,7 @@ impl<J: VoteJournal> Node<J> {
         self.done.clear();
         self.helped.retain(|(_, x)| *x + 2 >= h);
         self.served.clear();
+        self.own_views.clear();
         let restored = self.signer.journal.at_height(h);
         self.ibft = Ibft::new(
             h,
@@ -1201,7 +1205,18 @@ impl<J: VoteJournal> Node<J> {
                     return Err(Reject::NotProposer(pr.round));
                 }
                 // Round 0 "proposals" only carry a seat's own view (and its polka) to the others;
-                // a proposal proper, one per proposer and round, is made from round 1 on.
+                // a proposal proper, one per proposer and round, is made from round 1 on. A seat
+                // may update its own view, a bounded number of times (rule 8).
+                if pr.round == 0 && !self.blocks.contains_key(&pr.block.hash()) {
+                    let n = self.own_views.entry(pr.proposer).or_insert(0);
+                    if *n >= limits::OWN_VIEWS_PER_SEAT {
+                        return Err(Reject::Busy(
+                            "own views this height",
+                            limits::OWN_VIEWS_PER_SEAT as usize,
+                        ));
+                    }
+                    *n += 1;
+                }
                 match self.proposal_slots.get(&pr.slot()).filter(|_| pr.round >= 1) {
                     Some(first) => {
                         if let Some(e) = first.evidence(&pr) {

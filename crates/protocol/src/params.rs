@@ -98,8 +98,10 @@ impl Params {
             window: 11,
             phi_permille: 400,
             delta_permille: 200,
-            seats: 11,
-            waves: vec![5, 3, 3],
+            // Rule 2: the smallest committee whose chance of more than f adversarial seats is
+            // below 1e-9 when the adversary makes 20% of the lots (committee::min_committee).
+            seats: 373,
+            waves: vec![125, 124, 124],
             wave_gap_permille: 40,
             step_timeout_permille: 150,
             backups: 2,
@@ -126,11 +128,14 @@ impl Params {
         }
     }
 
-    /// Devnet: 1 s cycles, about 2^12 hashes per lot, and a token lottery delay (2^12 steps,
-    /// 0.2 ms: the devnet shows the mechanism, not its security).
+    /// Devnet: 1 s cycles, about 2^12 hashes per lot, 11 seats and a token lottery delay
+    /// (2^12 steps, 0.2 ms). The devnet shows the mechanism, not its security: with 11 seats
+    /// an adversary making 10% of the lots holds more than f seats in 1.85% of windows.
     pub fn devnet() -> Self {
         Params {
             l0_ms: 1_000,
+            seats: 11,
+            waves: vec![5, 3, 3],
             pow_bits: 12,
             delay_blocks: 2,
             delay_iterations: 1 << 12,
@@ -154,7 +159,10 @@ impl Params {
 
     /// Every parameter is bounded, so that no later consensus arithmetic can overflow
     /// (rule 13): the largest products used are `l0_ms * 2 * 2000` (step timeouts) and
-    /// `coinbase * 1000`, both far below `u64::MAX` within these bounds.
+    /// `coinbase * 1000`, both far below `u64::MAX` within these bounds. Balances and fees
+    /// are parts of the supply, which genesis (<= 2^62) and the coinbase bound (2^32 per
+    /// block) keep below 2^63 for 2^30 blocks (340 years of 10 s cycles), so the saturating
+    /// additions of the ledger never saturate within that horizon.
     pub fn validate(&self) -> Result<(), ParamsError> {
         range(
             "l0_ms",
@@ -244,8 +252,8 @@ impl Params {
         range(
             "coinbase",
             self.coinbase,
-            self.coinbase <= 1 << 50,
-            "<= 2^50 (so supply arithmetic cannot overflow)",
+            self.coinbase <= 1 << 32,
+            "<= 2^32: with genesis balances <= 2^62 the supply stays below 2^63 for 2^30 blocks",
         )?;
         range(
             "signer_share_permille",
@@ -608,8 +616,15 @@ mod tests {
     fn defaults_are_valid_and_quorum_is_n_minus_f() {
         let p = Params::default_net();
         p.validate().unwrap();
-        assert_eq!((p.f(), p.quorum()), (3, 8));
-        Params::devnet().validate().unwrap();
+        assert_eq!((p.f(), p.quorum()), (124, 249));
+        assert_eq!(
+            crate::committee::min_committee(0.2, 1e-9, 10_000).unwrap(),
+            Some(p.seats as u64),
+            "the production committee is sized by rule 2"
+        );
+        let d = Params::devnet();
+        d.validate().unwrap();
+        assert_eq!((d.seats, d.f(), d.quorum()), (11, 3, 8));
     }
 
     #[test]

@@ -183,7 +183,6 @@ impl Seats {
             .filter(|(p, s)| *s == pk && self.wave_of_position(*p) < wave)
             .count() as u64
     }
-    /// Reward weight: each seat counts by its wave, 3:2:1 for three waves.
     /// What one seat position earns for prevoting the decided value (rule 11): in round 0
     /// wave `w` of `W` earns `W + 1 - w` (3:2:1), so the earlier the wave the more it pays; in
     /// later rounds every position earns 1, the least.

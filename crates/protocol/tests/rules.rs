@@ -546,3 +546,28 @@ fn sync_and_batch_requests_are_served_within_a_per_peer_budget() {
         Err(Reject::Busy(..))
     ));
 }
+
+// Rule 8: round-0 blocks (own views) are taken from one seat a bounded number of times per
+// height; each costs a block validation.
+#[test]
+fn a_seat_cannot_flood_own_view_blocks() {
+    use daoli_protocol::limits;
+    use daoli_protocol::node::{Msg, Proposal, Reject};
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let seat = &net.dcs[1];
+    let (cb1, _) = &net.record[0];
+    let mut refused = 0;
+    for i in 0..(limits::OWN_VIEWS_PER_SEAT + 3) {
+        let mut b = cb1.block.clone();
+        b.header.seed.0[0] ^= i as u8 + 1; // a different (invalid) block each time
+        let pr = Proposal::new(&seat.vote, &id, 0, None, b);
+        match n.handle(100, seat.root.public(), Msg::Proposal(pr)).1 {
+            Err(Reject::Busy(..)) => refused += 1,
+            Err(Reject::Block(_) | Reject::Seed(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 3);
+}
