@@ -146,6 +146,46 @@ impl KernelBuffer {
         Ok(Admitted::New(h))
     }
 
+    /// Puts back a transaction acknowledged before a crash, from the durable log. It was
+    /// acknowledged, so it is not checked against the window or the balance again (it must not
+    /// be lost; execution decides); one already executed or superseded is skipped.
+    pub fn restore(&mut self, tx: Transaction, state: &State) -> bool {
+        let h = tx.hash();
+        if self.held.contains_key(&h)
+            || tx.nonce < state.account(&tx.sender).nonce
+            || self.by_nonce.contains_key(&(tx.sender, tx.nonce))
+        {
+            return false;
+        }
+        let c = cost(&tx, state);
+        *self.debits.entry(tx.sender).or_insert(0) += c;
+        self.by_nonce.insert((tx.sender, tx.nonce), h);
+        self.pending.insert((tx.sender, tx.nonce, h));
+        self.held.insert(
+            h,
+            Held {
+                tx,
+                sealed: None,
+                since: state.height + 1,
+                cost: c,
+            },
+        );
+        true
+    }
+
+    /// Puts back a batch this buffer sealed before a crash: its transactions count as sealed
+    /// in it, so they are not sealed into a second batch for the same lineup address.
+    pub fn restore_sealed(&mut self, b: Batch) {
+        for tx in &b.txs {
+            let h = tx.hash();
+            if let Some(x) = self.held.get_mut(&h) {
+                x.sealed = Some(b.cycle);
+                self.pending.remove(&(tx.sender, tx.nonce, h));
+            }
+        }
+        self.sealed.insert(b.digest(), b);
+    }
+
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }

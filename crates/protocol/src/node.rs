@@ -110,6 +110,38 @@ impl Msg {
     }
 }
 
+/// What a datacenter's store holds, from which [`Node::recover`] rebuilds a node after a
+/// crash: the certified chain with its batches, and every output the node asked to persist
+/// (`PersistTx`, `PersistEvidence`, `PersistSigned`). The vote journal is passed on its own.
+/// Nothing else survives.
+#[derive(Debug, Clone, Default)]
+pub struct Durable {
+    pub blocks: Vec<(CertifiedBlock, Vec<Batch>)>,
+    pub txs: Vec<Transaction>,
+    pub evidence: Vec<Evidence>,
+    pub signed: Vec<Msg>,
+}
+
+impl Durable {
+    /// Records what an output asks to persist.
+    pub fn record(&mut self, o: &Output) {
+        match o {
+            Output::PersistTx(tx) => self.txs.push(tx.clone()),
+            Output::PersistEvidence(e) => self.evidence.push(e.clone()),
+            Output::PersistSigned(m) => self.signed.push((**m).clone()),
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("genesis: {0}")]
+    Genesis(#[from] ParamsError),
+    #[error("stored block {0}: {1}")]
+    Block(u64, BlockError),
+}
+
 /// What a certified height did, for logs, metrics and checkers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -300,6 +332,59 @@ impl<J: VoteJournal> Node<J> {
             helped: BTreeSet::new(),
         };
         let mut sink = Vec::new();
+        n.start_cycle(now, &mut sink);
+        Ok(n)
+    }
+
+    /// Rebuilds a node from its store after a crash (see [`Durable`]): replays the certified
+    /// chain, puts back the acknowledged transactions, the evidence, and what it signed (so
+    /// that it never signs a second, different lot, batch, MicroBlock or proposal), and takes
+    /// its locks from the vote journal.
+    pub fn recover(
+        genesis: Genesis,
+        id: Identity,
+        miners: Vec<Keypair>,
+        journal: J,
+        durable: Durable,
+        entropy: u64,
+        now: u64,
+    ) -> Result<Self, RecoverError> {
+        let mut n = Self::new(genesis, id, miners, journal, entropy, now)?;
+        let mut sink = Vec::new();
+        for (cb, batches) in durable.blocks {
+            let h = cb.block.height();
+            for b in batches {
+                n.add_batch(b);
+            }
+            n.commit(now, cb, false, &mut sink)
+                .map_err(|e| RecoverError::Block(h, e))?;
+        }
+        for tx in durable.txs {
+            n.buffer.restore(tx, &n.chain.state);
+        }
+        let h = n.cycle.height;
+        let expiry = n.chain.params().batch_expiry;
+        for m in durable.signed {
+            match m {
+                Msg::Lot(l) if l.height >= h => {
+                    n.sponsored.insert((l.height, l.miner), l);
+                }
+                Msg::Micro(m) if m.height >= h => {
+                    n.produced.insert(m.height, m);
+                }
+                Msg::Proposal(p) if p.block.height() >= h => {
+                    n.proposals_made.insert((p.block.height(), p.round), p.block.hash());
+                }
+                Msg::Batch(b) if b.cycle + expiry >= h && !n.chain.state.included.contains_key(&b.digest()) => {
+                    n.add_batch(b.clone());
+                    n.buffer.restore_sealed(b);
+                }
+                _ => {}
+            }
+        }
+        for e in durable.evidence {
+            n.note_evidence(e, &mut sink);
+        }
         n.start_cycle(now, &mut sink);
         Ok(n)
     }

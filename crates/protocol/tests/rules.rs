@@ -571,3 +571,73 @@ fn a_seat_cannot_flood_own_view_blocks() {
     }
     assert_eq!(refused, 3);
 }
+
+// An acknowledged transaction is never lost and a seat never signs two conflicting votes,
+// across a crash that loses everything not persisted: the node is rebuilt from its store.
+#[test]
+fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
+    use daoli_protocol::node::{Durable, Msg, Node, Output};
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let from = net.dcs[1].root.public();
+    for (cb, b) in net.record.iter().take(3).cloned() {
+        n.handle(n.cycle().start + 10, from, Msg::Certified(cb, b)).1.unwrap();
+    }
+    let mut durable = Durable::default();
+    // A client's transaction, acknowledged by this datacenter's buffer.
+    let client = Keypair::from_label("nt-client");
+    let h = n.height();
+    let slot = (0..net.genesis.params.payroll as u32)
+        .find(|s| n.chain.payroll_entry(h, *s).is_some_and(|e| e.dc == n.public()))
+        .expect("this datacenter serves a slot");
+    let tx = daoli_protocol::tx::Transaction::new(
+        &client,
+        &id,
+        n.chain.state.account(&client.public()).nonce,
+        1,
+        daoli_protocol::tx::TxKind::Transfer { to: from, amount: 1 },
+        vec![],
+    );
+    let t = n.cycle().start + 10;
+    let (out, _) = n.handle(
+        t,
+        client.public(),
+        Msg::Tx {
+            client: 1,
+            slot,
+            tx: tx.clone(),
+        },
+    );
+    assert!(out.iter().any(|o| matches!(o, Output::Reply { result: Ok(()), .. })));
+    for o in &out {
+        durable.record(o);
+    }
+    assert_eq!(durable.txs, vec![tx.clone()], "persisted before the reply");
+    // A vote signed before the crash.
+    let _ = n.tick(n.cycle().start + 5_000);
+    durable.blocks = (1..=n.height()).filter_map(|x| n.full_block(x)).collect();
+    let journal = n.journal().clone();
+    let voted = daoli_protocol::vote::VoteJournal::at_height(&journal, n.height() + 1);
+    assert!(!voted.is_empty(), "it voted at the height in progress");
+    let root = n.chain.state.root();
+    let r = Node::recover(
+        net.genesis.clone(),
+        net.dcs[0].clone(),
+        vec![],
+        journal,
+        durable,
+        99,
+        t + 6_000,
+    )
+    .unwrap();
+    assert_eq!((r.height(), r.chain.state.root()), (n.height(), root));
+    assert!(r.buffer.holds(&tx.hash()), "the acknowledged transaction is back");
+    assert_eq!(
+        daoli_protocol::vote::VoteJournal::at_height(r.journal(), r.height() + 1),
+        voted,
+        "and so is every vote it signed"
+    );
+    // Nothing unpersisted survived: no lots, no seed.
+    assert_eq!(r.held_next_cycle(), 0);
+}

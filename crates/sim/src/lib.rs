@@ -10,7 +10,7 @@ use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::ledger::{LotteryEvent, TxOutcome};
 use daoli_protocol::lot::{Lot, LotTemplate, mine};
 use daoli_protocol::node::Proposal;
-use daoli_protocol::node::{Committed, Msg, Node, Output};
+use daoli_protocol::node::{Committed, Durable, Msg, Node, Output};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::verify::{verify_lottery, verify_rounds};
@@ -395,6 +395,10 @@ pub struct Sim {
     skew: Vec<u64>,
     down: Vec<bool>,
     miners: Vec<Vec<Keypair>>,
+    /// What each datacenter's store holds: only this survives a crash.
+    durable: Vec<Durable>,
+    /// Identities (to rebuild a crashed node).
+    ids: Vec<Identity>,
     mirrored: BTreeSet<(usize, u64, u32, u8, Option<Hash32>, usize)>,
     // checker state
     certified: BTreeMap<u64, Hash32>,
@@ -498,6 +502,8 @@ impl Sim {
             skew,
             down: vec![false; n],
             miners,
+            durable: vec![Durable::default(); n],
+            ids: dcs.clone(),
             mirrored: BTreeSet::new(),
             certified: BTreeMap::new(),
             roots: BTreeMap::new(),
@@ -687,9 +693,27 @@ impl Sim {
                 self.down[i] = true;
             }
             Ev::Restart(i) => {
+                // Everything not persisted is lost: the node is rebuilt from its store (the
+                // certified blocks it held, what it asked to persist) and its vote journal.
                 self.down[i] = false;
                 let now = self.local(i);
-                let out = self.nodes[i].restart(now);
+                let old = &self.nodes[i];
+                let mut durable = self.durable[i].clone();
+                durable.blocks = (1..=old.height()).filter_map(|h| old.full_block(h)).collect();
+                let journal = old.journal().clone();
+                let entropy = self.rng.next_u64();
+                let miners = old.miners.clone();
+                self.nodes[i] = Node::recover(
+                    self.genesis.clone(),
+                    self.ids[i].clone(),
+                    miners,
+                    journal,
+                    durable,
+                    entropy,
+                    now,
+                )
+                .expect("a node recovers from its own store");
+                let out = self.nodes[i].tick(now);
                 self.outputs(i, out);
             }
         }
@@ -697,6 +721,9 @@ impl Sim {
 
     fn outputs(&mut self, i: usize, out: Vec<Output>) {
         let behavior = self.cfg.byzantine.get(&i).copied();
+        for o in &out {
+            self.durable[i].record(o);
+        }
         for o in out {
             match o {
                 Output::Broadcast(m) => match behavior {
