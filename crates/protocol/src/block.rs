@@ -102,8 +102,7 @@ impl Batch {
     }
     /// Evidence if the same buffer key signed another batch for the same lineup address.
     pub fn evidence(&self, other: &Batch) -> Option<Evidence> {
-        let (a, b) = (self.said(), other.said());
-        (self.slot_of() == other.slot_of() && a.content != b.content).then(|| Evidence::new(self.slot_of(), a, b))
+        Evidence::conflict((self.slot_of(), self.said()), (other.slot_of(), other.said()))
     }
     pub fn size(&self) -> usize {
         self.txs.iter().map(|t| t.size()).sum()
@@ -214,15 +213,11 @@ impl MicroBlock {
     }
     /// Evidence if the same producer key signed another MicroBlock for the same height.
     pub fn evidence(&self, other: &MicroBlock) -> Option<Evidence> {
-        let a = Said {
-            content: self.hash(),
-            sig: self.sig,
+        let said = |m: &MicroBlock| Said {
+            content: m.hash(),
+            sig: m.sig,
         };
-        let b = Said {
-            content: other.hash(),
-            sig: other.sig,
-        };
-        (self.slot() == other.slot() && a.content != b.content).then(|| Evidence::new(self.slot(), a, b))
+        Evidence::conflict((self.slot(), said(self)), (other.slot(), said(other)))
     }
 }
 

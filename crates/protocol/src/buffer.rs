@@ -131,7 +131,12 @@ impl KernelBuffer {
         if balance < owed {
             return Err(BufferError::CannotPay { balance, owed });
         }
-        *self.debits.entry(tx.sender).or_insert(0) += c;
+        self.hold(tx, h, c, state);
+        Ok(Admitted::New(h))
+    }
+
+    fn hold(&mut self, tx: Transaction, h: Hash32, cost: u64, state: &State) {
+        *self.debits.entry(tx.sender).or_insert(0) += cost;
         self.by_nonce.insert((tx.sender, tx.nonce), h);
         self.pending.insert((tx.sender, tx.nonce, h));
         self.held.insert(
@@ -140,10 +145,9 @@ impl KernelBuffer {
                 tx,
                 sealed: None,
                 since: state.height + 1,
-                cost: c,
+                cost,
             },
         );
-        Ok(Admitted::New(h))
     }
 
     /// Puts back a transaction acknowledged before a crash, from the durable log. It was
@@ -158,18 +162,7 @@ impl KernelBuffer {
             return false;
         }
         let c = cost(&tx, state);
-        *self.debits.entry(tx.sender).or_insert(0) += c;
-        self.by_nonce.insert((tx.sender, tx.nonce), h);
-        self.pending.insert((tx.sender, tx.nonce, h));
-        self.held.insert(
-            h,
-            Held {
-                tx,
-                sealed: None,
-                since: state.height + 1,
-                cost: c,
-            },
-        );
+        self.hold(tx, h, c, state);
         true
     }
 

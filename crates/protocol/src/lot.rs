@@ -102,20 +102,11 @@ impl Lot {
 
     /// Evidence if one sponsor countersigned two different lots of one miner and height.
     pub fn sponsor_evidence(&self, other: &Lot) -> Option<Evidence> {
-        let (a, b) = (self.hash(), other.hash());
-        (self.sponsor_slot() == other.sponsor_slot() && a != b).then(|| {
-            Evidence::new(
-                self.sponsor_slot(),
-                Said {
-                    content: a,
-                    sig: self.sponsor_sig,
-                },
-                Said {
-                    content: b,
-                    sig: other.sponsor_sig,
-                },
-            )
-        })
+        let said = |l: &Lot| Said {
+            content: l.hash(),
+            sig: l.sponsor_sig,
+        };
+        Evidence::conflict((self.sponsor_slot(), said(self)), (other.sponsor_slot(), said(other)))
     }
 
     /// `rank = H("daoli/v2/luck" || seed || lot_hash)`; lower is luckier.

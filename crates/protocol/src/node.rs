@@ -67,8 +67,7 @@ impl Proposal {
             content: Self::content(p.valid_round, &p.block.hash()),
             sig: p.sig,
         };
-        let (a, b) = (said(self), said(other));
-        (self.slot() == other.slot() && a.content != b.content).then(|| Evidence::new(self.slot(), a, b))
+        Evidence::conflict((self.slot(), said(self)), (other.slot(), said(other)))
     }
 }
 

@@ -133,6 +133,12 @@ impl Evidence {
         Evidence { slot, a, b }
     }
 
+    /// Evidence if two statements fill one slot with different contents: the one rule behind
+    /// every kind of equivocation (votes, proposals, MicroBlocks, batches, countersignatures).
+    pub fn conflict((slot, x): (Slot, Said), (other, y): (Slot, Said)) -> Option<Self> {
+        (slot == other && x.content != y.content).then(|| Self::new(slot, x, y))
+    }
+
     /// The key that signed both.
     pub fn offender(&self) -> PublicKey {
         self.slot.signer

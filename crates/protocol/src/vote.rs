@@ -59,8 +59,7 @@ impl Vote {
     }
     /// The equivocation evidence two conflicting votes make.
     pub fn evidence(&self, other: &Vote) -> Option<Evidence> {
-        self.conflicts_with(other)
-            .then(|| Evidence::new(self.slot(), self.said(), other.said()))
+        Evidence::conflict((self.slot(), self.said()), (other.slot(), other.said()))
     }
     /// Signs without any journal: only for tests and for simulated Byzantine seats.
     pub fn sign_unchecked(
