@@ -62,7 +62,8 @@ pub enum Behavior {
     /// each side sees a quorum for its own value (the attack needing more than f seats).
     SplitBrain,
     /// Drops every honest lot it receives: its own view, its wave-1 prevotes and its
-    /// proposals carry a censored tree (rule 3).
+    /// proposals carry a censored tree (rule 3); it also proposes its block with the tree out
+    /// of luck order.
     CensorLots,
     /// Reveals its seed and MicroBlock to half of the datacenters only (rule 4).
     SelectiveSeed,
@@ -101,6 +102,14 @@ pub struct Partition {
 
 /// A datacenter on this side of a partition talks to all sides (an adversary's vantage point).
 pub const BRIDGE: usize = usize::MAX;
+
+/// Choices of [`Config::random`] fixed from the command line (`--p`, `--sybils`, `--seats`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub p_permille: Option<u64>,
+    pub sybils: Option<usize>,
+    pub seats: Option<usize>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -142,9 +151,15 @@ impl Config {
     /// partition or a crash, all healed well before the end. One seed in ten runs a committee
     /// of 40 seats instead of 11.
     pub fn random(seed: u64) -> Self {
+        Self::random_with(seed, &Overrides::default())
+    }
+
+    /// [`Config::random`] with some choices fixed from the command line.
+    pub fn random_with(seed: u64, o: &Overrides) -> Self {
         let mut r = Rng::new(seed);
         let honest_n = r.range(3, 5) as usize;
         let sybils = r.range(1, 3) as usize;
+        let sybils = o.sybils.unwrap_or(sybils).max(1);
         let dcs = honest_n + sybils;
         let mut params = Params::devnet();
         params.pow_bits = 3;
@@ -152,11 +167,14 @@ impl Config {
         params.coinbase = 100_000;
         params.wage = 1_000;
         params.batch_expiry = 3;
-        if seed % 10 == 9 {
+        if let Some(n) = o.seats {
+            params.seats = n;
+            params.waves = vec![n - 2 * (n / 3), n / 3, n / 3];
+        } else if seed % 10 == 9 {
             params.seats = 40;
             params.waves = vec![14, 13, 13];
         }
-        let p_permille = if seed.is_multiple_of(2) { 100 } else { 200 };
+        let p_permille = o.p_permille.unwrap_or(if seed.is_multiple_of(2) { 100 } else { 200 });
         let n = params.seats;
         let f = params.f() as usize;
         let mut order: Vec<usize> = (0..dcs).collect();
@@ -821,6 +839,18 @@ impl Sim {
                 self.broadcast(i, m);
             }
             (Behavior::SplitBrain, Msg::Vote(_) | Msg::Proposal(_)) => {}
+            (Behavior::CensorLots, Msg::Proposal(p)) => {
+                // Its censored block, and the same block with the tree out of luck order.
+                let mut b = p.block.clone();
+                b.tree.reverse();
+                if b.tree != p.block.tree {
+                    let key = self.nodes[i].id.vote.clone();
+                    let chain = self.chain;
+                    let reordered = Proposal::new(&key, &chain, p.round, p.valid_round, b);
+                    self.broadcast(i, Msg::Proposal(reordered));
+                }
+                self.broadcast(i, Msg::Proposal(p));
+            }
             (Behavior::SelectiveSeed, m @ (Msg::Seed(_) | Msg::Micro(_))) => {
                 let told: Vec<usize> = (0..self.nodes.len())
                     .filter(|d| d % 2 == 0 || !self.honest(*d))
@@ -1546,6 +1576,11 @@ pub fn summary(reports: &[Report]) -> String {
 /// Runs one randomized seed.
 pub fn run_seed(seed: u64) -> Report {
     Sim::new(Config::random(seed)).run()
+}
+
+/// Runs one randomized seed with some choices fixed.
+pub fn run_seed_with(seed: u64, o: &Overrides) -> Report {
+    Sim::new(Config::random_with(seed, o)).run()
 }
 
 /// The command that replays a seed.

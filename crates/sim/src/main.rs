@@ -4,14 +4,48 @@
 //!   daoli-sim seeds N [START]         N randomized seeds, a summary line
 //!   daoli-sim replay SEED             one seed, with its notes
 //!
+//! `seeds` and `replay` take `--p SHARE` (the adversary's share of lot production; default 0.1
+//! on even seeds, 0.2 on odd ones), `--sybils K` (its datacenters; default 1 to 3) and
+//! `--seats N` (default 11, 40 on seeds ending in 9).
+//!
 //! With `SIM_DEBUG=1` set, every committed height and every client reply is traced on stderr.
 #![forbid(unsafe_code)]
 
-use daoli_sim::{Config, Sim, replay_command, run_seed};
+use daoli_sim::{Config, Overrides, Sim, replay_command, run_seed_with};
 use std::process::ExitCode;
 
+/// Takes `--name value` out of `args`.
+fn flag(args: &mut Vec<String>, name: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == name)?;
+    if i + 1 >= args.len() {
+        eprintln!("{name} needs a value");
+        std::process::exit(2);
+    }
+    let v = args.remove(i + 1);
+    args.remove(i);
+    Some(v)
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let bad = |name: &str, why: &str| -> ! {
+        eprintln!("{name}: {why}");
+        std::process::exit(2)
+    };
+    let overrides = Overrides {
+        p_permille: flag(&mut args, "--p").map(|v| match v.parse::<f64>() {
+            Ok(p) if (0.0..1.0).contains(&p) => (p * 1000.0).round() as u64,
+            _ => bad("--p", "a share of lot production in [0, 1), e.g. 0.2"),
+        }),
+        sybils: flag(&mut args, "--sybils").map(|v| match v.parse::<usize>() {
+            Ok(k) if (1..=16).contains(&k) => k,
+            _ => bad("--sybils", "1 ..= 16 Byzantine datacenters"),
+        }),
+        seats: flag(&mut args, "--seats").map(|v| match v.parse::<usize>() {
+            Ok(n) if (4..=400).contains(&n) => n,
+            _ => bad("--seats", "4 ..= 400 seats"),
+        }),
+    };
     let num = |i: usize, d: u64| {
         args.get(i).map_or(Ok(d), |s| s.parse::<u64>()).unwrap_or_else(|_| {
             eprintln!("expected a number, got {:?}", args[i]);
@@ -64,10 +98,11 @@ fn main() -> ExitCode {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
+                    let o = overrides.clone();
                     std::thread::spawn(move || {
                         (start + t..start + n)
                             .step_by(threads as usize)
-                            .map(run_seed)
+                            .map(|s| run_seed_with(s, &o))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -91,7 +126,7 @@ fn main() -> ExitCode {
         }
         Some("replay") => {
             let seed = num(1, 0);
-            let cfg = Config::random(seed);
+            let cfg = Config::random_with(seed, &overrides);
             println!("{cfg:?}");
             let mut sim = Sim::new(cfg);
             let r = sim.run();
