@@ -617,6 +617,17 @@ fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
     // A vote signed before the crash.
     let _ = n.tick(n.cycle().start + 5_000);
     durable.blocks = (1..=n.height()).filter_map(|x| n.full_block(x)).collect();
+    // Evidence it persisted (a MicroBlock producer's double signature, here).
+    let (cb2, _) = &net.record[1];
+    let m = cb2.block.micro.clone().expect("MicroBlock");
+    let producer = net.owner(&m.producer_pk).micro.clone();
+    let mut other = m.clone();
+    other.batches.clear();
+    other.prev_prevotes.clear();
+    let other = other.sign(&producer, &id);
+    let e = m.evidence(&other).expect("two MicroBlocks for one height");
+    e.verify(&id).unwrap();
+    durable.evidence.push(e.clone());
     let journal = n.journal().clone();
     let voted = daoli_protocol::vote::VoteJournal::at_height(&journal, n.height() + 1);
     assert!(!voted.is_empty(), "it voted at the height in progress");
@@ -638,6 +649,80 @@ fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
         voted,
         "and so is every vote it signed"
     );
+    assert_eq!(r.evidence(), &[e], "the evidence survived the crash");
     // Nothing unpersisted survived: no lots, no seed.
     assert_eq!(r.held_next_cycle(), 0);
+}
+
+// Rule 10: proposals (from round 1) and MicroBlocks have evidence types of their own; v1 had
+// none, so a proposer or producer could equivocate for free. Round-0 "proposals" (own views)
+// are not evidence: a seat may update its own view.
+#[test]
+fn equivocating_proposals_and_microblocks_make_evidence() {
+    use daoli_protocol::node::Proposal;
+    let net = net();
+    let id = *net.chain_at(0).id();
+    let (cb2, _) = &net.record[1];
+    let seat = &net.dcs[1];
+    let a = cb2.block.clone();
+    let mut b = a.clone();
+    b.micro = None;
+    let p1 = Proposal::new(&seat.vote, &id, 1, None, a.clone());
+    let p2 = Proposal::new(&seat.vote, &id, 1, None, b.clone());
+    let e = p1.evidence(&p2).expect("two proposals for one round");
+    e.verify(&id).unwrap();
+    assert_eq!(e.offender(), seat.vote.public());
+    assert_eq!(p1.evidence(&p1.clone()), None);
+    let m = a.micro.clone().unwrap();
+    let key = net.owner(&m.producer_pk).micro.clone();
+    let mut m2 = m.clone();
+    m2.batches.clear();
+    m2.prev_prevotes.clear();
+    let m2 = m2.sign(&key, &id);
+    let e = m.evidence(&m2).expect("two MicroBlocks for one height");
+    e.verify(&id).unwrap();
+    assert_eq!(e.offender(), m.producer_pk);
+}
+
+// Rule 1/7: where clients are sent comes from the registration, covered by the root key's
+// signature, never from a relayed lot (v1's lot carried an unsigned endpoint any relay could
+// rewrite).
+#[test]
+fn a_redirect_names_the_registered_endpoint() {
+    use daoli_protocol::buffer::BufferError;
+    use daoli_protocol::node::{Msg, Output};
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let client = Keypair::from_label("nt-client");
+    let tx = daoli_protocol::tx::Transaction::new(
+        &client,
+        &id,
+        0,
+        1,
+        daoli_protocol::tx::TxKind::Transfer {
+            to: net.dcs[1].root.public(),
+            amount: 1,
+        },
+        vec![],
+    );
+    let p = &net.genesis.params;
+    let (slot, entry) = (0..p.payroll as u32)
+        .find_map(|s| {
+            n.chain
+                .payroll_entry(0, s)
+                .filter(|e| e.dc != n.public())
+                .map(|e| (s, e))
+        })
+        .expect("a slot served elsewhere");
+    let registered = n.chain.state.datacenters[&entry.dc].endpoint.clone();
+    let (out, _) = n.handle(10, client.public(), Msg::Tx { client: 1, slot, tx });
+    let endpoint = out.iter().find_map(|o| match o {
+        Output::Reply {
+            result: Err(BufferError::Redirect { endpoint, sponsor, .. }),
+            ..
+        } if *sponsor == entry.dc => Some(endpoint.clone()),
+        _ => None,
+    });
+    assert_eq!(endpoint, Some(registered));
 }
