@@ -5,8 +5,9 @@ vectors in crates/protocol/vectors/*.json.
 Written from the document alone (as a team in another language would), with the Python standard
 library only: Ed25519 (RFC 8032, with the acceptance rule of A.3) and ECVRF-EDWARDS25519-SHA512-TAI
 (RFC 9381) are implemented below. It recomputes every hash, id, signing-bytes string, signature,
-VRF proof, chain id, tree hash, Merkle root, delay output and draw the vectors hold, prints one
-line per check and ends with "N checks, M mismatches" (exit status 1 on any mismatch).
+VRF proof, chain id, tree hash, Merkle root, proposal and evidence content, state leaf and state
+root, delay output, draw and routing slot the vectors hold, prints one line per check and ends
+with "N checks, M mismatches" (exit status 1 on any mismatch).
 
 Run from the repository root:  python3 tests/spec/check_vectors.py [VECTOR_DIR]
 (VECTOR_DIR defaults to crates/protocol/vectors).
@@ -418,6 +419,13 @@ def vote_signing_bytes(v, chain):
                            ZERO32, vote_content(value, ts))
 
 
+NO_ROUND = 0xFFFFFFFF
+
+
+def proposal_content(valid_round, block_hash_):
+    return Canon("daoli/v2/proposal").u32(NO_ROUND if valid_round is None else valid_round).h32(block_hash_).hash()
+
+
 def evidence_hash(e):
     s = e["slot"]
     c = Canon("daoli/v2/evidence")
@@ -543,6 +551,10 @@ def micro_signing_bytes(m, chain):
     return statement_bytes(chain, 3, unhex(m["producer_pk"]), m["height"], 0, 0, ZERO32, micro_hash(m))
 
 
+def micro_id(m):
+    return Canon("daoli/v2/microblock-id").h32(micro_hash(m)).fixed(unhex(m["sig"]), 64).hash()
+
+
 def delay_proof_hash(d):
     c = Canon("daoli/v2/delay-proof").h32(unhex(d["seed"])).u64(d["iterations"])
     c.u32(len(d["checkpoints"]))
@@ -597,6 +609,19 @@ def delay_evaluate(seed, T, C):
     return checkpoints, x
 
 
+def route_hash(sender):
+    return Canon("daoli/v2/route").h32(sender).hash()
+
+
+def route_slot(sender, payroll):
+    return int.from_bytes(route_hash(sender)[:8], "big") % payroll
+
+
+def route_order(sender, payroll):
+    s = route_slot(sender, payroll)
+    return [(s + i) % payroll for i in range(payroll)]
+
+
 def ticket_leaf(round_id, i, t):
     return Canon("daoli/v2/ticket").u64(round_id).u64(i).h32(unhex(t["owner"])).h32(unhex(t["tx_hash"])).hash()
 
@@ -629,6 +654,78 @@ def payouts(price, tickets, winners):
     each = pot // len(winners)
     rem = pot - each * len(winners)
     return [[tickets[i]["owner"], each + (rem if j == 0 else 0)] for j, i in enumerate(winners)]
+
+
+# ---------------------------------------------------------------------------------------------
+# A.14 State root
+
+
+def account_leaf(key, acct):
+    return Canon("daoli/v2/account").h32(unhex(key)).u64(acct["balance"]).u64(acct["nonce"]).hash()
+
+
+def round_leaf(r):
+    tickets = [ticket_leaf(r["id"], i, t) for i, t in enumerate(r["tickets"])]
+    c = Canon("daoli/v2/lottery-round")
+    c.u64(r["id"]).u64(r["open_height"]).u64(r["close_height"]).u64(r["price"]).u32(r["winners"])
+    c.h32(merkle_root(tickets))
+    c.h32(ZERO32 if r["draw_seed"] is None else unhex(r["draw_seed"]))
+    if r["drawn"] is None:
+        c.u8(0)
+    else:
+        c.u8(1).u32(len(r["drawn"]))
+        for i in r["drawn"]:
+            c.u64(i)
+    return c.hash()
+
+
+def datacenter_leaf(root, d):
+    c = Canon("daoli/v2/datacenter").h32(unhex(root))
+    for r in ROLES:
+        c.h32(unhex(d["keys"][r]))
+    c.bytes(d["endpoint"].encode("utf-8")).u64(d["bond"]).u64(d["since"])
+    if d["slashed_at"] is None:
+        c.u8(0)
+    else:
+        c.u8(1).u64(d["slashed_at"])
+    return c.hash()
+
+
+def state_leaves(st):
+    """The four leaf lists of A.14, each in ascending key order."""
+    accounts = [account_leaf(k, st["accounts"][k]) for k in sorted(st["accounts"], key=unhex)]
+    rounds = [round_leaf(st["rounds"][k]) for k in sorted(st["rounds"], key=int)]
+    dcs = [datacenter_leaf(k, st["datacenters"][k]) for k in sorted(st["datacenters"], key=unhex)]
+    included = [unhex(k) for k in sorted(st["included"], key=unhex)]
+    return accounts, rounds, dcs, included
+
+
+def state_root(st):
+    accounts, rounds, dcs, included = state_leaves(st)
+    c = Canon("daoli/v2/state").u64(st["height"])
+    for leaves in (accounts, rounds, dcs, included):
+        c.h32(merkle_root(leaves))
+    c.u64(st["next_round"]).u64(st["owed_fees"]).u64(st["minted"]).u64(st["burned"]).u64(st["bonded"])
+    return c.hash()
+
+
+def genesis_state(g):
+    """A.14, "Genesis state", from the genesis object alone (without `roles`, not hashed)."""
+    return {
+        "height": 0,
+        "accounts": {k: {"balance": b, "nonce": 0} for k, b in g["accounts"]},
+        "rounds": {str(i + 1): dict(id=i + 1, open_height=r["open_height"], close_height=r["close_height"],
+                                    price=r["price"], winners=r["winners"], tickets=[], ticket_root=None,
+                                    drawn=None, draw_seed=None) for i, r in enumerate(g["rounds"])},
+        "next_round": 1 + len(g["rounds"]),
+        "datacenters": {f["root"]: dict(keys=f["keys"], endpoint=f["endpoint"], bond=f["bond"], since=0,
+                                        slashed_at=None) for f in g["founders"]},
+        "included": {},
+        "owed_fees": 0,
+        "minted": sum(b for _, b in g["accounts"]) + sum(f["bond"] for f in g["founders"]),
+        "burned": 0,
+        "bonded": sum(f["bond"] for f in g["founders"]),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,18 +808,27 @@ def check_lot(chain):
     check_sig("lot sponsor", lot["sponsor"], sb, lot["sponsor_sig"], v["sponsor_seed"])
 
 
-def check_batch(chain):
-    v = load("batch.json")
+def check_one_batch(name, chain, v):
     b = v["batch"]
     for i, tx in enumerate(b["txs"]):
-        check_sig(f"batch tx {i}", tx["sender"], tx_signing_bytes(tx, chain), tx["sig"])
-    check("batch: tx root", batch_tx_root(b), v["tx_root"])
+        kind = next(iter(tx["kind"]))
+        check_sig(f"{name} tx {i} ({kind})", tx["sender"], tx_signing_bytes(tx, chain), tx["sig"])
+    check(f"{name}: tx root", batch_tx_root(b), v["tx_root"])
     d = batch_digest(b)
-    check("batch: digest", d, v["digest"])
+    check(f"{name}: digest", d, v["digest"])
     sb = statement_bytes(chain, 4, unhex(b["buffer_pk"]), b["cycle"], 0, b["slot"], ZERO32, d)
-    check("batch: signing bytes", sb, v["signing_bytes"])
-    check_sig("batch", b["buffer_pk"], sb, b["sig"], v["buffer_seed"])
-    check("batch: id", batch_id(b), v["batch_id"])
+    check(f"{name}: signing bytes", sb, v["signing_bytes"])
+    check_sig(name, b["buffer_pk"], sb, b["sig"], v["buffer_seed"])
+    check(f"{name}: id", batch_id(b), v["batch_id"])
+
+
+def check_batch(chain):
+    v = load("batch.json")
+    check_one_batch("batch", chain, v)
+    m = v["mixed"]
+    check("mixed batch: holds Transfer, BuyTicket and Register",
+          sorted({next(iter(t["kind"])) for t in m["batch"]["txs"]}), ["BuyTicket", "Register", "Transfer"])
+    check_one_batch("mixed batch", chain, m)
 
 
 def check_block(chain, genesis):
@@ -812,6 +918,182 @@ def check_block(chain, genesis):
     check("vote: content", vote_content(value, ts), v["vote_content"])
     check("vote: signing bytes", vote_signing_bytes(vote, chain), v["vote_signing_bytes"])
 
+    # The header's VRF proof against its input (A.11, rule 4): the producer is the VRF key of
+    # founder 0, alpha is built from the previous seed.
+    check("block: VRF producer key from founder 0's VRF seed", public_key(unhex(founder0["vrf"])), v["vrf_producer"])
+    alpha = seed_alpha(chain, unhex(v["prev_seed"]), hd["height"])
+    got = vrf_verify(unhex(v["vrf_producer"]), alpha, unhex(hd["vrf_proof"]))
+    check("block: header VRF proof verifies against alpha(prev_seed, 42)", got is not None, True)
+    check("block: header seed = verified VRF output", (got or bytes(64))[:32], hd["seed"])
+    pi, _ = vrf_prove(unhex(founder0["vrf"]), alpha)
+    check("block: header VRF proof recomputed", pi, hd["vrf_proof"])
+    check("block: MicroBlock id", micro_id(m), v["microblock_id"])
+
+    # A nil vote on its own (A.6).
+    nv = v["nil_vote"]
+    n = nv["vote"]
+    check("nil vote: value is null", n["value"], None)
+    value, ts = vote_fields(n)
+    check("nil vote: content", vote_content(value, ts), nv["content"])
+    nsb = vote_signing_bytes(n, chain)
+    check("nil vote: signing bytes", nsb, nv["signing_bytes"])
+    check_sig("nil vote", n["voter"], nsb, n["sig"], seats[n["voter"]])
+
+    # Block 43: fallback seed (no VRF proof), no delay, no MicroBlock (A.10, A.11).
+    fb = v["fallback_block"]
+    b43 = fb["block"]
+    h43 = b43["header"]
+    check("block 43: previous block is block 42", h43["prev_hash"], bh.hex())
+    check("block 43: no VRF proof, no delay, no MicroBlock", (h43["vrf_proof"], h43["delay"], b43["micro"]),
+          (None, None, None))
+    check("block 43: seed = fallback(seed_42, 43)", seed_fallback(chain, unhex(hd["seed"]), h43["height"]),
+          h43["seed"])
+    seed43 = unhex(h43["seed"])
+    for i, lot in enumerate(b43["tree"]):
+        check_sig(f"block 43 tree lot {i} miner", lot["miner"], lot_miner_bytes(lot, chain), lot["miner_sig"])
+        check_sig(f"block 43 tree lot {i} sponsor", lot["sponsor"], lot_sponsor_bytes(lot, chain),
+                  lot["sponsor_sig"], genesis["founder_key_seeds"][1]["sponsor"])
+        check(f"block 43 tree lot {i}: height and previous block", (lot["height"], lot["prev_hash"]),
+              (h43["height"], h43["prev_hash"]))
+    ranks = [luck(seed43, lot_hash(lot)) for lot in b43["tree"]]
+    check("block 43: tree in luck order under the fallback seed", all(ranks[0] < r for r in ranks[1:]), True)
+    check("block 43: header hash", header_hash(h43), fb["header_hash"])
+    check("block 43: tree hash", tree_hash(b43["tree"]), fb["tree_hash"])
+    check("block 43: block hash", block_hash(b43), fb["block_hash"])
+
+    # MicroBlock 1: no previous QC, no prevotes, no evidence (A.9).
+    bm = v["bare_microblock"]
+    mb = bm["microblock"]
+    check("bare MicroBlock: no QC, prevotes or evidence", (mb["prev_qc"], mb["prev_prevotes"], mb["evidence"]),
+          (None, [], []))
+    check("bare MicroBlock: hash", micro_hash(mb), bm["hash"])
+    bsb = micro_signing_bytes(mb, chain)
+    check("bare MicroBlock: signing bytes", bsb, bm["signing_bytes"])
+    check_sig("bare MicroBlock", mb["producer_pk"], bsb, mb["sig"], founder0["micro"])
+    check("bare MicroBlock: id", micro_id(mb), bm["id"])
+
+
+def proposal_bytes(p, chain, content):
+    b = p["block"]
+    return statement_bytes(chain, 2, unhex(p["proposer"]), b["header"]["height"], p["round"], 0, ZERO32, content)
+
+
+def check_proposal(chain):
+    v = load("proposal.json")
+    check("proposal: chain id", v["chain_id"], chain.hex())
+    for e in v["proposals"]:
+        p = e["proposal"]
+        name = f"proposal round {p['round']}"
+        bh = block_hash(p["block"])
+        check(f"{name}: block hash", bh, e["block_hash"])
+        content = proposal_content(p["valid_round"], bh)
+        check(f"{name}: content (valid_round {p['valid_round']})", content, e["content"])
+        sb = proposal_bytes(p, chain, content)
+        check(f"{name}: signing bytes", sb, e["signing_bytes"])
+        check_sig(name, p["proposer"], sb, p["sig"], e["proposer_seed"])
+        for i, pv in enumerate(p["pol"]):
+            check(f"{name}: polka prevote {i} is for (height, valid_round, Prevote, block)",
+                  (pv["height"], pv["round"], pv["step"], pv["value"]),
+                  (p["block"]["header"]["height"], p["valid_round"], "Prevote", bh.hex()))
+            check_sig(f"{name} polka prevote {i}", pv["voter"], vote_signing_bytes(pv, chain), pv["sig"])
+
+
+def statement_of(kind, x):
+    """(slot fields, content, signature) of a signed object, after A.6's table."""
+    if kind == "Proposal":
+        content = proposal_content(x["valid_round"], block_hash(x["block"]))
+        slot = (KINDS[kind], x["proposer"], x["block"]["header"]["height"], x["round"], 0, ZERO32.hex())
+        return slot, content, x["sig"]
+    if kind == "Micro":
+        return (KINDS[kind], x["producer_pk"], x["height"], 0, 0, ZERO32.hex()), micro_hash(x), x["sig"]
+    if kind == "Batch":
+        return (KINDS[kind], x["buffer_pk"], x["cycle"], 0, x["slot"], ZERO32.hex()), batch_digest(x), x["sig"]
+    if kind == "LotSponsor":
+        return (KINDS[kind], x["sponsor"], x["height"], 0, 0, x["miner"]), lot_hash(x), x["sponsor_sig"]
+    raise ValueError(kind)
+
+
+def check_evidence(chain):
+    v = load("evidence.json")
+    check("evidence: chain id", v["chain_id"], chain.hex())
+    kinds = []
+    for x in v["evidence"]:
+        e = x["evidence"]
+        s = e["slot"]
+        kind = s["kind"]
+        kinds.append(kind)
+        name = f"evidence {kind}"
+        slot = (KINDS[kind], s["signer"], s["height"], s["round"], s["sub"], s["subject"])
+        (slot1, c1, sig1), (slot2, c2, sig2) = [statement_of(kind, st) for st in x["statements"]]
+        check(f"{name}: both statements fill the evidence's slot", [slot1, slot2], [slot, slot])
+        check(f"{name}: the statements' contents differ", c1 != c2, True)
+        lo, hi = sorted([(c1, sig1), (c2, sig2)])
+        check(f"{name}: (a, b) = the statements' (content, sig), lower content first",
+              [e["a"]["content"], e["a"]["sig"], e["b"]["content"], e["b"]["sig"]],
+              [lo[0].hex(), lo[1], hi[0].hex(), hi[1]])
+        if kind == "Proposal":
+            check(f"{name}: round >= 1 (round-0 proposals are never evidence)", s["round"] >= 1, True)
+        for i, side in enumerate(("a", "b")):
+            sb = statement_bytes(chain, KINDS[kind], unhex(s["signer"]), s["height"], s["round"], s["sub"],
+                                 unhex(s["subject"]), unhex(e[side]["content"]))
+            check(f"{name} {side}: signing bytes", sb, x["signing_bytes"][i])
+            check_sig(f"{name} {side}", s["signer"], sb, e[side]["sig"], x["signer_seed"])
+        check(f"{name}: hash", evidence_hash(e), x["evidence_hash"])
+    check("evidence: kinds covered", kinds, ["Proposal", "Micro", "Batch", "LotSponsor"])
+
+
+def check_state(genesis):
+    v = load("state.json")
+    check("state: chain id", v["chain_id"], genesis["chain_id"])
+    g = genesis["genesis"]
+    want = genesis_state(g)
+    got = {k: x for k, x in v["genesis"]["state"].items() if k in want}
+    check("state: genesis state derived from genesis.json (A.14)", got, want)
+    for name in ("genesis", "executed"):
+        e = v[name]
+        st = e["state"]
+        accounts, rounds, dcs, included = state_leaves(st)
+        check(f"state {name}: account leaves ({len(accounts)})", [x.hex() for x in accounts], e["account_leaves"])
+        check(f"state {name}: round leaves ({len(rounds)})", [x.hex() for x in rounds], e["round_leaves"])
+        check(f"state {name}: datacenter leaves ({len(dcs)})", [x.hex() for x in dcs], e["datacenter_leaves"])
+        check(f"state {name}: accounts root", merkle_root(accounts), e["accounts_root"])
+        check(f"state {name}: rounds root", merkle_root(rounds), e["rounds_root"])
+        check(f"state {name}: datacenters root", merkle_root(dcs), e["datacenters_root"])
+        check(f"state {name}: included root ({len(included)} digests)", merkle_root(included), e["included_root"])
+        check(f"state {name}: state root (height {st['height']})", state_root(st), e["root"])
+        pots = sum(r["price"] * len(r["tickets"]) for r in st["rounds"].values() if r["drawn"] is None)
+        supply = sum(a["balance"] for a in st["accounts"].values()) + st["bonded"] + st["owed_fees"] + pots
+        check(f"state {name}: supply = minted - burned (B.4)", supply, st["minted"] - st["burned"])
+        for k, r in st["rounds"].items():
+            if r["ticket_root"] is not None:
+                leaves = [ticket_leaf(r["id"], i, t) for i, t in enumerate(r["tickets"])]
+                check(f"state {name}: round {k} ticket root", merkle_root(leaves), r["ticket_root"])
+    check("state: genesis root is 1b233f7d...", v["genesis"]["root"][:8], "1b233f7d")
+    return v
+
+
+def check_merkle():
+    v = load("merkle.json")
+    for c in v["cases"]:
+        items = [unhex(x) for x in c["items"]]
+        leaves = [Canon("daoli/v2/merkle-leaf").h32(x).hash() for x in items]
+        check(f"merkle ({len(items)} items): leaves", [x.hex() for x in leaves], c["leaves"])
+        check(f"merkle ({len(items)} items): root", merkle_root(items), c["root"])
+    check("merkle: the empty root is 32 zero bytes", v["cases"][0]["root"], ZERO32.hex())
+
+
+def check_routing(genesis):
+    v = load("routing.json")
+    payrolls = sorted({r["payroll"] for r in v["routes"]})
+    check("routing: the genesis payroll P is among the vectors'", genesis["genesis"]["params"]["payroll"] in payrolls,
+          True)
+    for r in v["routes"]:
+        s = unhex(r["sender"])
+        name = f"routing {r['sender'][:8]} P={r['payroll']}"
+        check(f"{name}: route hash", route_hash(s), r["route_hash"])
+        check(f"{name}: slot", route_slot(s, r["payroll"]), r["slot"])
+        check(f"{name}: order", route_order(s, r["payroll"]), r["order"])
+
 
 def check_seed_chain(chain):
     v = load("seed_chain.json")
@@ -834,7 +1116,7 @@ def check_seed_chain(chain):
         prev = unhex(a["seed"])
 
 
-def check_lottery():
+def check_lottery(chain, genesis, state):
     v = load("lottery.json")
     r = v["round"]
     leaves = [ticket_leaf(r["id"], i, t) for i, t in enumerate(r["tickets"])]
@@ -845,6 +1127,37 @@ def check_lottery():
     lg = v["large"]
     check(f"lottery: large draw ({lg['tickets']} tickets, {lg['winners']} winners)",
           draw(unhex(lg["seed"]), lg["round"], lg["tickets"], lg["winners"]), lg["drawn"])
+
+    # A draw tied to its seed and delay (rule 5, A.12, A.13): round 1 of genesis.json.
+    dd = v["delayed_draw"]
+    r = dd["round"]
+    prm = genesis["genesis"]["params"]
+    D, E, T, C = prm["draw_delay"], prm["delay_blocks"], prm["delay_iterations"], prm["delay_segments"]
+    check("delayed draw: round 1 as genesis.json schedules it",
+          (r["id"], r["open_height"], r["close_height"], r["price"], r["winners"]),
+          (1,) + tuple(genesis["genesis"]["rounds"][0][k] for k in ("open_height", "close_height", "price", "winners")))
+    leaves = [ticket_leaf(r["id"], i, t) for i, t in enumerate(r["tickets"])]
+    check(f"delayed draw: ticket root ({len(leaves)} tickets)", merkle_root(leaves), r["ticket_root"])
+    check("delayed draw: draw height = close + D + E", dd["draw_height"], r["close_height"] + D + E)
+    seeds = [unhex(genesis["genesis"]["seed"])]
+    for hh in range(1, r["close_height"] + D + 1):
+        seeds.append(seed_fallback(chain, seeds[-1], hh))
+    check(f"delayed draw: seeds 0..{len(seeds) - 1} (fallback chain from the genesis seed)",
+          [x.hex() for x in seeds], dd["seeds"])
+    d = dd["delay"]
+    check("delayed draw: delay over seed_{close+D} = seed_{h-E}", d["seed"], seeds[r["close_height"] + D].hex())
+    check("delayed draw: T = delay_iterations, C = delay_segments",
+          (d["iterations"], len(d["checkpoints"]) + 1), (T, C))
+    cps, out = delay_evaluate(unhex(d["seed"]), T, C)
+    check(f"delayed draw: delay checkpoints (T={T}, C={C})", [x.hex() for x in cps], d["checkpoints"])
+    check("delayed draw: delay output", out, d["output"])
+    check("delayed draw: delay proof hash", delay_proof_hash(d), dd["delay_proof_hash"])
+    w = draw(out, r["id"], len(r["tickets"]), r["winners"])
+    check("delayed draw: winners from the delay output", w, dd["winners"])
+    check("delayed draw: payouts", payouts(r["price"], r["tickets"], w), dd["payouts"])
+    done = state["executed"]["state"]["rounds"][str(r["id"])]
+    check("delayed draw: the executed state holds it (tickets, drawn, draw_seed)",
+          (done["tickets"], done["drawn"], done["draw_seed"]), (r["tickets"], w, out.hex()))
 
 
 def main():
@@ -864,7 +1177,12 @@ def main():
     check_batch(chain)
     check_block(chain, genesis)
     check_seed_chain(chain)
-    check_lottery()
+    check_proposal(chain)
+    check_evidence(chain)
+    state = check_state(genesis)
+    check_lottery(chain, genesis, state)
+    check_merkle()
+    check_routing(genesis)
     print(f"{checks} checks, {mismatches} mismatches")
     return 1 if mismatches else 0
 
