@@ -114,6 +114,8 @@ pub enum EvidenceError {
     NoConflict,
     #[error("evidence statement {0}: {1}")]
     Signature(u8, SigError),
+    #[error("round-0 proposals only carry a seat's own view, which may change: they are not evidence")]
+    OwnView,
 }
 
 /// Two different contents signed by one key for one slot: proof of equivocation. Only the
@@ -155,6 +157,11 @@ impl Evidence {
     }
 
     pub fn verify(&self, chain: &ChainId) -> Result<(), EvidenceError> {
+        // A seat re-sends its own view when it stalls, restarts or hears a late seed: two
+        // round-0 "proposals" by one seat are honest, and must not slash it.
+        if self.slot.kind == Kind::Proposal && self.slot.round == 0 {
+            return Err(EvidenceError::OwnView);
+        }
         if self.a.content == self.b.content {
             return Err(EvidenceError::NoConflict);
         }
@@ -216,5 +223,25 @@ mod tests {
         assert!(e.verify(&Hash32([9; 32])).is_err());
         assert_eq!(Kind::from_u8(4), Some(Kind::Batch));
         assert_eq!(Kind::from_u8(0), None);
+    }
+
+    #[test]
+    fn two_round_0_proposals_are_not_evidence() {
+        // Found by the `handle` fuzz target: an honest seat that restarts mid-height builds and
+        // signs a second, different own view for round 0. Such a pair verified as evidence, so
+        // any Byzantine MicroBlock producer could have the honest seat slashed.
+        let k = Keypair::from_label("seat");
+        let chain = Hash32([1; 32]);
+        let said = |slot: &Slot, c: u8| Said {
+            content: Hash32([c; 32]),
+            sig: slot.sign(&k, &chain, &Hash32([c; 32])),
+        };
+        let own_view = Slot::new(Kind::Proposal, k.public(), 8, 0, 0);
+        let e = Evidence::new(own_view, said(&own_view, 1), said(&own_view, 2));
+        assert_eq!(e.verify(&chain), Err(EvidenceError::OwnView));
+        // From round 1 on, a proposal is one per proposer and round: two are evidence.
+        let proposal = Slot { round: 1, ..own_view };
+        let e = Evidence::new(proposal, said(&proposal, 1), said(&proposal, 2));
+        assert_eq!(e.verify(&chain), Ok(()));
     }
 }
