@@ -466,7 +466,7 @@ impl State {
                     ticket_root: root,
                 });
             }
-            if r.close_height + p.draw_delay + p.delay_blocks == h && r.drawn.is_none() {
+            if r.close_height.saturating_add(p.draw_delay + p.delay_blocks) == h && r.drawn.is_none() {
                 // Validated: a block at a draw height carries the delay over seed_{close+D}.
                 let Some(delay) = &block.header.delay else {
                     continue;
@@ -488,7 +488,7 @@ impl State {
             }
         }
         // Drawn rounds stay in the state (they are what a verifier checks); expired batch
-        // digests and bars are pruned so the state stays bounded.
+        // digests are pruned so the state stays bounded.
         self.included.retain(|_, c| *c + p.batch_expiry >= h);
         self.height = h;
         out.state_root = self.root();

@@ -21,7 +21,7 @@ pub struct Round {
     pub tickets: Vec<Ticket>,
     /// Set when `close_height` is executed.
     pub ticket_root: Option<Hash32>,
-    /// Winning ticket indices, set at `close_height + D`.
+    /// Winning ticket indices, set at `close_height + D + E` (rule 5).
     pub drawn: Option<Vec<u64>>,
     /// The seed the draw used.
     pub draw_seed: Option<Hash32>,

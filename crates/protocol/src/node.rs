@@ -36,7 +36,7 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    fn content(valid_round: Option<u32>, hash: &Hash32) -> Hash32 {
+    pub fn content(valid_round: Option<u32>, hash: &Hash32) -> Hash32 {
         let mut c = Canon::new(tag::PROPOSAL);
         c.u32(valid_round.unwrap_or(u32::MAX)).h(hash);
         c.hash()
