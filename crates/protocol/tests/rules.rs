@@ -726,3 +726,61 @@ fn a_redirect_names_the_registered_endpoint() {
     });
     assert_eq!(endpoint, Some(registered));
 }
+
+// The review's mutations: a batch included once cannot be included again, and a block's seed
+// must be one of the two valid values (both checks are in block validation, not only in the
+// functions they call).
+#[test]
+fn a_block_reincluding_a_batch_or_with_a_third_seed_is_refused() {
+    use daoli_protocol::block::{Batch, BatchRef};
+    let net = net();
+    let (cb2, _) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().unwrap();
+    let c = net.chain_at(1);
+    let id = *c.id();
+    // A valid batch for lineup address (cycle 2, slot 0), from the buffer that serves it.
+    let entry = c.payroll_entry(1, 0).unwrap();
+    let buffer = net.owner(&entry.keys.batch).batch.clone();
+    let client = Keypair::from_label("nt-client");
+    let tx = daoli_protocol::tx::Transaction::new(
+        &client,
+        &id,
+        0,
+        1,
+        daoli_protocol::tx::TxKind::Transfer {
+            to: net.dcs[0].root.public(),
+            amount: 5,
+        },
+        vec![],
+    );
+    let batch = Batch::seal(&buffer, &id, 2, 0, vec![tx]);
+    let r = BatchRef {
+        cycle: 2,
+        slot: 0,
+        digest: batch.digest(),
+    };
+    let with_batch = |c: &Chain| {
+        let m = remicro(net, c, m2, |m| m.batches = vec![r]);
+        recertify(net, c, cb2, |cb| cb.block.micro = Some(m))
+    };
+    // Included once: fine.
+    let mut ok = net.chain_at(1);
+    let cb = with_batch(&ok);
+    commit(&mut ok, cb, std::slice::from_ref(&batch)).unwrap();
+    // Already included (as if by an earlier block): refused, nothing changes.
+    let mut again = net.chain_at(1);
+    again.state.included.insert(batch.digest(), 2);
+    let root = again.state.root();
+    let cb = with_batch(&again);
+    let e = commit(&mut again, cb, std::slice::from_ref(&batch));
+    assert!(matches!(e, Err(BlockError::BatchIncluded(_))), "{e:?}");
+    assert_eq!((again.height(), again.state.root()), (1, root));
+    // A third seed (neither the producer's VRF output nor the fallback): refused.
+    let mut c = net.chain_at(1);
+    let forged = recertify(net, &c, cb2, |cb| {
+        cb.block.header.seed.0[0] ^= 1;
+        cb.block.header.vrf_proof = None;
+    });
+    let e = commit(&mut c, forged, &net.record[1].1);
+    assert!(matches!(e, Err(BlockError::Seed(_))), "{e:?}");
+}
