@@ -482,6 +482,17 @@ mod tests {
             validate_tree(&C, &tree, 3, &t.prev_hash, &seed, 2, 4, 1, barred, |_| false),
             Err(TreeError::Lot(0, LotError::Barred(_)))
         ));
+        // The review's mutation: the payroll restarts the order, but no payroll lot may be
+        // luckier than the leader (else a less lucky lot leads and the luckiest is hired).
+        let mut by_luck: Vec<Lot> = pool.lots().cloned().collect();
+        by_luck.sort_by_key(|l| l.rank(&seed));
+        let demoted = vec![
+            by_luck[1].clone(),
+            by_luck[2].clone(),
+            by_luck[0].clone(),
+            by_luck[3].clone(),
+        ];
+        assert_eq!(v(&demoted, 4), Err(TreeError::Order(2)));
         // A different seed reorders the same lots: luck, not hash power, decides.
         let other = pool.tree(&Hash32([10; 32]), 10, 2, |_| true);
         let all = pool.tree(&seed, 10, 2, |_| true);
