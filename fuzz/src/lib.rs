@@ -926,6 +926,8 @@ enum Signed {
 pub struct Checker {
     /// First statement seen per slot, across restarts.
     signed: BTreeMap<Slot, Signed>,
+    /// Own statements whose signature was checked already (the node re-sends them).
+    checked: BTreeSet<(Slot, Hash32, [u8; 64])>,
     /// Height reported by the last `Committed`.
     pub committed: u64,
 }
@@ -956,13 +958,13 @@ impl Checker {
     fn own_msg(&mut self, net: &Net, m: &Msg) {
         match m {
             Msg::Vote(v) => {
-                if net.target_keys.contains(&v.voter) {
+                if net.target_keys.contains(&v.voter) && self.checked.insert((v.slot(), v.content(), v.sig.0)) {
                     assert!(v.verify_sig(&net.chain).is_ok(), "target sent a badly signed vote");
                 }
                 self.statement(net, v.slot(), Signed::Said(v.said()));
             }
             Msg::Proposal(p) => {
-                if net.target_keys.contains(&p.proposer) {
+                if net.target_keys.contains(&p.proposer) && self.checked.insert((p.slot(), p.block.hash(), p.sig.0)) {
                     assert!(p.verify(&net.chain), "target sent a badly signed proposal");
                 }
                 self.statement(net, p.slot(), Signed::Proposal(Box::new(p.clone())));
