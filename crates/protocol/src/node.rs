@@ -250,7 +250,7 @@ pub struct Node<J: VoteJournal> {
     /// it produced by height, proposals it made by (height, round).
     sponsored: BTreeMap<(u64, PublicKey), Lot>,
     produced: BTreeMap<u64, MicroBlock>,
-    proposals_made: BTreeMap<(u64, u32), Hash32>,
+    proposals_made: BTreeMap<(u64, u32), (Hash32, Option<u32>)>,
     blocks: BTreeMap<Hash32, Block>,
     valid_blocks: BTreeSet<Hash32>,
     waiting: BTreeMap<Hash32, Block>,
@@ -372,7 +372,8 @@ impl<J: VoteJournal> Node<J> {
                     n.produced.insert(m.height, m);
                 }
                 Msg::Proposal(p) if p.block.height() >= h => {
-                    n.proposals_made.insert((p.block.height(), p.round), p.block.hash());
+                    n.proposals_made
+                        .insert((p.block.height(), p.round), (p.block.hash(), p.valid_round));
                 }
                 Msg::Batch(b) if b.cycle + expiry >= h && !n.chain.state.included.contains_key(&b.digest()) => {
                     n.add_batch(b.clone());
@@ -879,7 +880,10 @@ impl<J: VoteJournal> Node<J> {
                         valid_round,
                     } => {
                         let h = self.cycle.height;
-                        let first = *self.proposals_made.entry((h, round)).or_insert(value);
+                        // The valid round is signed too: a seat that restarted and saw another
+                        // polka since re-sends the proposal it made, never a second one.
+                        let (first, valid_round) =
+                            *self.proposals_made.entry((h, round)).or_insert((value, valid_round));
                         if first != value {
                             continue; // proposed something else in this round before a restart
                         }
@@ -1454,5 +1458,113 @@ impl<J: VoteJournal> Node<J> {
             Admitted::Again(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+    use crate::vote::MemJournal;
+
+    #[test]
+    fn a_restarted_proposer_never_signs_a_second_proposal_for_a_round() {
+        // Found with the `handle` fuzz target's invariant (an honest node never signs two
+        // statements that make valid evidence): a seat locked on X at round 2 restarts,
+        // proposes X with valid round 2 at round 5, restarts before prevoting, locks on X again
+        // at round 3 and, back at round 5, proposed X with valid round 3. The durable record
+        // kept only the value, so the second proposal was signed: evidence against it.
+        let ids: Vec<Identity> = ["t", "a", "b", "c"]
+            .iter()
+            .map(|l| Identity::from_label(&format!("node-test/{l}")))
+            .collect();
+        let mut params = Params::devnet();
+        params.pow_bits = 2;
+        let g = Genesis {
+            network: "node-test".into(),
+            // Rank 0 of block 0 (the seed producer) is `a`, so `t`'s own lots may lead.
+            founders: [1, 0, 2, 3]
+                .iter()
+                .map(|i| ids[*i].datacenter("dc:7000", params.min_bond))
+                .collect(),
+            // `t` is the youngest seat: it proposes rounds 1, 5, 9, ...
+            seats: (0..11).map(|i| ids[i % 4].root.public()).collect(),
+            params,
+            seed: Hash32([1; 32]),
+            timestamp_ms: 0,
+            accounts: vec![],
+            rounds: vec![],
+            periodic_lottery: None,
+        };
+        let chain = g.chain_id();
+        let mut n = Node::new(
+            g,
+            ids[0].clone(),
+            vec![Keypair::from_label("node-test/m")],
+            MemJournal::default(),
+            1,
+            0,
+        )
+        .unwrap();
+        let mut proposals: Vec<Proposal> = Vec::new();
+        let keep = |out: Vec<Output>, to: &mut Vec<Proposal>| {
+            to.extend(out.into_iter().filter_map(|o| match o {
+                Output::Broadcast(Msg::Proposal(p)) => Some(p),
+                _ => None,
+            }))
+        };
+        // Ticks for 1 s, so that the own view (the one block `t` holds) is built.
+        let run = |n: &mut Node<MemJournal>, now: &mut u64, to: &mut Vec<Proposal>| {
+            for _ in 0..100 {
+                *now += 10;
+                keep(n.tick(*now), to);
+            }
+        };
+        let mut now = 0;
+        run(&mut n, &mut now, &mut proposals);
+        let x = proposals[0].block.hash();
+        let prevote = |i: usize, round: u32, v: Option<Hash32>| {
+            Msg::Vote(Vote::sign_unchecked(
+                &ids[i].vote,
+                &chain,
+                1,
+                round,
+                Step::Prevote,
+                v,
+                0,
+            ))
+        };
+        let from = ids[1].root.public();
+        // Round 2: the others prevote X; `t` lands in round 2 and locks on X.
+        for i in 1..4 {
+            keep(n.handle(now, from, prevote(i, 2, Some(x))).0, &mut proposals);
+        }
+        run(&mut n, &mut now, &mut proposals);
+        keep(n.restart(now), &mut proposals);
+        run(&mut n, &mut now, &mut proposals);
+        // Round 5, which `t` proposes: X with valid round 2. It restarts before prevoting.
+        for i in 1..3 {
+            keep(n.handle(now, from, prevote(i, 5, None)).0, &mut proposals);
+        }
+        keep(n.restart(now), &mut proposals);
+        run(&mut n, &mut now, &mut proposals);
+        // Round 3: a polka for X again; then round 5 again.
+        for i in 1..4 {
+            keep(n.handle(now, from, prevote(i, 3, Some(x))).0, &mut proposals);
+        }
+        run(&mut n, &mut now, &mut proposals);
+        for i in 1..3 {
+            keep(n.handle(now, from, prevote(i, 5, None)).0, &mut proposals);
+        }
+        let round5: Vec<&Proposal> = proposals.iter().filter(|p| p.round == 5).collect();
+        assert!(round5.len() >= 2, "the scenario reaches round 5 twice");
+        for p in &round5 {
+            assert!(
+                p.evidence(round5[0]).is_none(),
+                "round 5 proposed twice: valid rounds {:?} and {:?}",
+                round5[0].valid_round,
+                p.valid_round
+            );
+        }
     }
 }
