@@ -113,9 +113,29 @@ fn qc(q: &Qc) {
         f.chain.seats(1),
     ];
     for s in &seats {
-        let _ = q.median_timestamp(s);
+        let _ = (q.median_timestamp(s), s.reward_total());
+        for v in &q.precommits {
+            let _ = s.prevote_reward(&v.voter, q.round);
+        }
         for (c, _, _) in &f.chains {
             let _ = q.verify(s, &q.value, c);
+        }
+    }
+}
+
+/// A MicroBlock's certificate of the previous height with the prevotes it embeds.
+fn prevotes(q: &Qc, prevotes: &[Vote]) {
+    let f = fixture();
+    for v in prevotes {
+        vote(v);
+    }
+    let seats = [
+        Seats::new(q.height, f.vector_seats.clone(), vec![2, 1, 1]),
+        f.chain.seats(1),
+    ];
+    for s in &seats {
+        for (c, _, _) in &f.chains {
+            let _ = q.verify_prevotes(prevotes, s, c);
         }
     }
 }
@@ -147,6 +167,7 @@ fn micro(m: &MicroBlock) {
     assert!(m.evidence(m).is_none());
     if let Some(q) = &m.prev_qc {
         qc(q);
+        prevotes(q, &m.prev_prevotes);
     }
     for e in &m.evidence {
         evidence(e);
@@ -155,6 +176,9 @@ fn micro(m: &MicroBlock) {
 
 fn header(h: &Header) {
     let _ = h.hash();
+    if let Some(d) = &h.delay {
+        delay(d);
+    }
     for (c, prev, producer) in &fixture().chains {
         let _ = verify_seed(c, producer, prev, h.height, &h.seed, h.vrf_proof.as_ref());
     }
@@ -218,7 +242,7 @@ fn proposal(p: &Proposal) {
 }
 
 fn delay(d: &DelayProof) {
-    let _ = d.segments();
+    let _ = (d.segments(), d.hash());
     // The work a proof asks for is bounded by its own iteration count: keep it small here.
     let t = if d.iterations <= 4096 { d.iterations } else { 64 };
     let _ = d.verify(&d.seed, t, MAX_SEGMENTS);

@@ -374,6 +374,7 @@ impl Net {
         if let Some(q) = &m.prev_qc {
             self.index_qc(q);
         }
+        self.votes.extend(m.prev_prevotes.iter().cloned());
         self.micros.push(m.clone());
     }
 
@@ -607,7 +608,8 @@ pub fn mutate_qc(q: &mut Qc, m: &Mutation, net: &Net) {
 }
 
 pub fn mutate_micro(mb: &mut MicroBlock, m: &Mutation, net: &Net) {
-    match m.at % 4 {
+    let at = m.at as usize / 5;
+    match m.at % 5 {
         1 => {
             if vec_op(&mut mb.batches, &m.op, |i| {
                 pick(&net.batches, i).map(|b| daoli_protocol::block::BatchRef {
@@ -620,7 +622,7 @@ pub fn mutate_micro(mb: &mut MicroBlock, m: &Mutation, net: &Net) {
             }
             let n = mb.batches.len();
             if n > 0 {
-                let r = &mut mb.batches[m.at as usize / 4 % n];
+                let r = &mut mb.batches[at % n];
                 match &m.op {
                     Op::Height(d) => r.cycle = add_i8(r.cycle, *d),
                     Op::Round(d) => r.slot = add_i8_u32(r.slot, *d),
@@ -635,7 +637,7 @@ pub fn mutate_micro(mb: &mut MicroBlock, m: &Mutation, net: &Net) {
             (Some(q), _) => mutate_qc(
                 q,
                 &Mutation {
-                    at: m.at / 4,
+                    at: at as u8,
                     op: m.op.clone(),
                 },
                 net,
@@ -657,6 +659,13 @@ pub fn mutate_micro(mb: &mut MicroBlock, m: &Mutation, net: &Net) {
                 vec_op(&mut mb.evidence, &m.op, |_| None);
             }
         }
+        4 => {
+            // The prevotes of the previous height's decided round (they pay the seats).
+            if !vec_op(&mut mb.prev_prevotes, &m.op, |i| pick(&net.votes, i)) && !mb.prev_prevotes.is_empty() {
+                let n = mb.prev_prevotes.len();
+                mutate_vote(&mut mb.prev_prevotes[at % n], &m.op, net);
+            }
+        }
         _ => match &m.op {
             Op::Height(d) => mb.height = add_i8(mb.height, *d),
             Op::Round(d) => mb.producer_rank = add_i8_u32(mb.producer_rank, *d),
@@ -672,6 +681,31 @@ pub fn mutate_micro(mb: &mut MicroBlock, m: &Mutation, net: &Net) {
     }
 }
 
+/// The lottery delay proof a header carries at a draw height.
+fn mutate_delay(b: &mut Block, op: &Op, net: &Net) {
+    match (&mut b.header.delay, op) {
+        (d, Op::Remove(_)) => *d = None,
+        (d, Op::Splice(i)) => {
+            let with: Vec<&Block> = net.blocks.iter().filter(|b| b.header.delay.is_some()).collect();
+            if !with.is_empty() {
+                *d = with[*i as usize % with.len()].header.delay.clone();
+            }
+        }
+        (Some(d), Op::Round(x)) => d.iterations = add_i8(d.iterations, *x),
+        (Some(d), Op::Set(x)) => d.iterations = *x,
+        (Some(d), Op::Hash(h)) => d.seed = net.hash(*h),
+        (Some(d), Op::Flip(i, x)) => flip(&mut d.output.0, *i, *x),
+        (Some(d), op) => {
+            if !vec_op(&mut d.checkpoints, op, |i| Some(net.hash(i)))
+                && let Op::Toggle = op
+            {
+                d.checkpoints.reverse();
+            }
+        }
+        (None, _) => {}
+    }
+}
+
 pub fn mutate_block(b: &mut Block, m: &Mutation, net: &Net) {
     let sub = Mutation {
         at: m.at / 4,
@@ -682,21 +716,21 @@ pub fn mutate_block(b: &mut Block, m: &Mutation, net: &Net) {
             let hd = &mut b.header;
             match &m.op {
                 Op::Height(d) => hd.height = add_i8(hd.height, *d),
-                Op::Hash(h) if h % 3 == 0 => hd.prev_hash = net.hash(*h),
-                Op::Hash(h) if h % 3 == 1 => hd.seed = net.hash(*h),
-                Op::Hash(h) => hd.prev_state_root = net.hash(*h),
+                Op::Hash(h) if h % 4 == 0 => hd.prev_hash = net.hash(*h),
+                Op::Hash(h) if h % 4 == 1 => hd.seed = net.hash(*h),
+                Op::Hash(h) if h % 4 == 2 => hd.prev_state_root = net.hash(*h),
                 Op::Toggle => hd.vrf_proof = None,
-                Op::Flip(i, x) => {
+                Op::Flip(i, x) if i % 2 == 0 => {
                     if let Some(p) = &mut hd.vrf_proof {
                         flip(&mut p.0, *i, *x);
                     }
                 }
-                Op::Splice(i) => {
+                Op::Splice(i) if i % 2 == 0 => {
                     if let Some(x) = pick(&net.blocks, *i) {
                         *b = x;
                     }
                 }
-                _ => {}
+                op => mutate_delay(b, op, net),
             }
         }
         1 => {
@@ -832,6 +866,9 @@ fn resign_qc(q: &mut Qc, net: &Net) {
 fn resign_micro(m: &mut MicroBlock, net: &Net) {
     if let Some(q) = &mut m.prev_qc {
         resign_qc(q, net);
+    }
+    for v in &mut m.prev_prevotes {
+        resign_vote(v, net);
     }
     if let Some(k) = key_of(net, &m.producer_pk) {
         *m = m.clone().sign(k, &net.chain);
