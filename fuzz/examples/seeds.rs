@@ -93,6 +93,28 @@ fn main() {
         }
     }
 
+    // What an all-zero `handle` input does: replay every recorded broadcast into the target.
+    let mut target = daoli_protocol::node::Node::new(
+        n.genesis.clone(),
+        n.dcs[daoli_fuzz::TARGET].clone(),
+        daoli_fuzz::miners(daoli_fuzz::TARGET),
+        daoli_protocol::vote::MemJournal::default(),
+        7,
+        0,
+    )
+    .expect("valid genesis");
+    let mut now = 0;
+    for r in n.pool.iter().filter(|r| r.to.is_none()) {
+        now = r.at.max(now) + 5;
+        let _ = target.handle(now, r.from, r.msg.clone());
+    }
+    let delays = n.blocks.iter().filter(|b| b.header.delay.is_some()).count();
+    println!(
+        "replaying the recording takes the target to height {} of {} ({delays} recorded blocks carry a delay proof)",
+        target.height(),
+        n.heights
+    );
+
     let hdir = corpus.join("handle");
     for len in [64, 512, 4096] {
         write(&hdir, &format!("replay-{len}"), &vec![0u8; len]);
