@@ -15,7 +15,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use daoli_fuzz::{Checker, Mutation, TARGET, miners, mutate, net, resign};
 use daoli_protocol::block::route_order;
 use daoli_protocol::crypto::PublicKey;
-use daoli_protocol::node::{Msg, Node, Output};
+use daoli_protocol::node::{Durable, Msg, Node, Output};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::MemJournal;
 use libfuzzer_sys::fuzz_target;
@@ -40,6 +40,9 @@ enum Action {
         ms: u32,
     },
     Restart,
+    /// A crash that loses everything unpersisted: the node is rebuilt from its store (the
+    /// certified chain and every `Persist*` output) and its vote journal.
+    Recover,
     /// A client transaction for a payroll slot.
     Tx {
         client: u8,
@@ -81,6 +84,8 @@ enum Action {
 
 struct Harness {
     node: Node<MemJournal>,
+    /// What the node asked to persist (its store, with the chain).
+    store: Durable,
     now: u64,
     cursor: usize,
     own: Vec<Msg>,
@@ -103,6 +108,7 @@ impl Harness {
         .expect("the fuzz genesis is valid");
         Harness {
             node,
+            store: Durable::default(),
             now: 0,
             cursor: 0,
             own: Vec::new(),
@@ -112,6 +118,7 @@ impl Harness {
 
     fn keep_own(&mut self, outs: &[Output]) {
         for o in outs {
+            self.store.record(o);
             if let Output::Broadcast(m) | Output::Send(_, m) = o {
                 if self.own.len() >= 64 {
                     self.own.remove(0);
@@ -269,6 +276,26 @@ impl Harness {
                 self.check.outputs(net, &self.node, &outs);
                 self.keep_own(&outs);
                 assert_eq!(self.node.height(), before, "a restart changed the height");
+            }
+            Action::Recover => {
+                let before = self.node.height();
+                let mut store = self.store.clone();
+                store.blocks = (1..=before)
+                    .map(|x| self.node.full_block(x).expect("a certified height"))
+                    .collect();
+                let journal = self.node.journal().clone();
+                self.node = Node::recover(
+                    net.genesis.clone(),
+                    net.dcs[TARGET].clone(),
+                    miners(TARGET),
+                    journal,
+                    store,
+                    11,
+                    self.now,
+                )
+                .expect("a node recovers from its own store");
+                assert_eq!(self.node.height(), before, "recovery lost certified heights");
+                self.flush();
             }
             Action::Tx {
                 client,
