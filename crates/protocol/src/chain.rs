@@ -12,7 +12,7 @@ use crate::params::{Genesis, ParamsError};
 use crate::seed::{SeedError, verify_seed};
 use crate::statement::EvidenceError;
 use crate::tx::RoleKeys;
-use crate::vote::{QcError, Seats};
+use crate::vote::{Qc, QcError, Seats, Step, Vote};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One entry of a lineup: who won the lot and which registered datacenter serves its duties.
@@ -81,6 +81,18 @@ pub enum BlockError {
     EvidenceRepeat(usize),
     #[error("certificate: {0}")]
     Qc(#[from] QcError),
+}
+
+/// Whether every vote is a `step` vote for the QC's height, round and value: the fields of an
+/// embedded vote that no hash covers.
+fn in_context(votes: &[Vote], qc: &Qc, step: Step) -> Result<(), QcError> {
+    match votes
+        .iter()
+        .position(|v| v.height != qc.height || v.round != qc.round || v.step != step || v.value != Some(qc.value))
+    {
+        Some(i) => Err(QcError::Mismatch(i)),
+        None => Ok(()),
+    }
 }
 
 fn seed_key(producer: &PublicKey, seed: &Hash32, proof: &crate::vrf::VrfProof) -> Hash32 {
@@ -473,11 +485,17 @@ impl Chain {
                     return Err(BlockError::PrevQc(QcError::WrongHeight(qc.height, qc.round, 0)));
                 }
                 let seats = self.seats(h - 1);
-                if !self.qcs_ok.contains(&qc.hash()) {
+                // The caches are keyed by hashes that leave out each embedded vote's height,
+                // round, step and value (fixed by context), so a hit still checks those.
+                if self.qcs_ok.contains(&qc.hash()) {
+                    in_context(&qc.precommits, qc, Step::Precommit).map_err(BlockError::PrevQc)?;
+                } else {
                     qc.verify(&seats, &self.hash_at(h - 1), &self.chain_id)
                         .map_err(BlockError::PrevQc)?;
                 }
-                if !self.prevotes_ok.contains(&m.id()) {
+                if self.prevotes_ok.contains(&m.id()) {
+                    in_context(&m.prev_prevotes, qc, Step::Prevote).map_err(BlockError::PrevPrevotes)?;
+                } else {
                     qc.verify_prevotes(&m.prev_prevotes, &seats, &self.chain_id)
                         .map_err(BlockError::PrevPrevotes)?;
                 }
