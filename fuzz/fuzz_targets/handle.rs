@@ -170,7 +170,11 @@ impl Harness {
 
     fn peer(&self, from: u8, original: PublicKey) -> PublicKey {
         let net = net();
-        if from % 4 == 0 { original } else { net.key(from) }
+        if from.is_multiple_of(4) {
+            original
+        } else {
+            net.key(from)
+        }
     }
 
     fn step(&mut self, a: Action) {

@@ -135,7 +135,7 @@ pub fn net() -> &'static Net {
 #[derive(Debug)]
 enum Ev {
     Wake(usize),
-    Deliver { to: usize, from: PublicKey, msg: Msg },
+    Deliver { to: usize, from: PublicKey, msg: Box<Msg> },
     Client(usize),
 }
 
@@ -195,7 +195,7 @@ impl Net {
                     wakes.remove(&(i, t));
                     (i, nodes[i].as_mut().expect("online").tick(t))
                 }
-                Ev::Deliver { to, from, msg } => (to, nodes[to].as_mut().expect("online").handle(t, from, msg).0),
+                Ev::Deliver { to, from, msg } => (to, nodes[to].as_mut().expect("online").handle(t, from, *msg).0),
                 Ev::Client(c) => {
                     let node = nodes[(TARGET + 1) % DCS].as_ref().expect("online");
                     let key = &clients[c];
@@ -241,7 +241,7 @@ impl Net {
                             Ev::Deliver {
                                 to: j,
                                 from: key.public(),
-                                msg,
+                                msg: Box::new(msg),
                             },
                         );
                         break;
@@ -269,7 +269,7 @@ impl Net {
                                 Ev::Deliver {
                                     to: j,
                                     from: me,
-                                    msg: m.clone(),
+                                    msg: Box::new(m.clone()),
                                 },
                             );
                         }
@@ -289,7 +289,7 @@ impl Net {
                                     Ev::Deliver {
                                         to: j,
                                         from: me,
-                                        msg: m,
+                                        msg: Box::new(m),
                                     },
                                 );
                             }
@@ -809,8 +809,8 @@ pub fn mutate(msg: &mut Msg, m: &Mutation, net: &Net) {
             }
         }
         Msg::Tx { client, slot, tx } => match &m.op {
-            Op::Round(d) if m.at % 2 == 0 => *slot = add_i8_u32(*slot, *d),
-            Op::Set(x) if m.at % 2 == 0 => *client = *x,
+            Op::Round(d) if m.at.is_multiple_of(2) => *slot = add_i8_u32(*slot, *d),
+            Op::Set(x) if m.at.is_multiple_of(2) => *client = *x,
             op => mutate_tx(tx, op, net),
         },
         Msg::Forward(txs) => {
