@@ -96,9 +96,11 @@ pub enum Msg {
 }
 
 impl Msg {
+    /// The height (cycle) a message belongs to; `None` for requests and client traffic.
     pub fn height(&self) -> Option<u64> {
         match self {
             Msg::Lot(l) => Some(l.height),
+            Msg::Batch(b) => Some(b.cycle),
             Msg::Seed(s) => Some(s.height),
             Msg::Micro(m) => Some(m.height),
             Msg::Proposal(p) => Some(p.block.height()),
@@ -529,11 +531,10 @@ impl<J: VoteJournal> Node<J> {
         let state = &self.chain.state;
         self.evidence_pool
             .retain(|e| state.dc_of(&e.offender()).is_some_and(|(_, d)| d.slashed_at.is_none()));
+        // Only the next cycle is ever held (`defer`), and this is it.
         for (from, m) in std::mem::take(&mut self.future) {
             if m.height() == Some(h) {
                 let _ = self.on_msg(now, from, m, out);
-            } else if m.height().is_some_and(|x| x > h) {
-                self.future.push((from, m));
             }
         }
     }

@@ -784,3 +784,41 @@ fn a_block_reincluding_a_batch_or_with_a_third_seed_is_refused() {
     let e = commit(&mut c, forged, &net.record[1].1);
     assert!(matches!(e, Err(BlockError::Seed(_))), "{e:?}");
 }
+
+// Rule 8: a batch for the next cycle is held, not lost: v1 (and v2 until this test) deferred it
+// and then dropped it when the cycle began, since the held queue kept only messages with a
+// height and a batch has a cycle instead.
+#[test]
+fn a_batch_for_the_next_cycle_is_held_until_that_cycle() {
+    use daoli_protocol::block::Batch;
+    use daoli_protocol::node::{Msg, Reject};
+    let net = net();
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let id = *n.chain.id();
+    let c1 = net.chain_at(1);
+    let entry = c1.payroll_entry(1, 0).unwrap();
+    let buffer = net.owner(&entry.keys.batch).batch.clone();
+    let client = Keypair::from_label("nt-client");
+    let tx = daoli_protocol::tx::Transaction::new(
+        &client,
+        &id,
+        0,
+        1,
+        daoli_protocol::tx::TxKind::Transfer {
+            to: net.dcs[0].root.public(),
+            amount: 5,
+        },
+        vec![],
+    );
+    let batch = Batch::seal(&buffer, &id, 2, 0, vec![tx]);
+    let from = net.dcs[1].root.public();
+    assert!(matches!(
+        n.handle(10, from, Msg::Batch(batch.clone())).1,
+        Err(Reject::Future)
+    ));
+    assert!(n.batch(&batch.digest()).is_none());
+    let (cb1, b1) = net.record[0].clone();
+    n.handle(20, from, Msg::Certified(cb1, b1)).1.unwrap();
+    assert_eq!(n.height(), 1);
+    assert!(n.batch(&batch.digest()).is_some(), "taken when its cycle began");
+}
