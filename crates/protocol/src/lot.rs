@@ -160,6 +160,9 @@ pub fn mine(miner: &Keypair, chain: &ChainId, t: &LotTemplate, pow_bits: u32, st
 pub struct LotPool {
     pub height: u64,
     lots: BTreeMap<PublicKey, Lot>,
+    /// Lots held per sponsor key: the rule-8 bound is checked on every lot a peer sends, so
+    /// it is counted as lots come in, not by scanning the pool.
+    per_sponsor: BTreeMap<PublicKey, usize>,
     pub evidence: Vec<Evidence>,
 }
 
@@ -183,10 +186,11 @@ impl LotPool {
             return Err(LotError::SecondLot(lot.miner.short(), lot.height));
         }
         // Rule 8: bounded per sponsor and in total.
-        let of_sponsor = self.lots.values().filter(|l| l.sponsor == lot.sponsor).count();
-        if of_sponsor >= crate::limits::LOTS_PER_SPONSOR || self.lots.len() >= crate::limits::LOTS_TOTAL {
+        let of_sponsor = self.per_sponsor.entry(lot.sponsor).or_insert(0);
+        if *of_sponsor >= crate::limits::LOTS_PER_SPONSOR || self.lots.len() >= crate::limits::LOTS_TOTAL {
             return Err(LotError::PoolFull(lot.sponsor.short()));
         }
+        *of_sponsor += 1;
         self.lots.insert(lot.miner, lot);
         Ok(())
     }
@@ -196,6 +200,10 @@ impl LotPool {
     }
     pub fn is_empty(&self) -> bool {
         self.lots.is_empty()
+    }
+    /// Whether the pool holds this very lot (signatures included).
+    pub fn holds(&self, lot: &Lot) -> bool {
+        self.lots.get(&lot.miner).is_some_and(|l| l == lot)
     }
     pub fn lots(&self) -> impl Iterator<Item = &Lot> {
         self.lots.values()

@@ -266,6 +266,8 @@ pub struct Node<J: VoteJournal> {
     evidence_pool: Vec<Evidence>,
     /// Next-cycle messages, verified, by sender (rule 8).
     future: Vec<(PublicKey, Msg)>,
+    /// How many of `future` each sender has: checked on every message a peer sends ahead.
+    future_from: BTreeMap<PublicKey, usize>,
     /// Certified blocks ahead of this node, by (height, sender).
     ahead: BTreeMap<(u64, PublicKey), (CertifiedBlock, Vec<Batch>)>,
     /// Round-0 blocks taken per seat this height.
@@ -324,6 +326,7 @@ impl<J: VoteJournal> Node<J> {
             decided_prevotes: None,
             evidence_pool: Vec::new(),
             future: Vec::new(),
+            future_from: BTreeMap::new(),
             ahead: BTreeMap::new(),
             served: BTreeMap::new(),
             own_views: BTreeMap::new(),
@@ -415,8 +418,7 @@ impl<J: VoteJournal> Node<J> {
     }
     /// Whether this node holds `lot` (the same lot, signatures included) in its pool.
     pub fn holds_lot(&self, lot: &Lot) -> bool {
-        let id = lot.id();
-        self.lots.lots().any(|l| l.id() == id)
+        self.lots.holds(lot)
     }
     pub fn cycle(&self) -> Cycle {
         self.cycle
@@ -476,6 +478,7 @@ impl<J: VoteJournal> Node<J> {
         self.seed = None;
         self.micros.clear();
         self.future.clear();
+        self.future_from.clear();
         self.ahead.clear();
         self.helped.clear();
         let mut out = Vec::new();
@@ -532,6 +535,7 @@ impl<J: VoteJournal> Node<J> {
         self.evidence_pool
             .retain(|e| state.dc_of(&e.offender()).is_some_and(|(_, d)| d.slashed_at.is_none()));
         // Only the next cycle is ever held (`defer`), and this is it.
+        self.future_from.clear();
         for (from, m) in std::mem::take(&mut self.future) {
             if m.height() == Some(h) {
                 let _ = self.on_msg(now, from, m, out);
@@ -1154,7 +1158,7 @@ impl<J: VoteJournal> Node<J> {
         if !signed {
             return Err(Reject::Signature);
         }
-        let mine = self.future.iter().filter(|(f, _)| *f == from).count();
+        let mine = self.future_from.get(&from).copied().unwrap_or(0);
         if mine >= limits::NEXT_CYCLE_PER_PEER {
             return Err(Reject::Busy("next-cycle messages", limits::NEXT_CYCLE_PER_PEER));
         }
@@ -1164,6 +1168,7 @@ impl<J: VoteJournal> Node<J> {
                 limits::NEXT_CYCLE_TOTAL,
             ));
         }
+        *self.future_from.entry(from).or_insert(0) += 1;
         self.future.push((from, m));
         Err(Reject::Future)
     }

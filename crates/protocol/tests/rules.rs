@@ -500,6 +500,14 @@ fn only_verified_next_cycle_messages_are_held_within_per_peer_bounds() {
         Err(Reject::Future)
     ));
     assert_eq!(n.held_next_cycle(), limits::NEXT_CYCLE_PER_PEER + 1);
+    // When the cycle begins, what was held is taken and every peer's share is free again.
+    let (cb1, b1) = net.record[0].clone();
+    n.handle(20, honest.root.public(), Msg::Certified(cb1, b1)).1.unwrap();
+    assert_eq!(n.held_next_cycle(), 0);
+    assert!(matches!(
+        n.handle(30, liar.root.public(), Msg::Vote(vote(&liar.vote, 3, 0))).1,
+        Err(Reject::Future)
+    ));
 }
 
 // Rule 8: serving peers is rate-limited per datacenter and cycle.
