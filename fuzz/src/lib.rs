@@ -164,11 +164,7 @@ impl Net {
         let index: BTreeMap<PublicKey, usize> = dcs
             .iter()
             .enumerate()
-            .flat_map(|(i, d)| {
-                std::iter::once(d.root.public())
-                    .chain(d.keys().all())
-                    .map(move |k| (k, i))
-            })
+            .flat_map(|(i, d)| d.public_keys().map(|k| (k, i)))
             .collect();
         let mut queue: BTreeMap<(u64, u64), Ev> = BTreeMap::new();
         let mut seq = 0u64;

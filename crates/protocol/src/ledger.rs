@@ -117,6 +117,15 @@ pub struct Winner {
     pub sponsor: PublicKey,
 }
 
+/// The leaves of the state root's Merkle trees (A.14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLeaves {
+    pub accounts: Vec<Hash32>,
+    pub rounds: Vec<Hash32>,
+    pub datacenters: Vec<Hash32>,
+    pub included: Vec<Hash32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub height: u64,
@@ -495,8 +504,9 @@ impl State {
         out
     }
 
-    pub fn root(&self) -> Hash32 {
-        let accts: Vec<Hash32> = self
+    /// The leaves of the state root's four Merkle trees, each in key order.
+    pub fn leaves(&self) -> StateLeaves {
+        let accounts: Vec<Hash32> = self
             .accounts
             .iter()
             .map(|(k, a)| {
@@ -521,13 +531,22 @@ impl State {
                 c.hash()
             })
             .collect();
-        let included: Vec<Hash32> = self.included.keys().copied().collect();
+        StateLeaves {
+            accounts,
+            rounds,
+            datacenters: dcs,
+            included: self.included.keys().copied().collect(),
+        }
+    }
+
+    pub fn root(&self) -> Hash32 {
+        let l = self.leaves();
         let mut c = Canon::new(tag::STATE);
         c.u64(self.height)
-            .h(&merkle::root(&accts))
-            .h(&merkle::root(&rounds))
-            .h(&merkle::root(&dcs))
-            .h(&merkle::root(&included))
+            .h(&merkle::root(&l.accounts))
+            .h(&merkle::root(&l.rounds))
+            .h(&merkle::root(&l.datacenters))
+            .h(&merkle::root(&l.included))
             .u64(self.next_round)
             .u64(self.owed_fees)
             .u64(self.minted)

@@ -413,6 +413,11 @@ impl Identity {
             sponsor: self.sponsor.public(),
         }
     }
+    /// Every key it holds: the root key, then the five role keys.
+    pub fn public_keys(&self) -> [PublicKey; 6] {
+        let [a, b, c, d, e] = self.keys().all();
+        [self.root.public(), a, b, c, d, e]
+    }
     pub fn datacenter(&self, endpoint: &str, bond: u64) -> Datacenter {
         Datacenter {
             root: self.root.public(),

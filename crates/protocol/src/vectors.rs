@@ -746,46 +746,17 @@ fn mixed_batch() -> Batch {
     Batch::seal(&dc("founder0").batch, &c, 4, 0, txs)
 }
 
-/// `H("daoli/v2/account" || key || u64 balance || u64 nonce)`, written from the spec.
-fn account_leaf(k: &PublicKey, balance: u64, nonce: u64) -> Hash32 {
-    let mut c = Canon::new(tag::ACCOUNT);
-    c.fixed(&k.0).u64(balance).u64(nonce);
-    c.hash()
-}
-
-/// The datacenter leaf of the state root, written from the spec.
-fn datacenter_leaf(root: &PublicKey, d: &crate::ledger::DcState) -> Hash32 {
-    let mut c = Canon::new(tag::DATACENTER);
-    c.fixed(&root.0);
-    for k in d.keys.all() {
-        c.fixed(&k.0);
-    }
-    c.bytes(d.endpoint.as_bytes()).u64(d.bond).u64(d.since);
-    match d.slashed_at {
-        None => c.u8(0),
-        Some(h) => c.u8(1).u64(h),
-    };
-    c.hash()
-}
-
 fn state_json(s: &State) -> Value {
-    let accounts: Vec<Hash32> = s
-        .accounts
-        .iter()
-        .map(|(k, a)| account_leaf(k, a.balance, a.nonce))
-        .collect();
-    let rounds: Vec<Hash32> = s.rounds.values().map(|r| r.state_hash()).collect();
-    let dcs: Vec<Hash32> = s.datacenters.iter().map(|(k, d)| datacenter_leaf(k, d)).collect();
-    let included: Vec<Hash32> = s.included.keys().copied().collect();
+    let l = s.leaves();
     json!({
         "state": s,
-        "account_leaves": accounts,
-        "round_leaves": rounds,
-        "datacenter_leaves": dcs,
-        "accounts_root": merkle::root(&accounts),
-        "rounds_root": merkle::root(&rounds),
-        "datacenters_root": merkle::root(&dcs),
-        "included_root": merkle::root(&included),
+        "account_leaves": l.accounts,
+        "round_leaves": l.rounds,
+        "datacenter_leaves": l.datacenters,
+        "accounts_root": merkle::root(&l.accounts),
+        "rounds_root": merkle::root(&l.rounds),
+        "datacenters_root": merkle::root(&l.datacenters),
+        "included_root": merkle::root(&l.included),
         "root": s.root(),
     })
 }

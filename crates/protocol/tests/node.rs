@@ -176,32 +176,11 @@ fn mutated_messages_never_panic_and_refusals_change_nothing() {
     // Record what node 1 broadcasts while the network runs.
     let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
     let mut seen: Vec<Msg> = Vec::new();
-    let mut t = 0;
-    while t <= 2_500 {
-        let mut inbox: Vec<(usize, Msg)> = Vec::new();
-        for (i, n) in nodes.iter_mut().enumerate() {
-            for o in n.tick(t) {
-                if let Output::Broadcast(m) = o {
-                    inbox.push((i, m));
-                }
-            }
+    common::run_observed(&mut nodes, 2_500, &mut |from, m| {
+        if from == 1 {
+            seen.push(m.clone());
         }
-        while let Some((from, m)) = inbox.pop() {
-            if from == 1 {
-                seen.push(m.clone());
-            }
-            for (j, n) in nodes.iter_mut().enumerate() {
-                if j != from {
-                    for o in n.handle(t, keys[from], m.clone()).0 {
-                        if let Output::Broadcast(m2) = o {
-                            inbox.push((j, m2));
-                        }
-                    }
-                }
-            }
-        }
-        t += 10;
-    }
+    });
     assert!(seen.len() > 10);
     let mut target = node(&dcs, &client, 0);
     let mut refused = 0;

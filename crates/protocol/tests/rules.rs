@@ -366,25 +366,9 @@ fn a_seat_refuses_a_block_that_leaves_out_a_luckier_lot_it_holds() {
     let id = *n.chain.id();
     let p = &net.genesis.params;
     let seed = daoli_protocol::seed::fallback(&id, &net.genesis.seed, 1);
+    let tip = n.chain.tip_hash();
     let lots: Vec<_> = (0..6)
-        .map(|i| {
-            let sponsor = &net.dcs[1 + i % 3];
-            let t = daoli_protocol::lot::LotTemplate {
-                height: 1,
-                prev_hash: n.chain.tip_hash(),
-                sponsor: sponsor.sponsor.public(),
-            };
-            daoli_protocol::lot::mine(
-                &Keypair::from_label(&format!("luck{i}")),
-                &id,
-                &t,
-                p.pow_bits,
-                0,
-                1 << 20,
-            )
-            .unwrap()
-            .countersign(&sponsor.sponsor, &id)
-        })
+        .map(|i| common::sponsored_lot(&id, 1, tip, &net.dcs[1 + i % 3], &format!("luck{i}"), p.pow_bits, 0))
         .collect();
     for l in &lots {
         let (_, r) = n.handle(50, net.dcs[1].root.public(), daoli_protocol::node::Msg::Lot(l.clone()));
@@ -423,15 +407,9 @@ fn evidence_against_two_role_keys_of_one_datacenter_is_pooled_once() {
     let liar = &net.dcs[3];
     let from = net.dcs[1].root.public();
     // Its sponsor key countersigns two lots of one miner...
+    let tip = n.chain.tip_hash();
     for nonce in [0, 1 << 30] {
-        let t = daoli_protocol::lot::LotTemplate {
-            height: 1,
-            prev_hash: n.chain.tip_hash(),
-            sponsor: liar.sponsor.public(),
-        };
-        let l = daoli_protocol::lot::mine(&Keypair::from_label("twin-miner"), &id, &t, p.pow_bits, nonce, 1 << 20)
-            .unwrap()
-            .countersign(&liar.sponsor, &id);
+        let l = common::sponsored_lot(&id, 1, tip, liar, "twin-miner", p.pow_bits, nonce);
         let _ = n.handle(50, from, daoli_protocol::node::Msg::Lot(l));
     }
     // ...and its vote key prevotes two values.

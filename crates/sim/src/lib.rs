@@ -483,11 +483,7 @@ impl Sim {
         let index = dcs
             .iter()
             .enumerate()
-            .flat_map(|(i, d)| {
-                std::iter::once(d.root.public())
-                    .chain(d.keys().all())
-                    .map(move |k| (k, i))
-            })
+            .flat_map(|(i, d)| d.public_keys().map(|k| (k, i)))
             .collect();
         let chain = genesis.chain_id();
         let honest: Vec<usize> = (0..cfg.datacenters)
@@ -1071,14 +1067,7 @@ impl Sim {
         self.report.max_seed_choices = self.report.max_seed_choices.max(c.seed_choices as u64);
         if !self.first_certified.contains_key(&h) {
             self.first_certified.insert(h, self.now);
-            let seats = self.nodes[i].chain.seats(h);
-            let adversary: u64 = self
-                .cfg
-                .byzantine
-                .keys()
-                .map(|d| seats.weight(&self.nodes[*d].vote_key()))
-                .sum();
-            if adversary > seats.f() {
+            if self.adversary_over_f(i, h) {
                 self.over_f.insert(h);
                 self.report.over_f_heights += 1;
             }
@@ -1164,6 +1153,19 @@ impl Sim {
             self.log.push(self.describe(&c));
         }
         self.canonical.insert(h, c);
+    }
+
+    /// Whether the adversary's datacenters hold more than f seat weight at height `h`, as
+    /// node `i`'s chain seats it.
+    fn adversary_over_f(&self, i: usize, h: u64) -> bool {
+        let seats = self.nodes[i].chain.seats(h);
+        let adversary: u64 = self
+            .cfg
+            .byzantine
+            .keys()
+            .map(|d| seats.weight(&self.nodes[*d].vote_key()))
+            .sum();
+        adversary > seats.f()
     }
 
     /// Whether height `h` is past the threat model's budget: the adversary held more than f
@@ -1404,16 +1406,7 @@ impl Sim {
         // with more than f: beyond the budget, reported apart.
         let stuck = self.report.heights + 1;
         let low = honest.iter().copied().min_by_key(|i| self.nodes[*i].height());
-        let stuck_over_f = low.is_some_and(|i| {
-            let seats = self.nodes[i].chain.seats(stuck);
-            let adversary: u64 = self
-                .cfg
-                .byzantine
-                .keys()
-                .map(|d| seats.weight(&self.nodes[*d].vote_key()))
-                .sum();
-            adversary > seats.f()
-        });
+        let stuck_over_f = low.is_some_and(|i| self.adversary_over_f(i, stuck));
         let apart = stuck_over_f || self.compromised_at.is_some();
         if stuck_over_f {
             self.over_f.insert(stuck);

@@ -53,6 +53,11 @@ pub fn node(g: &Genesis, dcs: &[Identity], i: usize) -> Node<MemJournal> {
 
 /// Delivers every broadcast among the nodes, ticking them every 10 ms, until `until` ms.
 pub fn run(nodes: &mut [Node<MemJournal>], until: u64) {
+    run_observed(nodes, until, &mut |_, _| {});
+}
+
+/// As [`run`], showing `seen` every broadcast with its sender's index.
+pub fn run_observed(nodes: &mut [Node<MemJournal>], until: u64, seen: &mut dyn FnMut(usize, &Msg)) {
     let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
     let mut t = 0;
     while t <= until {
@@ -65,6 +70,7 @@ pub fn run(nodes: &mut [Node<MemJournal>], until: u64) {
             }
         }
         while let Some((from, m)) = inbox.pop() {
+            seen(from, &m);
             for (j, n) in nodes.iter_mut().enumerate() {
                 if j != from {
                     let (out, _) = n.handle(t, keys[from], m.clone());
@@ -119,7 +125,7 @@ impl Net {
     pub fn owner(&self, key: &daoli_protocol::crypto::PublicKey) -> &Identity {
         self.dcs
             .iter()
-            .find(|d| d.root.public() == *key || d.keys().all().contains(key))
+            .find(|d| d.public_keys().contains(key))
             .expect("a test key")
     }
     /// A QC for `value` at `height` signed by every seat (all four datacenters hold seats), with
@@ -139,6 +145,27 @@ impl Net {
                 .collect(),
         }
     }
+}
+
+/// A lot of `height` on `prev_hash`, mined by the key labelled `miner` from nonce `start` and
+/// countersigned by `sponsor`.
+pub fn sponsored_lot(
+    chain: &daoli_protocol::codec::ChainId,
+    height: u64,
+    prev_hash: Hash32,
+    sponsor: &Identity,
+    miner: &str,
+    pow_bits: u32,
+    start: u64,
+) -> daoli_protocol::lot::Lot {
+    let t = daoli_protocol::lot::LotTemplate {
+        height,
+        prev_hash,
+        sponsor: sponsor.sponsor.public(),
+    };
+    daoli_protocol::lot::mine(&Keypair::from_label(miner), chain, &t, pow_bits, start, 1 << 20)
+        .expect("a lot within 2^20 tries")
+        .countersign(&sponsor.sponsor, chain)
 }
 
 pub fn commit(
