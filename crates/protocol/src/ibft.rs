@@ -723,6 +723,41 @@ mod tests {
         assert_eq!(prevote, Some(Some(honest)), "wave 2 follows the heavier honest value");
     }
 
+    // An unlocked proposer proposes what f+1 prevoted in the latest round, not its own view:
+    // seats locked on that value can prevote it (the simulator showed rounds going by with an
+    // equivocator's split polka views when proposers offered their own views).
+    #[test]
+    fn an_unlocked_proposer_proposes_the_value_f_plus_one_prevoted() {
+        let mut net = net(4, &[0, 1, 2, 3, 0, 1, 2]);
+        let (theirs, own) = (Hash32([1; 32]), Hash32([2; 32]));
+        let n0 = &mut net.nodes[0];
+        n0.set_own_view(Some(own));
+        for i in [1, 2] {
+            let v = Vote::sign_unchecked(&net.keys[i], &C, 1, 0, Step::Prevote, Some(theirs), 0);
+            n0.on_vote(v, &|_| true).unwrap();
+            // No polka formed; round 0 ends with nil precommits.
+            let v = Vote::sign_unchecked(&net.keys[i], &C, 1, 0, Step::Precommit, None, 1);
+            n0.on_vote(v, &|_| true).unwrap();
+        }
+        assert!(n0.seats.f() < 4 && n0.locked().is_none());
+        let mut proposed = None;
+        for t in (0..20_000).step_by(50) {
+            for a in n0.progress(t, &|_| true, &|_| true) {
+                match a {
+                    Action::Propose { value, .. } => {
+                        proposed.get_or_insert(value);
+                    }
+                    Action::Vote { round, step, value } => {
+                        let v = Vote::sign_unchecked(&net.keys[0], &C, 1, round, step, value, t.max(2));
+                        let _ = n0.on_vote(v, &|_| true);
+                    }
+                    Action::Decide(_) => {}
+                }
+            }
+        }
+        assert_eq!(proposed, Some(theirs), "{}", n0.describe());
+    }
+
     #[test]
     fn no_quorum_without_enough_weight_then_rounds_advance() {
         let mut net = net(4, &[0, 1, 2, 3]);

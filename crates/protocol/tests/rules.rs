@@ -600,8 +600,12 @@ fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
         durable.record(o);
     }
     assert_eq!(durable.txs, vec![tx.clone()], "persisted before the reply");
-    // A vote signed before the crash.
-    let _ = n.tick(n.cycle().start + 5_000);
+    // A vote, and the batch its buffer sealed, signed before the crash.
+    for o in &n.tick(n.cycle().start + 5_000) {
+        durable.record(o);
+    }
+    let sealed: Vec<_> = n.buffer.sealed.keys().copied().collect();
+    assert_eq!(sealed.len(), 1, "the buffer sealed the transaction");
     durable.blocks = (1..=n.height()).filter_map(|x| n.full_block(x)).collect();
     // Evidence it persisted (a MicroBlock producer's double signature, here).
     let (cb2, _) = &net.record[1];
@@ -630,6 +634,9 @@ fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
     .unwrap();
     assert_eq!((r.height(), r.chain.state.root()), (n.height(), root));
     assert!(r.buffer.holds(&tx.hash()), "the acknowledged transaction is back");
+    // ...sealed in the batch it signed, so it is not sealed into a second one for that address.
+    assert_eq!(r.buffer.sealed.keys().copied().collect::<Vec<_>>(), sealed);
+    assert_eq!(r.buffer.pending_len(), 0);
     assert_eq!(
         daoli_protocol::vote::VoteJournal::at_height(r.journal(), r.height() + 1),
         voted,
@@ -807,4 +814,90 @@ fn a_batch_for_the_next_cycle_is_held_until_that_cycle() {
     n.handle(20, from, Msg::Certified(cb1, b1)).1.unwrap();
     assert_eq!(n.height(), 1);
     assert!(n.batch(&batch.digest()).is_some(), "taken when its cycle began");
+}
+
+// Rule 8: a MicroBlock carries at most `max_evidence` pieces of evidence.
+#[test]
+fn a_microblock_with_too_much_evidence_is_refused() {
+    let net = net();
+    let (cb2, b2) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().unwrap();
+    let mut c = net.chain_at(1);
+    let id = *c.id();
+    let liar = &net.dcs[3];
+    let e = Vote::sign_unchecked(&liar.vote, &id, 1, 0, Step::Prevote, Some(Hash32([1; 32])), 0)
+        .evidence(&Vote::sign_unchecked(&liar.vote, &id, 1, 0, Step::Prevote, None, 0))
+        .expect("conflict");
+    let max = net.genesis.params.max_evidence;
+    let m = remicro(net, &c, m2, |m| m.evidence = vec![e; max + 1]);
+    let cb = recertify(net, &c, cb2, |cb| cb.block.micro = Some(m));
+    let r = commit(&mut c, cb, b2);
+    assert!(
+        matches!(r, Err(BlockError::TooMuchEvidence { got, max: m }) if got == max + 1 && m == max),
+        "{r:?}"
+    );
+}
+
+// A block that names the other version of an equivocated batch is still validated: v2 first
+// refused the second version outright, so the nodes that had seen the first could never
+// validate that block (the simulator's equivocating buffer stalled a height).
+#[test]
+fn a_block_naming_the_other_version_of_an_equivocated_batch_is_validated() {
+    use daoli_protocol::block::{Batch, BatchRef};
+    use daoli_protocol::node::{Msg, Proposal, Reject};
+    let net = net();
+    let (cb1, b1) = net.record[0].clone();
+    let (cb2, _) = &net.record[1];
+    let mut n = common::node(&net.genesis, &net.dcs, 0);
+    let from = net.dcs[1].root.public();
+    n.handle(10, from, Msg::Certified(cb1, b1)).1.unwrap();
+    let c = net.chain_at(1);
+    let id = *c.id();
+    let entry = c.payroll_entry(1, 0).unwrap();
+    let buffer = net.owner(&entry.keys.batch).batch.clone();
+    let client = Keypair::from_label("nt-client");
+    let tx = |amount| {
+        daoli_protocol::tx::Transaction::new(
+            &client,
+            &id,
+            0,
+            1,
+            daoli_protocol::tx::TxKind::Transfer {
+                to: net.dcs[0].root.public(),
+                amount,
+            },
+            vec![],
+        )
+    };
+    let first = Batch::seal(&buffer, &id, 2, 0, vec![tx(5)]);
+    let other = Batch::seal(&buffer, &id, 2, 0, vec![tx(6)]);
+    let t = n.cycle().start + 10;
+    n.handle(t, from, Msg::Batch(first)).1.unwrap();
+    // A block naming the other version waits for it...
+    let m2 = cb2.block.micro.as_ref().unwrap();
+    let m = remicro(net, &c, m2, |m| {
+        m.batches = vec![BatchRef {
+            cycle: 2,
+            slot: 0,
+            digest: other.digest(),
+        }]
+    });
+    let mut block = cb2.block.clone();
+    block.micro = Some(m);
+    let pr = Proposal::new(&net.dcs[1].vote, &id, 0, None, block.clone());
+    assert!(matches!(n.handle(t, from, Msg::Proposal(pr)).1, Err(Reject::Future)));
+    // ...and when it comes, it is evidence against the buffer and still kept for the block.
+    let (out, r) = n.handle(t, from, Msg::Batch(other.clone()));
+    assert!(matches!(r, Ok(()) | Err(Reject::Equivocation)), "{r:?}");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, daoli_protocol::node::Output::PersistEvidence(_)))
+    );
+    assert!(n.batch(&other.digest()).is_some(), "the block's batch is held");
+    // The waiting block was then validated (held blocks are listed as `hash:why`).
+    assert!(
+        n.describe().contains(&format!("{}:", block.hash().short())),
+        "{}",
+        n.describe()
+    );
 }
