@@ -94,11 +94,10 @@ fn main() {
     }
 
     // What an all-zero `handle` input does: replay every recorded broadcast into the target.
-    let mut target = daoli_protocol::node::Node::new(
+    let mut target = daoli_protocol::datacenter::Datacenter::new(
         n.genesis.clone(),
         n.dcs[daoli_fuzz::TARGET].clone(),
         daoli_fuzz::miners(daoli_fuzz::TARGET),
-        daoli_protocol::vote::MemJournal::default(),
         7,
         0,
     )

@@ -1,16 +1,15 @@
 //! Genesis loading. Arbitrary bytes are parsed as a genesis file and, when they parse, validated
 //! and loaded the ways the core loads a genesis (`Genesis::from_json`, `Chain::new`,
-//! `Node::new`); a loaded node is then ticked through a few cycles with no miners.
+//! `Datacenter::new`); a loaded node is then ticked through a few cycles with no miners.
 //!
 //! Checks: no panic; a file that does not parse is `ParamsError::Json`; a parsed genesis has
 //! one canonical encoding and chain id, stable across a JSON round trip; `validate`,
-//! `from_json`, `Chain::new` and `Node::new` agree, with a typed error for a hostile genesis.
+//! `from_json`, `Chain::new` and `Datacenter::new` agree, with a typed error for a hostile genesis.
 #![no_main]
 
 use daoli_protocol::chain::Chain;
 use daoli_protocol::codec::sha256;
 use daoli_protocol::params::{Genesis, Identity, ParamsError};
-use daoli_protocol::vote::MemJournal;
 use libfuzzer_sys::fuzz_target;
 
 /// Identities whose root keys the seeds use, so that a loaded node may hold seats.
@@ -53,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     match Chain::new(g.clone()) {
         Err(e) => {
             assert_eq!(Err(e), valid, "Chain::new refuses exactly what validate refuses");
-            let n = daoli_protocol::node::Node::new(g, known(&back), vec![], MemJournal::default(), 0, 0);
+            let n = daoli_protocol::datacenter::Datacenter::new(g, known(&back), vec![], 0, 0);
             assert!(n.is_err());
             return;
         }
@@ -73,8 +72,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let me = known(&g);
-    let mut node = daoli_protocol::node::Node::new(g.clone(), me, vec![], MemJournal::default(), 1, 0)
-        .expect("a valid genesis loads");
+    let mut node =
+        daoli_protocol::datacenter::Datacenter::new(g.clone(), me, vec![], 1, 0).expect("a valid genesis loads");
     let l = g.params.l0_ms;
     for t in [0, l / 10, l / 2, l, 2 * l, 4 * l, 8 * l] {
         let _ = node.tick(t);

@@ -15,9 +15,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use daoli_fuzz::{Checker, Mutation, TARGET, miners, mutate, net, resign};
 use daoli_protocol::block::route_order;
 use daoli_protocol::crypto::PublicKey;
-use daoli_protocol::node::{Durable, Msg, Node, Output};
+use daoli_protocol::datacenter::Datacenter;
+use daoli_protocol::node::{Durable, Msg, Output};
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_protocol::vote::MemJournal;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -83,7 +83,7 @@ enum Action {
 }
 
 struct Harness {
-    node: Node<MemJournal>,
+    node: Datacenter,
     /// What the node asked to persist (its store, with the chain).
     store: Durable,
     now: u64,
@@ -97,15 +97,8 @@ const MAX_STEPS: usize = 512;
 impl Harness {
     fn new() -> Self {
         let net = net();
-        let node = Node::new(
-            net.genesis.clone(),
-            net.dcs[TARGET].clone(),
-            miners(TARGET),
-            MemJournal::default(),
-            7,
-            0,
-        )
-        .expect("the fuzz genesis is valid");
+        let node = Datacenter::new(net.genesis.clone(), net.dcs[TARGET].clone(), miners(TARGET), 7, 0)
+            .expect("the fuzz genesis is valid");
         Harness {
             node,
             store: Durable::default(),
@@ -222,7 +215,7 @@ impl Harness {
                     mutate(&mut msg, m, net);
                 }
                 if re {
-                    resign(&mut msg, net, &self.node.chain);
+                    resign(&mut msg, net, self.node.chain());
                 }
                 self.deliver(net.key(from), msg, true);
             }
@@ -244,7 +237,7 @@ impl Harness {
                     mutate(&mut msg, m, net);
                 }
                 if re {
-                    resign(&mut msg, net, &self.node.chain);
+                    resign(&mut msg, net, self.node.chain());
                 }
                 self.deliver(self.peer(from, r.from), msg, true);
             }
@@ -262,7 +255,7 @@ impl Harness {
                     mutate(&mut msg, m, net);
                 }
                 if re {
-                    resign(&mut msg, net, &self.node.chain);
+                    resign(&mut msg, net, self.node.chain());
                 }
                 self.deliver(net.key(from), msg, true);
             }
@@ -287,12 +280,10 @@ impl Harness {
                 store.blocks = (1..=before)
                     .map(|x| self.node.full_block(x).expect("a certified height"))
                     .collect();
-                let journal = self.node.journal().clone();
-                self.node = Node::recover(
+                self.node = Datacenter::recover(
                     net.genesis.clone(),
                     net.dcs[TARGET].clone(),
                     miners(TARGET),
-                    journal,
                     store,
                     11,
                     self.now,
@@ -311,7 +302,7 @@ impl Harness {
             } => {
                 let clients = daoli_fuzz::clients();
                 let key = &clients[client as usize % clients.len()];
-                let nonce = self.node.chain.state.account(&key.public()).nonce + nonce as u64 % 70;
+                let nonce = self.node.chain().state.account(&key.public()).nonce + nonce as u64 % 70;
                 let kind = match kind % 3 {
                     0 => TxKind::Transfer {
                         to: net.key(kind),
@@ -327,7 +318,7 @@ impl Harness {
                     },
                 };
                 let tx = Transaction::new(key, &net.chain, nonce, fee as u64, kind, vec![]);
-                let p = self.node.chain.params().payroll;
+                let p = self.node.chain().params().payroll;
                 let slot = if slot < 128 {
                     route_order(&key.public(), p).next().unwrap_or(0)
                 } else {

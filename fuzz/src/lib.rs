@@ -14,13 +14,14 @@ use daoli_protocol::block::{Batch, Block, MicroBlock, route_order};
 use daoli_protocol::chain::Chain;
 use daoli_protocol::codec::{ChainId, Hash32, sha256};
 use daoli_protocol::crypto::{Keypair, PublicKey};
+use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::lot::Lot;
-use daoli_protocol::node::{Msg, Node, Output, Proposal};
+use daoli_protocol::node::{Msg, Output, Proposal};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery, RoundSpec};
 use daoli_protocol::seed::SeedAnnouncement;
 use daoli_protocol::statement::{Evidence, Said, Slot};
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_protocol::vote::{MemJournal, Qc, Vote};
+use daoli_protocol::vote::{Qc, Vote};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -146,18 +147,11 @@ impl Net {
         let dcs = identities();
         let clients = clients();
         let p = genesis.params.clone();
-        let mut nodes: Vec<Option<Node<MemJournal>>> = (0..DCS)
+        let mut nodes: Vec<Option<Datacenter>> = (0..DCS)
             .map(|i| {
                 (i != TARGET).then(|| {
-                    Node::new(
-                        genesis.clone(),
-                        dcs[i].clone(),
-                        miners(i),
-                        MemJournal::default(),
-                        1_000 + i as u64,
-                        0,
-                    )
-                    .expect("the fuzz genesis is valid")
+                    Datacenter::new(genesis.clone(), dcs[i].clone(), miners(i), 1_000 + i as u64, 0)
+                        .expect("the fuzz genesis is valid")
                 })
             })
             .collect();
@@ -196,9 +190,9 @@ impl Net {
                     let node = nodes[(TARGET + 1) % DCS].as_ref().expect("online");
                     let key = &clients[c];
                     let h = node.height();
-                    let nonce = node.chain.state.account(&key.public()).nonce;
+                    let nonce = node.chain().state.account(&key.public()).nonce;
                     let open = node
-                        .chain
+                        .chain()
                         .state
                         .rounds
                         .iter()
@@ -213,7 +207,7 @@ impl Net {
                     };
                     let tx = Transaction::new(key, &chain, nonce, 1, kind, vec![]);
                     for slot in route_order(&key.public(), p.payroll) {
-                        let Some(e) = node.chain.payroll_entry(h, slot) else {
+                        let Some(e) = node.chain().payroll_entry(h, slot) else {
                             continue;
                         };
                         let Some(&j) = index.get(&e.dc) else { continue };
@@ -1044,7 +1038,7 @@ impl Checker {
 
     /// Checks one batch of outputs of `node`; returns whether any of them changes what the
     /// network sees or the chain (a broadcast, a signed statement, a commit).
-    pub fn outputs(&mut self, net: &Net, node: &Node<MemJournal>, outs: &[Output]) -> bool {
+    pub fn outputs(&mut self, net: &Net, node: &Datacenter, outs: &[Output]) -> bool {
         let mut productive = false;
         for o in outs {
             match o {
@@ -1069,7 +1063,13 @@ impl Checker {
                     assert_eq!(c.height, self.committed + 1, "commits skip or repeat a height");
                     self.committed = c.height;
                 }
-                Output::Wakeup(_) | Output::PersistTx(_) | Output::Reply { .. } => {}
+                Output::PersistVote(v) => self.own_msg(net, &Msg::Vote(v.clone())),
+                Output::Wakeup(_)
+                | Output::PersistTx(_)
+                | Output::PersistBlock(..)
+                | Output::Reply { .. }
+                | Output::Event(_)
+                | Output::Mine(_) => {}
             }
         }
         assert_eq!(node.height(), self.committed, "height moved without a Committed output");

@@ -122,7 +122,7 @@ pub fn rank(seed: &Hash32, lot_hash: &Hash32) -> Hash32 {
 }
 
 /// The template a miner grinds nonces over.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LotTemplate {
     pub height: u64,
     pub prev_hash: Hash32,

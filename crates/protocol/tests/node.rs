@@ -3,18 +3,19 @@
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::Keypair;
+use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::dcc::EventError;
 use daoli_protocol::ibft::VoteReject;
 use daoli_protocol::lot::{LotError, LotTemplate, mine};
-use daoli_protocol::node::{Msg, Node, Output, Reject};
+use daoli_protocol::node::{Msg, Output, Reject};
 use daoli_protocol::params::Identity;
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_protocol::vote::{MemJournal, Step, Vote};
+use daoli_protocol::vote::{Step, Vote};
 
 mod common;
 use common::run;
 
-fn node(dcs: &[Identity], client: &Keypair, i: usize) -> Node<MemJournal> {
+fn node(dcs: &[Identity], client: &Keypair, i: usize) -> Datacenter {
     common::node(&common::genesis(dcs, client, false), dcs, i)
 }
 
@@ -28,8 +29,11 @@ fn four_nodes_certify_and_agree() {
     assert!(h >= 3, "height {h}");
     let common = nodes.iter().map(|n| n.height()).min().unwrap();
     for n in &nodes {
-        assert_eq!(n.chain.roots[common as usize], nodes[0].chain.roots[common as usize]);
-        assert_eq!(n.chain.tip_hash() == nodes[0].chain.tip_hash(), n.height() == h);
+        assert_eq!(
+            n.chain().roots[common as usize],
+            nodes[0].chain().roots[common as usize]
+        );
+        assert_eq!(n.chain().tip_hash() == nodes[0].chain().tip_hash(), n.height() == h);
     }
 }
 
@@ -38,9 +42,9 @@ fn bad_inputs_are_refused_and_change_nothing() {
     let dcs: Vec<_> = (0..4).map(|i| Identity::from_label(&format!("nt-dc{i}"))).collect();
     let client = Keypair::from_label("nt-client");
     let mut n = node(&dcs, &client, 0);
-    let root = n.chain.state.root();
+    let root = n.chain().state.root();
     let from = dcs[1].root.public();
-    let chain = *n.chain.id();
+    let chain = *n.chain().id();
 
     // A lot naming the wrong previous block, and one for a cycle not reached yet.
     let t = LotTemplate {
@@ -57,7 +61,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
     ));
     let t = LotTemplate {
         height: 5,
-        prev_hash: n.chain.tip_hash(),
+        prev_hash: n.chain().tip_hash(),
         ..t
     };
     let lot = mine(&Keypair::from_label("m"), &chain, &t, 2, 0, 100_000)
@@ -71,7 +75,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
     let sybil = Keypair::from_label("sybil");
     let t = LotTemplate {
         height: 1,
-        prev_hash: n.chain.tip_hash(),
+        prev_hash: n.chain().tip_hash(),
         sponsor: sybil.public(),
     };
     let lot = mine(&Keypair::from_label("m"), &chain, &t, 2, 0, 100_000)
@@ -98,9 +102,9 @@ fn bad_inputs_are_refused_and_change_nothing() {
 
     // A transaction for a slot this datacenter does not serve is redirected, not accepted.
     let tx = Transaction::new(&client, &chain, 0, 1, TxKind::Transfer { to: from, amount: 1 }, vec![]);
-    let p = n.chain.params().clone();
+    let p = n.chain().params().clone();
     let other = (0..p.payroll as u32)
-        .find(|s| n.chain.payroll_entry(0, *s).unwrap().dc != n.public())
+        .find(|s| n.chain().payroll_entry(0, *s).unwrap().dc != n.public())
         .unwrap();
     let (out, _) = n.handle(
         50,
@@ -121,7 +125,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
     )));
     // ... and a forged one is refused where it is served.
     let mine_slot = (0..p.payroll as u32)
-        .find(|s| n.chain.payroll_entry(0, *s).unwrap().dc == n.public())
+        .find(|s| n.chain().payroll_entry(0, *s).unwrap().dc == n.public())
         .unwrap();
     let mut forged = tx.clone();
     forged.fee = 0;
@@ -162,7 +166,7 @@ fn bad_inputs_are_refused_and_change_nothing() {
         .expect("acknowledged");
     assert!(persist < ack);
 
-    assert_eq!(n.chain.state.root(), root);
+    assert_eq!(n.chain().state.root(), root);
     assert_eq!(n.height(), 0);
 }
 
@@ -257,11 +261,11 @@ fn mutated_messages_never_panic_and_refusals_change_nothing() {
             ],
         };
         for bad in mutations {
-            let (root, height) = (target.chain.state.root(), target.height());
+            let (root, height) = (target.chain().state.root(), target.height());
             let (_, r) = target.handle(1_000, keys[1], bad);
             if r.is_err() {
                 refused += 1;
-                assert_eq!((target.chain.state.root(), target.height()), (root, height));
+                assert_eq!((target.chain().state.root(), target.height()), (root, height));
             }
         }
     }

@@ -363,10 +363,10 @@ fn included_evidence_vacates_every_seat_of_the_offender_from_the_next_height() {
 fn a_seat_refuses_a_block_that_leaves_out_a_luckier_lot_it_holds() {
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let p = &net.genesis.params;
     let seed = daoli_protocol::seed::fallback(&id, &net.genesis.seed, 1);
-    let tip = n.chain.tip_hash();
+    let tip = n.chain().tip_hash();
     let lots: Vec<_> = (0..6)
         .map(|i| common::sponsored_lot(&id, 1, tip, &net.dcs[1 + i % 3], &format!("luck{i}"), p.pow_bits, 0))
         .collect();
@@ -374,15 +374,18 @@ fn a_seat_refuses_a_block_that_leaves_out_a_luckier_lot_it_holds() {
         let (_, r) = n.handle(50, net.dcs[1].root.public(), daoli_protocol::node::Msg::Lot(l.clone()));
         r.unwrap();
     }
+    // Lot drawing counts them at the throttle; the trustee checks blocks against them.
+    let at = n.cycle().throttle(p);
+    n.tick(at);
     let mut by_luck = lots.clone();
     by_luck.sort_by_key(|l| l.rank(&seed));
     let block = |tree: Vec<daoli_protocol::lot::Lot>| daoli_protocol::block::Block {
         header: daoli_protocol::block::Header {
             height: 1,
-            prev_hash: n.chain.tip_hash(),
+            prev_hash: n.chain().tip_hash(),
             seed,
             vrf_proof: None,
-            prev_state_root: n.chain.roots[0],
+            prev_state_root: n.chain().roots[0],
             delay: None,
         },
         tree,
@@ -402,12 +405,12 @@ fn a_seat_refuses_a_block_that_leaves_out_a_luckier_lot_it_holds() {
 fn evidence_against_two_role_keys_of_one_datacenter_is_pooled_once() {
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let p = &net.genesis.params;
     let liar = &net.dcs[3];
     let from = net.dcs[1].root.public();
     // Its sponsor key countersigns two lots of one miner...
-    let tip = n.chain.tip_hash();
+    let tip = n.chain().tip_hash();
     for nonce in [0, 1 << 30] {
         let l = common::sponsored_lot(&id, 1, tip, liar, "twin-miner", p.pow_bits, nonce);
         let _ = n.handle(50, from, daoli_protocol::node::Msg::Lot(l));
@@ -427,7 +430,7 @@ fn evidence_against_two_role_keys_of_one_datacenter_is_pooled_once() {
     assert_eq!(n.evidence().len(), 1, "{:?}", n.evidence());
     assert_eq!(persisted, 1);
     assert_eq!(
-        n.chain.state.dc_of(&n.evidence()[0].offender()).unwrap().0,
+        n.chain().state.dc_of(&n.evidence()[0].offender()).unwrap().0,
         liar.root.public()
     );
 }
@@ -440,7 +443,7 @@ fn only_verified_next_cycle_messages_are_held_within_per_peer_bounds() {
     use daoli_protocol::node::{Msg, Reject};
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let (liar, honest) = (&net.dcs[3], &net.dcs[1]);
     let vote = |k: &Keypair, h, r| Vote::sign_unchecked(k, &id, h, r, Step::Prevote, Some(Hash32([9; 32])), 0);
     // Far-future votes are refused, not stored.
@@ -541,7 +544,7 @@ fn a_seat_cannot_flood_own_view_blocks() {
     use daoli_protocol::node::{Msg, Proposal, Reject};
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let seat = &net.dcs[1];
     let (cb1, _) = &net.record[0];
     let mut refused = 0;
@@ -562,25 +565,31 @@ fn a_seat_cannot_flood_own_view_blocks() {
 // across a crash that loses everything not persisted: the node is rebuilt from its store.
 #[test]
 fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
-    use daoli_protocol::node::{Durable, Msg, Node, Output};
+    use daoli_protocol::datacenter::Datacenter;
+    use daoli_protocol::node::{Durable, Msg, Output};
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let from = net.dcs[1].root.public();
-    for (cb, b) in net.record.iter().take(3).cloned() {
-        n.handle(n.cycle().start + 10, from, Msg::Certified(cb, b)).1.unwrap();
-    }
     let mut durable = Durable::default();
+    for (cb, b) in net.record.iter().take(3).cloned() {
+        let (out, r) = n.handle(n.cycle().start + 10, from, Msg::Certified(cb, b));
+        r.unwrap();
+        for o in &out {
+            durable.record(o);
+        }
+    }
+    assert_eq!(durable.blocks.len(), 3, "each certified block is persisted");
     // A client's transaction, acknowledged by this datacenter's buffer.
     let client = Keypair::from_label("nt-client");
     let h = n.height();
     let slot = (0..net.genesis.params.payroll as u32)
-        .find(|s| n.chain.payroll_entry(h, *s).is_some_and(|e| e.dc == n.public()))
+        .find(|s| n.chain().payroll_entry(h, *s).is_some_and(|e| e.dc == n.public()))
         .expect("this datacenter serves a slot");
     let tx = daoli_protocol::tx::Transaction::new(
         &client,
         &id,
-        n.chain.state.account(&client.public()).nonce,
+        n.chain().state.account(&client.public()).nonce,
         1,
         daoli_protocol::tx::TxKind::Transfer { to: from, amount: 1 },
         vec![],
@@ -604,9 +613,8 @@ fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
     for o in &n.tick(n.cycle().start + 5_000) {
         durable.record(o);
     }
-    let sealed: Vec<_> = n.buffer.sealed.keys().copied().collect();
+    let sealed: Vec<_> = n.kernel_buffer.buffer.sealed.keys().copied().collect();
     assert_eq!(sealed.len(), 1, "the buffer sealed the transaction");
-    durable.blocks = (1..=n.height()).filter_map(|x| n.full_block(x)).collect();
     // Evidence it persisted (a MicroBlock producer's double signature, here).
     let (cb2, _) = &net.record[1];
     let m = cb2.block.micro.clone().expect("MicroBlock");
@@ -618,27 +626,26 @@ fn a_node_rebuilt_from_its_store_keeps_its_chain_acknowledged_txs_and_votes() {
     let e = m.evidence(&other).expect("two MicroBlocks for one height");
     e.verify(&id).unwrap();
     durable.evidence.push(e.clone());
-    let journal = n.journal().clone();
-    let voted = daoli_protocol::vote::VoteJournal::at_height(&journal, n.height() + 1);
-    assert!(!voted.is_empty(), "it voted at the height in progress");
-    let root = n.chain.state.root();
-    let r = Node::recover(
-        net.genesis.clone(),
-        net.dcs[0].clone(),
-        vec![],
-        journal,
-        durable,
-        99,
-        t + 6_000,
-    )
-    .unwrap();
-    assert_eq!((r.height(), r.chain.state.root()), (n.height(), root));
-    assert!(r.buffer.holds(&tx.hash()), "the acknowledged transaction is back");
+    let voted: Vec<_> = durable
+        .votes
+        .iter()
+        .filter(|v| v.height == n.height() + 1)
+        .cloned()
+        .collect();
+    assert!(
+        !voted.is_empty(),
+        "it voted at the height in progress, and persisted the votes"
+    );
+    let root = n.chain().state.root();
+    let r = Datacenter::recover(net.genesis.clone(), net.dcs[0].clone(), vec![], durable, 99, t + 6_000).unwrap();
+    assert_eq!((r.height(), r.chain().state.root()), (n.height(), root));
+    let buffer = &r.kernel_buffer.buffer;
+    assert!(buffer.holds(&tx.hash()), "the acknowledged transaction is back");
     // ...sealed in the batch it signed, so it is not sealed into a second one for that address.
-    assert_eq!(r.buffer.sealed.keys().copied().collect::<Vec<_>>(), sealed);
-    assert_eq!(r.buffer.pending_len(), 0);
+    assert_eq!(buffer.sealed.keys().copied().collect::<Vec<_>>(), sealed);
+    assert_eq!(buffer.pending_len(), 0);
     assert_eq!(
-        daoli_protocol::vote::VoteJournal::at_height(r.journal(), r.height() + 1),
+        daoli_protocol::vote::VoteJournal::at_height(r.trustee.journal(), r.height() + 1),
         voted,
         "and so is every vote it signed"
     );
@@ -686,7 +693,7 @@ fn a_redirect_names_the_registered_endpoint() {
     use daoli_protocol::node::{Msg, Output};
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let client = Keypair::from_label("nt-client");
     let tx = daoli_protocol::tx::Transaction::new(
         &client,
@@ -702,13 +709,13 @@ fn a_redirect_names_the_registered_endpoint() {
     let p = &net.genesis.params;
     let (slot, entry) = (0..p.payroll as u32)
         .find_map(|s| {
-            n.chain
+            n.chain()
                 .payroll_entry(0, s)
                 .filter(|e| e.dc != n.public())
                 .map(|e| (s, e))
         })
         .expect("a slot served elsewhere");
-    let registered = n.chain.state.datacenters[&entry.dc].endpoint.clone();
+    let registered = n.chain().state.datacenters[&entry.dc].endpoint.clone();
     let (out, _) = n.handle(10, client.public(), Msg::Tx { client: 1, slot, tx });
     let endpoint = out.iter().find_map(|o| match o {
         Output::Reply {
@@ -787,7 +794,7 @@ fn a_batch_for_the_next_cycle_is_held_until_that_cycle() {
     use daoli_protocol::node::{Msg, Reject};
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain.id();
+    let id = *n.chain().id();
     let c1 = net.chain_at(1);
     let entry = c1.payroll_entry(1, 0).unwrap();
     let buffer = net.owner(&entry.keys.batch).batch.clone();

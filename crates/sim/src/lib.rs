@@ -1,4 +1,4 @@
-//! Deterministic simulator: N datacenters (each a sans-IO `Node`), their miners and clients,
+//! Deterministic simulator: N datacenters (each a sans-IO `Datacenter` of seven role machines), their miners and clients,
 //! on a simulated clock and network (delay, jitter, loss, reordering, partitions that heal,
 //! crashes), with Byzantine seats. Invariants are checked after every step.
 #![forbid(unsafe_code)]
@@ -7,15 +7,16 @@ use daoli_protocol::block::{Batch, CertifiedBlock, route_order};
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, PublicKey};
+use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::ledger::{LotteryEvent, TxOutcome};
 use daoli_protocol::lot::{Lot, LotTemplate, mine};
 use daoli_protocol::node::Proposal;
-use daoli_protocol::node::{Committed, Durable, Msg, Node, Output};
+use daoli_protocol::node::{Committed, Durable, Msg, Output};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::verify::{verify_lottery, verify_rounds};
 use daoli_protocol::vote::Step;
-use daoli_protocol::vote::{MemJournal, Vote};
+use daoli_protocol::vote::Vote;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
@@ -398,7 +399,7 @@ impl Report {
 pub struct Sim {
     pub cfg: Config,
     pub genesis: Genesis,
-    pub nodes: Vec<Node<MemJournal>>,
+    pub nodes: Vec<Datacenter>,
     chain: Hash32,
     keys: Vec<PublicKey>,
     /// Any key of a datacenter (root or role key) -> its index.
@@ -464,19 +465,12 @@ impl Sim {
                     .collect()
             })
             .collect();
-        let nodes: Vec<Node<MemJournal>> = dcs
+        let nodes: Vec<Datacenter> = dcs
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                Node::new(
-                    genesis.clone(),
-                    k.clone(),
-                    miners[i].clone(),
-                    MemJournal::default(),
-                    rng.next_u64(),
-                    skew[i],
-                )
-                .expect("simulated genesis is valid")
+                Datacenter::new(genesis.clone(), k.clone(), miners[i].clone(), rng.next_u64(), skew[i])
+                    .expect("simulated genesis is valid")
             })
             .collect();
         let keys: Vec<PublicKey> = dcs.iter().map(|k| k.root.public()).collect();
@@ -707,26 +701,16 @@ impl Sim {
                 self.down[i] = true;
             }
             Ev::Restart(i) => {
-                // Everything not persisted is lost: the node is rebuilt from its store (the
-                // certified blocks it held, what it asked to persist) and its vote journal.
+                // Everything not persisted is lost: the datacenter is rebuilt from its store
+                // (the certified blocks, votes and statements it asked to persist).
                 self.down[i] = false;
                 let now = self.local(i);
-                let old = &self.nodes[i];
-                let mut durable = self.durable[i].clone();
-                durable.blocks = (1..=old.height()).filter_map(|h| old.full_block(h)).collect();
-                let journal = old.journal().clone();
+                let durable = self.durable[i].clone();
                 let entropy = self.rng.next_u64();
-                let miners = old.miners.clone();
-                self.nodes[i] = Node::recover(
-                    self.genesis.clone(),
-                    self.ids[i].clone(),
-                    miners,
-                    journal,
-                    durable,
-                    entropy,
-                    now,
-                )
-                .expect("a node recovers from its own store");
+                let miners = self.nodes[i].miners().to_vec();
+                self.nodes[i] =
+                    Datacenter::recover(self.genesis.clone(), self.ids[i].clone(), miners, durable, entropy, now)
+                        .expect("a node recovers from its own store");
                 let out = self.nodes[i].tick(now);
                 self.outputs(i, out);
             }
@@ -754,7 +738,13 @@ impl Sim {
                         self.send(i, j, m);
                     }
                 }
-                Output::PersistTx(_) | Output::PersistEvidence(_) | Output::PersistSigned(_) => {}
+                Output::PersistTx(_)
+                | Output::PersistEvidence(_)
+                | Output::PersistSigned(_)
+                | Output::PersistVote(_)
+                | Output::PersistBlock(..) => {}
+                // The datacenter runs its miner pool's hashing itself.
+                Output::Mine(_) | Output::Event(_) => {}
                 Output::Reply {
                     client,
                     tx_hash,
@@ -1158,7 +1148,7 @@ impl Sim {
     /// Whether the adversary's datacenters hold more than f seat weight at height `h`, as
     /// node `i`'s chain seats it.
     fn adversary_over_f(&self, i: usize, h: u64) -> bool {
-        let seats = self.nodes[i].chain.seats(h);
+        let seats = self.nodes[i].chain().seats(h);
         let adversary: u64 = self
             .cfg
             .byzantine
@@ -1189,15 +1179,15 @@ impl Sim {
             return;
         }
         let node = &self.nodes[i];
-        let Some(cb) = node.chain.block(h) else { return };
+        let Some(cb) = node.chain().block(h) else { return };
         let seed = cb.block.header.seed;
         let leader = cb.block.leader().rank(&seed);
-        let seats = node.chain.seats(h);
+        let seats = node.chain().seats(h);
         let trustees: Vec<usize> = (0..self.nodes.len())
             .filter(|d| self.honest(*d) && seats.weight(&self.nodes[*d].vote_key()) > 0)
             .collect();
         let best = lots.into_iter().flat_map(|m| m.into_values()).filter(|(l, holders)| {
-            trustees.iter().all(|t| holders.contains(t)) && node.chain.check_sponsor(h, l).is_ok()
+            trustees.iter().all(|t| holders.contains(t)) && node.chain().check_sponsor(h, l).is_ok()
         });
         if let Some((l, _)) = best.min_by_key(|(l, _)| l.rank(&seed))
             && l.rank(&seed) < leader
@@ -1219,7 +1209,7 @@ impl Sim {
     fn describe(&self, c: &Committed) -> String {
         let node = &self.nodes[0];
         let lead_sponsor = self.canonical_leader_sponsor(c);
-        let seats = node.chain.seats(c.height.max(1));
+        let seats = node.chain().seats(c.height.max(1));
         let weight: u64 = c.signers.iter().map(|s| seats.weight(s)).sum();
         let mut signed: Vec<String> = c.signers.iter().map(|s| self.dc_name(s)).collect();
         signed.sort();
@@ -1267,7 +1257,7 @@ impl Sim {
 
     fn canonical_leader_sponsor(&self, c: &Committed) -> String {
         for n in &self.nodes {
-            if let Some(cb) = n.chain.block(c.height) {
+            if let Some(cb) = n.chain().block(c.height) {
                 return self.dc_name(&cb.block.leader().sponsor);
             }
         }
@@ -1283,7 +1273,7 @@ impl Sim {
             return;
         }
         let state_nonce = self.nodes[home]
-            .chain
+            .chain()
             .state
             .account(&self.clients[ci].key.public())
             .nonce;
@@ -1304,7 +1294,7 @@ impl Sim {
         let c = &self.clients[ci];
         let h = self.nodes[home].height();
         let open_round = self.nodes[home]
-            .chain
+            .chain()
             .state
             .rounds
             .values()
@@ -1334,7 +1324,7 @@ impl Sim {
         let p = &self.cfg.params;
         let h = node.height();
         let target = route_order(&tx.sender, p.payroll)
-            .find_map(|slot| node.chain.payroll_entry(h, slot).map(|e| (slot, self.index[&e.dc])));
+            .find_map(|slot| node.chain().payroll_entry(h, slot).map(|e| (slot, self.index[&e.dc])));
         if let Some((slot, to)) = target {
             self.deliver_tx(ci, to, slot, tx);
         }

@@ -133,7 +133,7 @@ fn main() -> ExitCode {
             for (i, n) in sim.nodes.iter().enumerate() {
                 println!("dc{i}: {}", n.describe());
                 let slashed: Vec<String> = n
-                    .chain
+                    .chain()
                     .state
                     .datacenters
                     .iter()
@@ -147,7 +147,7 @@ fn main() -> ExitCode {
                 && let Some(n) = sim.nodes.first()
             {
                 for h in 1..=n.height() {
-                    let b = &n.chain.block(h).expect("held").block;
+                    let b = &n.chain().block(h).expect("held").block;
                     println!(
                         "  block {h}: micro {:?}",
                         b.micro

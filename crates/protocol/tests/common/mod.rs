@@ -6,9 +6,10 @@ use daoli_protocol::block::{Batch, CertifiedBlock};
 use daoli_protocol::chain::Chain;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::Keypair;
-use daoli_protocol::node::{Msg, Node, Output};
+use daoli_protocol::datacenter::Datacenter;
+use daoli_protocol::node::{Msg, Output};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
-use daoli_protocol::vote::{MemJournal, Qc, Step, Vote};
+use daoli_protocol::vote::{Qc, Step, Vote};
 
 pub fn identities(n: usize) -> Vec<Identity> {
     (0..n).map(|i| Identity::from_label(&format!("nt-dc{i}"))).collect()
@@ -39,12 +40,11 @@ pub fn genesis(dcs: &[Identity], client: &Keypair, lottery: bool) -> Genesis {
     }
 }
 
-pub fn node(g: &Genesis, dcs: &[Identity], i: usize) -> Node<MemJournal> {
-    Node::new(
+pub fn node(g: &Genesis, dcs: &[Identity], i: usize) -> Datacenter {
+    Datacenter::new(
         g.clone(),
         dcs[i].clone(),
         vec![Keypair::from_label(&format!("miner{i}"))],
-        MemJournal::default(),
         i as u64,
         0,
     )
@@ -52,12 +52,12 @@ pub fn node(g: &Genesis, dcs: &[Identity], i: usize) -> Node<MemJournal> {
 }
 
 /// Delivers every broadcast among the nodes, ticking them every 10 ms, until `until` ms.
-pub fn run(nodes: &mut [Node<MemJournal>], until: u64) {
+pub fn run(nodes: &mut [Datacenter], until: u64) {
     run_observed(nodes, until, &mut |_, _| {});
 }
 
 /// As [`run`], showing `seen` every broadcast with its sender's index.
-pub fn run_observed(nodes: &mut [Node<MemJournal>], until: u64, seen: &mut dyn FnMut(usize, &Msg)) {
+pub fn run_observed(nodes: &mut [Datacenter], until: u64, seen: &mut dyn FnMut(usize, &Msg)) {
     let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
     let mut t = 0;
     while t <= until {

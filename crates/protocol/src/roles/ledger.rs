@@ -1,0 +1,532 @@
+//! Ledger: holds the batches and MicroBlocks of the cycle, produces the MicroBlock when this
+//! datacenter is the rank-0 producer (or a backup), keeps the evidence pool, commits the
+//! block its trustee decided or a peer certified (verified), stores it, announces it, and
+//! serves catch-up and batch requests.
+
+use super::follower::Follower;
+use super::held::NextCycle;
+use super::{Event, Output, Phase};
+use crate::block::{Batch, BatchRef, Block, CertifiedBlock, MicroBlock};
+use crate::chain::{BlockError, Chain};
+use crate::codec::Hash32;
+use crate::crypto::{Keypair, PublicKey, Signature};
+use crate::limits;
+use crate::node::{Committed, Msg, Reject};
+use crate::params::{Genesis, ParamsError};
+use crate::statement::{Evidence, Slot};
+use crate::vote::Vote;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug)]
+pub struct Ledger {
+    pub f: Follower,
+    root: PublicKey,
+    micro_key: Keypair,
+    batches: BTreeMap<Hash32, Batch>,
+    /// Batches of certified blocks, served to peers that catch up and to verifiers.
+    archive: BTreeMap<Hash32, Batch>,
+    /// First batch seen per (buffer key, cycle, slot), to catch a second one (evidence).
+    batch_slots: BTreeMap<Slot, Batch>,
+    micros: BTreeMap<u32, MicroBlock>,
+    /// Durable: the MicroBlock this datacenter produced per height (never a second one).
+    produced: BTreeMap<u64, MicroBlock>,
+    evidence_pool: Vec<Evidence>,
+    /// (height, round, value, prevotes) of the last block decided here, for the next MicroBlock.
+    decided_prevotes: Option<(u64, u32, Hash32, Vec<Vote>)>,
+    /// Distinct seeds among the valid blocks the trustee held for the height it decided.
+    seed_choices: Option<(u64, usize)>,
+    /// Batches a block the trustee waits on names: kept even if their buffer equivocated.
+    wanted: BTreeSet<Hash32>,
+    /// Certified blocks ahead of this datacenter, by (height, sender).
+    ahead: BTreeMap<(u64, PublicKey), (CertifiedBlock, Vec<Batch>)>,
+    /// Sync and batch requests served this cycle, by sender.
+    served: BTreeMap<PublicKey, (u32, u32)>,
+    last_sync: u64,
+    helped: BTreeSet<(PublicKey, u64)>,
+    held: NextCycle,
+}
+
+impl Ledger {
+    pub fn new(genesis: Genesis, root: PublicKey, micro_key: Keypair) -> Result<Self, ParamsError> {
+        Ok(Ledger {
+            f: Follower::new(genesis)?,
+            root,
+            micro_key,
+            batches: BTreeMap::new(),
+            archive: BTreeMap::new(),
+            batch_slots: BTreeMap::new(),
+            micros: BTreeMap::new(),
+            produced: BTreeMap::new(),
+            evidence_pool: Vec::new(),
+            decided_prevotes: None,
+            seed_choices: None,
+            wanted: BTreeSet::new(),
+            ahead: BTreeMap::new(),
+            served: BTreeMap::new(),
+            last_sync: 0,
+            helped: BTreeSet::new(),
+            held: NextCycle::default(),
+        })
+    }
+
+    pub fn chain(&self) -> &Chain {
+        &self.f.chain
+    }
+    fn height(&self) -> u64 {
+        self.f.chain.height() + 1
+    }
+    pub fn evidence(&self) -> &[Evidence] {
+        &self.evidence_pool
+    }
+    pub fn batch(&self, d: &Hash32) -> Option<&Batch> {
+        self.archive.get(d).or_else(|| self.batches.get(d))
+    }
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Block `h` with its batches: the public data a verifier replays.
+    pub fn full_block(&self, h: u64) -> Option<(CertifiedBlock, Vec<Batch>)> {
+        let cb = self.f.chain.block(h)?.clone();
+        let batches = self.batches_of(&cb.block);
+        Some((cb, batches))
+    }
+
+    /// Replays a stored block after a crash (verified like a peer's).
+    pub fn replay(
+        &mut self,
+        now: u64,
+        cb: CertifiedBlock,
+        batches: Vec<Batch>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), BlockError> {
+        for b in batches {
+            self.add_batch(b);
+        }
+        self.commit(now, cb, false, false, out)
+    }
+
+    /// Puts back, after a crash, a MicroBlock or batch this datacenter signed.
+    pub fn restore_signed(&mut self, m: &Msg, out: &mut Vec<Output>) {
+        let h = self.height();
+        let expiry = self.f.chain.params().batch_expiry;
+        match m {
+            Msg::Micro(m) if m.height >= h => {
+                self.produced.insert(m.height, m.clone());
+            }
+            Msg::Batch(b)
+                if b.cycle + expiry >= h
+                    && !self.f.chain.state.included.contains_key(&b.digest())
+                    && self.add_batch(b.clone()) =>
+            {
+                out.push(Output::Event(Event::Batch(b.clone())));
+            }
+            _ => {}
+        }
+    }
+
+    pub fn forget(&mut self) {
+        self.micros.clear();
+        self.held.clear();
+        self.ahead.clear();
+        self.helped.clear();
+    }
+
+    fn add_batch(&mut self, b: Batch) -> bool {
+        match self.f.chain.verify_batch(&b) {
+            Ok(d) => {
+                self.batches.entry(d).or_insert(b);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn batches_of(&self, b: &Block) -> Vec<Batch> {
+        b.micro.as_ref().map_or(Vec::new(), |m| {
+            m.batches
+                .iter()
+                .filter_map(|r| {
+                    self.archive
+                        .get(&r.digest)
+                        .or_else(|| self.batches.get(&r.digest))
+                        .cloned()
+                })
+                .collect()
+        })
+    }
+
+    /// Keeps evidence (bounded) and asks the shell to persist it (rule 10).
+    pub fn note_evidence(&mut self, e: Evidence, out: &mut Vec<Output>) {
+        // One piece per datacenter: its role keys are separate signers, but a MicroBlock may
+        // accuse a datacenter once (the simulator's all-out equivocator had its vote and batch
+        // keys accused side by side, and every MicroBlock after was refused).
+        let state = &self.f.chain.state;
+        let root = |x: &Evidence| state.dc_of(&x.offender()).map(|(r, _)| r);
+        let accused = root(&e).is_none_or(|r| self.evidence_pool.iter().any(|x| root(x) == Some(r)));
+        if !accused
+            && self.evidence_pool.len() < self.f.chain.params().max_evidence
+            && e.verify(self.f.chain.id()).is_ok()
+        {
+            out.push(Output::PersistEvidence(e.clone()));
+            self.evidence_pool.push(e);
+        }
+    }
+
+    pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        let h = self.height();
+        match ev {
+            Event::Sealed(b) if !self.batches.contains_key(&b.digest()) && self.add_batch(b.clone()) => {
+                out.push(Output::Event(Event::Batch(b.clone())));
+            }
+            Event::Decided(cb, choices) if cb.block.height() == h => {
+                self.seed_choices = Some((h, *choices));
+                if let Err(e) = self.commit(now, (**cb).clone(), true, true, out) {
+                    // The trustee validated the block before voting for it; this is a bug.
+                    panic!("commit of a decided block failed: {e}");
+                }
+            }
+            Event::Prevotes {
+                height,
+                round,
+                value,
+                votes,
+            } if *height + 1 == h => {
+                self.decided_prevotes = Some((*height, *round, *value, votes.clone()));
+            }
+            Event::Evidence(e) => self.note_evidence(e.clone(), out),
+            Event::Wanted(x, ds) if *x == h => self.wanted.extend(ds.iter().copied()),
+            Event::Behind(peer, x) => {
+                if let Some(cb) = self.f.chain.block(*x)
+                    && self.helped.insert((*peer, *x))
+                {
+                    let batches = self.batches_of(&cb.block);
+                    out.push(Output::Send(*peer, Msg::Certified(cb.clone(), batches)));
+                }
+            }
+            Event::Phase(x, phase) if *x == h => match phase {
+                Phase::SeedDeadline if self.dc_at(0) == Some(self.root) => self.publish_micro(0, out),
+                Phase::BackupMicro if !self.micros.contains_key(&0) => {
+                    for rank in 1..=self.f.chain.params().backups {
+                        if self.dc_at(rank) == Some(self.root) {
+                            self.publish_micro(rank as u32, out);
+                        }
+                    }
+                }
+                Phase::Stalled => {
+                    // MicroBlocks are sent once; a partition may have swallowed them.
+                    for m in self.micros.values() {
+                        out.push(Output::Broadcast(Msg::Micro(m.clone())));
+                    }
+                    out.push(Output::Broadcast(Msg::SyncRequest {
+                        from: self.f.chain.height() + 1,
+                    }));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// The datacenter at lineup `rank` of the previous block.
+    fn dc_at(&self, rank: usize) -> Option<PublicKey> {
+        self.f.chain.lineup(self.height() - 1, rank).map(|e| e.dc)
+    }
+
+    fn publish_micro(&mut self, rank: u32, out: &mut Vec<Output>) {
+        let h = self.height();
+        // One MicroBlock per height, also across a restart: re-send the one already signed.
+        if let Some(m) = self.produced.get(&h) {
+            self.micros.insert(m.producer_rank, m.clone());
+            out.push(Output::Event(Event::Micro(m.clone())));
+            out.push(Output::Broadcast(Msg::Micro(m.clone())));
+            return;
+        }
+        let chain = &self.f.chain;
+        let p = chain.params();
+        let state = &chain.state;
+        let mut refs: Vec<BatchRef> = self
+            .batches
+            .values()
+            .filter(|b| b.cycle <= h && b.cycle + p.batch_expiry >= h)
+            .map(|b| BatchRef {
+                cycle: b.cycle,
+                slot: b.slot,
+                digest: b.digest(),
+            })
+            .filter(|r| !state.included.contains_key(&r.digest))
+            .collect();
+        refs.sort();
+        let prev_qc = chain.block(h - 1).map(|b| b.qc.clone());
+        let m = MicroBlock {
+            height: h,
+            producer_rank: rank,
+            producer_pk: self.micro_key.public(),
+            batches: refs,
+            prev_qc: prev_qc.clone(),
+            prev_prevotes: match (&prev_qc, &self.decided_prevotes) {
+                (Some(qc), Some((height, round, value, votes)))
+                    if *height == qc.height && *round == qc.round && *value == qc.value =>
+                {
+                    votes.clone()
+                }
+                _ => Vec::new(),
+            },
+            evidence: self.evidence_pool.clone(),
+            sig: Signature::default(),
+        }
+        .sign(&self.micro_key, chain.id());
+        self.micros.insert(rank, m.clone());
+        self.produced.insert(h, m.clone());
+        out.push(Output::PersistSigned(Box::new(Msg::Micro(m.clone()))));
+        out.push(Output::Event(Event::Micro(m.clone())));
+        out.push(Output::Broadcast(Msg::Micro(m)));
+    }
+
+    /// Commits block `h`: `trusted` when this datacenter's trustee decided it (it validated
+    /// the block and formed the certificate from verified votes), verified otherwise.
+    fn commit(
+        &mut self,
+        now: u64,
+        cb: CertifiedBlock,
+        trusted: bool,
+        announce: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<(), BlockError> {
+        let outcome = if trusted {
+            self.f.chain.follow(cb.clone(), &self.batches)?
+        } else {
+            self.f.chain.commit(cb.clone(), &self.batches)?
+        };
+        let h = cb.block.height();
+        let included: Vec<Hash32> = cb
+            .block
+            .micro
+            .as_ref()
+            .map_or(Vec::new(), |m| m.batches.iter().map(|r| r.digest).collect());
+        let p = self.f.chain.params().clone();
+        for d in &included {
+            if let Some(b) = self.batches.remove(d) {
+                self.archive.insert(*d, b);
+            }
+        }
+        self.batches.retain(|_, b| b.cycle + p.batch_expiry + 2 >= h);
+        let batches = self.batches_of(&cb.block);
+        out.push(Output::PersistBlock(Box::new(cb.clone()), batches.clone()));
+        if announce {
+            out.push(Output::Broadcast(Msg::Certified(cb.clone(), batches.clone())));
+        }
+        out.push(Output::Committed(Box::new(Committed {
+            height: h,
+            hash: cb.block.hash(),
+            round: cb.qc.round,
+            leader: cb.block.leader().miner,
+            signers: cb.qc.signers().copied().collect(),
+            txs: outcome.receipts.len(),
+            outcome,
+            included,
+            seed_choices: self.seed_choices.filter(|(x, _)| *x == h).map_or(0, |x| x.1),
+        })));
+        out.push(Output::Event(Event::Certified(Box::new(cb), batches)));
+        self.start_height(now, out);
+        Ok(())
+    }
+
+    fn start_height(&mut self, now: u64, out: &mut Vec<Output>) {
+        let h = self.height();
+        let p = self.f.chain.params().clone();
+        self.micros.clear();
+        self.batch_slots.retain(|s, _| s.height + p.batch_expiry + 1 >= h);
+        self.produced.retain(|x, _| *x >= h);
+        self.helped.retain(|(_, x)| *x + 2 >= h);
+        self.served.clear();
+        self.wanted.clear();
+        self.decided_prevotes = None;
+        let state = &self.f.chain.state;
+        self.evidence_pool
+            .retain(|e| state.dc_of(&e.offender()).is_some_and(|(_, d)| d.slashed_at.is_none()));
+        for (from, m) in self.held.take(h) {
+            let _ = self.on_msg(now, from, m, out);
+        }
+    }
+
+    /// Commits held blocks that extend the chain; of several candidates for one height (from
+    /// different senders), the first that commits wins and a forged one costs only its check.
+    pub fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+        loop {
+            let next = self.f.chain.height() + 1;
+            let candidates: Vec<(u64, PublicKey)> = self
+                .ahead
+                .range((next, PublicKey([0; 32]))..)
+                .take_while(|(k, _)| k.0 == next)
+                .map(|(k, _)| *k)
+                .collect();
+            let mut committed = false;
+            for k in candidates {
+                let (cb, batches) = self.ahead.remove(&k).expect("listed");
+                for b in batches {
+                    self.add_batch(b);
+                }
+                if self.commit(now, cb, false, false, out).is_ok() {
+                    committed = true;
+                    break;
+                }
+            }
+            if !committed {
+                break;
+            }
+        }
+        let h = self.f.chain.height();
+        self.ahead.retain(|k, _| k.0 > h);
+    }
+
+    fn hold(&mut self, from: PublicKey, m: Msg) -> Result<(), Reject> {
+        let chain = &self.f.chain;
+        let p = chain.params();
+        let signed = match &m {
+            Msg::Micro(x) => x.verify_sig(chain.id()).is_ok(),
+            Msg::Batch(b) => b
+                .validate(chain.id(), p.max_tx_bytes, p.max_batch_bytes, &b.buffer_pk)
+                .is_ok(),
+            _ => false,
+        };
+        let registered = chain.state.dc_of(&from).is_some();
+        self.held.hold(self.height() + 1, from, registered, signed, m)
+    }
+
+    pub fn on_msg(&mut self, now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+        let h = self.height();
+        match msg {
+            Msg::Batch(b) => {
+                if b.cycle > h {
+                    return self.hold(from, Msg::Batch(b));
+                }
+                let d = b.digest();
+                if !self.batches.contains_key(&d) {
+                    self.f.chain.verify_batch(&b)?;
+                    match self.batch_slots.get(&b.slot_of()) {
+                        Some(first) => {
+                            if let Some(e) = first.evidence(&b) {
+                                self.note_evidence(e, out);
+                                // A block waiting on this very batch still needs it: refusing
+                                // it would leave the nodes that saw the other version unable
+                                // to validate that block for good (the simulator's
+                                // equivocating buffer stalled a height so). Evidence slashes
+                                // the offender either way.
+                                if !self.wanted.contains(&d) {
+                                    return Err(Reject::Equivocation);
+                                }
+                            }
+                        }
+                        None => {
+                            self.batch_slots.insert(b.slot_of(), b.clone());
+                        }
+                    }
+                    self.batches.insert(d, b.clone());
+                    out.push(Output::Event(Event::Batch(b)));
+                }
+                Ok(())
+            }
+            Msg::Micro(m) => {
+                let p = self.f.chain.params();
+                if m.height > h {
+                    return self.hold(from, Msg::Micro(m));
+                }
+                if m.height < h {
+                    return Err(Reject::Stale);
+                }
+                if m.producer_rank as usize > p.backups {
+                    return Err(Reject::Rank(m.producer_rank));
+                }
+                if self.micros.get(&m.producer_rank) == Some(&m) {
+                    return Ok(());
+                }
+                let producer = self
+                    .f
+                    .chain
+                    .lineup(h - 1, m.producer_rank as usize)
+                    .map(|e| e.keys.micro);
+                if producer != Some(m.producer_pk) || m.verify_sig(self.f.chain.id()).is_err() {
+                    return Err(Reject::Signature);
+                }
+                if let Some(e) = self.micros.get(&m.producer_rank).and_then(|first| first.evidence(&m)) {
+                    self.note_evidence(e, out);
+                    return Err(Reject::Equivocation);
+                }
+                let missing: Vec<Hash32> = m
+                    .batches
+                    .iter()
+                    .map(|r| r.digest)
+                    .filter(|d| !self.batches.contains_key(d))
+                    .collect();
+                if !missing.is_empty() {
+                    out.push(Output::Send(from, Msg::BatchRequest(missing)));
+                }
+                self.micros.insert(m.producer_rank, m.clone());
+                out.push(Output::Event(Event::Micro(m)));
+                Ok(())
+            }
+            Msg::Certified(cb, batches) => {
+                let ch = cb.block.height();
+                if ch <= self.f.chain.height() {
+                    return Err(Reject::Stale);
+                }
+                if ch > h {
+                    let mine = self.ahead.keys().filter(|(_, f)| *f == from).count();
+                    if mine < limits::AHEAD_PER_PEER && self.ahead.len() < limits::AHEAD_TOTAL {
+                        self.ahead.insert((ch, from), (cb, batches));
+                    }
+                    // One catch-up request per half cycle, however many blocks arrive ahead.
+                    if now >= self.last_sync + self.f.chain.cycle_length() / 2 {
+                        self.last_sync = now;
+                        out.push(Output::Send(from, Msg::SyncRequest { from: h }));
+                    }
+                    return Err(Reject::Future);
+                }
+                for b in batches {
+                    self.add_batch(b);
+                }
+                self.commit(now, cb, false, false, out)?;
+                Ok(())
+            }
+            Msg::SyncRequest { from: start } => {
+                let served = self.served.entry(from).or_default();
+                if served.0 >= limits::SYNC_REQUESTS_PER_CYCLE {
+                    return Err(Reject::Busy(
+                        "sync requests this cycle",
+                        limits::SYNC_REQUESTS_PER_CYCLE as usize,
+                    ));
+                }
+                served.0 += 1;
+                let top = self
+                    .f
+                    .chain
+                    .height()
+                    .min(start.saturating_add(limits::SYNC_BLOCKS_PER_REQUEST - 1));
+                for x in start.max(1)..=top {
+                    let cb = self.f.chain.block(x).expect("within height").clone();
+                    let batches = self.batches_of(&cb.block);
+                    out.push(Output::Send(from, Msg::Certified(cb, batches)));
+                }
+                Ok(())
+            }
+            Msg::BatchRequest(ds) => {
+                let served = self.served.entry(from).or_default();
+                if served.1 >= limits::BATCH_REQUESTS_PER_CYCLE {
+                    return Err(Reject::Busy(
+                        "batch requests this cycle",
+                        limits::BATCH_REQUESTS_PER_CYCLE as usize,
+                    ));
+                }
+                served.1 += 1;
+                for d in ds.iter().take(limits::BATCH_DIGESTS_PER_REQUEST) {
+                    if let Some(b) = self.batches.get(d) {
+                        out.push(Output::Send(from, Msg::Batch(b.clone())));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}

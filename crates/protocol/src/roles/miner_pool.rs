@@ -1,0 +1,164 @@
+//! Miner pool: this datacenter's hosted miner keys and the lots client devices bring. At the
+//! mining phase it hands one [`MineJob`] per hosted miner to its shell, which does the
+//! hashing off the protocol's thread; a mined lot comes back through [`MinerPool::on_mined`],
+//! is checked and countersigned (once per miner and height, also across a restart), and goes
+//! to lot drawing and the peers.
+
+use super::follower::Follower;
+use super::{Event, Output, Phase};
+use crate::crypto::{Keypair, PublicKey};
+use crate::dcc::Cycle;
+use crate::lot::{Lot, LotError, LotTemplate};
+use crate::node::{Msg, Reject};
+use crate::params::{Genesis, ParamsError};
+use std::collections::BTreeMap;
+
+/// Work for the shell: try `tries` nonces from `start` for `miner` (see [`crate::lot::mine`]).
+#[derive(Debug, Clone)]
+pub struct MineJob {
+    pub miner: Keypair,
+    pub template: LotTemplate,
+    pub pow_bits: u32,
+    pub start: u64,
+    pub tries: u64,
+}
+
+impl PartialEq for MineJob {
+    fn eq(&self, o: &Self) -> bool {
+        self.miner.public() == o.miner.public()
+            && (&self.template, self.pow_bits, self.start, self.tries) == (&o.template, o.pow_bits, o.start, o.tries)
+    }
+}
+impl Eq for MineJob {}
+
+impl MineJob {
+    /// Does the hashing (what the shell runs on a worker thread).
+    pub fn run(&self, chain: &crate::codec::ChainId) -> Option<Lot> {
+        crate::lot::mine(
+            &self.miner,
+            chain,
+            &self.template,
+            self.pow_bits,
+            self.start,
+            self.tries,
+        )
+    }
+}
+
+#[derive(Debug)]
+pub struct MinerPool {
+    pub f: Follower,
+    sponsor: Keypair,
+    pub miners: Vec<Keypair>,
+    rng: u64,
+    cycle: Cycle,
+    /// Durable: the lot countersigned per (height, miner), so a restart never signs a second.
+    sponsored: BTreeMap<(u64, PublicKey), Lot>,
+}
+
+impl MinerPool {
+    pub fn new(genesis: Genesis, sponsor: Keypair, miners: Vec<Keypair>, entropy: u64) -> Result<Self, ParamsError> {
+        Ok(MinerPool {
+            f: Follower::new(genesis)?,
+            sponsor,
+            miners,
+            rng: entropy,
+            cycle: Cycle {
+                height: 1,
+                start: 0,
+                length: 0,
+            },
+            sponsored: BTreeMap::new(),
+        })
+    }
+
+    /// Puts back a lot this datacenter countersigned before a crash.
+    pub fn restore(&mut self, l: Lot) {
+        if l.height > self.f.chain.height() {
+            self.sponsored.insert((l.height, l.miner), l);
+        }
+    }
+
+    fn rand(&mut self) -> u64 {
+        // SplitMix64 over the entropy the shell supplied.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        match ev {
+            Event::Certified(cb, batches) => {
+                let _ = self.f.apply(cb, batches);
+            }
+            Event::Cycle(c) => {
+                self.cycle = *c;
+                let h = c.height;
+                self.sponsored.retain(|(x, _), _| *x >= h);
+            }
+            Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(now, out),
+            _ => {}
+        }
+    }
+
+    fn mine(&mut self, now: u64, out: &mut Vec<Output>) {
+        let h = self.cycle.height;
+        let p = self.f.chain.params();
+        let template = LotTemplate {
+            height: h,
+            prev_hash: self.f.chain.tip_hash(),
+            sponsor: self.sponsor.public(),
+        };
+        let pow_bits = p.pow_bits;
+        let tries = 1u64 << (p.pow_bits + 8).min(40);
+        for i in 0..self.miners.len() {
+            let miner = self.miners[i].clone();
+            // Countersigned already (before a restart): send that one again.
+            if let Some(l) = self.sponsored.get(&(h, miner.public())).cloned() {
+                out.push(Output::Event(Event::Lot(l.clone())));
+                out.push(Output::Broadcast(Msg::Lot(l)));
+                continue;
+            }
+            let start = self.rand();
+            let job = MineJob {
+                miner,
+                template: template.clone(),
+                pow_bits,
+                start,
+                tries,
+            };
+            let _ = now;
+            out.push(Output::Mine(Box::new(job)));
+        }
+    }
+
+    /// A lot mined for this datacenter, by a hosted miner or a client device: valid for the
+    /// current cycle, naming this sponsor, proof of work met, miner signature good.
+    pub fn on_mined(&mut self, _now: u64, lot: Lot, out: &mut Vec<Output>) -> Result<(), Reject> {
+        let h = self.cycle.height;
+        let chain = *self.f.chain.id();
+        if lot.height != h || lot.prev_hash != self.f.chain.tip_hash() {
+            return Err(Reject::Stale);
+        }
+        if lot.sponsor != self.sponsor.public() {
+            return Err(LotError::Sponsor(lot.sponsor.short()).into());
+        }
+        if let Some(l) = self.sponsored.get(&(h, lot.miner)) {
+            return if l.hash() == lot.hash() {
+                Ok(())
+            } else {
+                Err(LotError::SecondLot(lot.miner.short(), h).into())
+            };
+        }
+        // The miner's signature and the PoW (the sponsor signature is added below).
+        let signed = lot.clone().countersign(&self.sponsor, &chain);
+        signed.validate(&chain, self.f.chain.params().pow_bits)?;
+        self.sponsored.insert((h, lot.miner), signed.clone());
+        out.push(Output::PersistSigned(Box::new(Msg::Lot(signed.clone()))));
+        out.push(Output::Event(Event::Lot(signed.clone())));
+        out.push(Output::Broadcast(Msg::Lot(signed)));
+        Ok(())
+    }
+}
