@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    // The protos live outside this package, so cargo would not see them change.
+    println!("cargo:rerun-if-changed={}", root.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=PROTOC");
     let protos: Vec<PathBuf> = ["types", "peer", "client"]
         .iter()
         .map(|p| root.join(format!("daoli/v1/{p}.proto")))

@@ -96,11 +96,12 @@ pub const MAX_FORWARD_TXS: usize = core::FORWARD_TXS;
 // ---- Largest protobuf encodings. ----
 
 /// Protobuf bytes a transaction takes beyond its canonical size, at most: sender and signature
-/// +2 each (tag and length), nonce and fee +3 each (10-byte varints for 8 bytes), the kind +18
-/// (a `Register`: its message and role keys framing, the endpoint's varint length for the
-/// canonical u32, the bond's varint), the memo +0 (tag and at most a 3-byte length for the
-/// canonical u32).
-pub const TX_OVERHEAD: usize = 28;
+/// +2 each (tag and length), nonce and fee +3 each (10-byte varints for 8 bytes), the kind +19
+/// (a `Register`: the oneof's tag and 3-byte length, the role keys' tag and 2-byte length and
+/// each key's tag and length, the endpoint's tag and varint length for the canonical u32, the
+/// bond's varint; against the canonical kind byte), the memo +0 (tag and at most a 3-byte
+/// length for the canonical u32).
+pub const TX_OVERHEAD: usize = 29;
 /// Largest encoded transaction.
 pub const MAX_TX_ENCODED_BYTES: usize = MAX_TX_BYTES + TX_OVERHEAD;
 /// A transaction as an element of a repeated field: its tag and (at most 3-byte) length too.
