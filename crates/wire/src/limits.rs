@@ -68,6 +68,8 @@ pub const MAX_BACKUPS: usize = 16;
 pub const MAX_BATCH_EXPIRY: usize = 64;
 /// Largest `max_evidence` (`1 ..= 1024`).
 pub const MAX_EVIDENCE: usize = 1024;
+/// Most round-0 waves (`1 ..= 16`).
+pub const MAX_WAVES: usize = 16;
 /// Most trustee seats `n` (`4 ..= 10,000`, `committee::MAX_SEATS`).
 pub const MAX_SEATS: usize = committee::MAX_SEATS as usize;
 

@@ -15,8 +15,9 @@ pub const ENVELOPE_TAG: &str = "daoli/v2/envelope";
 
 /// What the sender's root key signs:
 /// `SHA-256(u32 17 || "daoli/v2/envelope" || chain_id (32) || from (32) || u64 seq ||
-/// u32 len(body) || body)`, integers big-endian (Appendix A.1: `H_envelope(h32 chain_id ||
-/// h32 from || u64 seq || bytes body)`). The 32-byte digest is the Ed25519 message. The body
+/// u32 len(body) || body)`, integers big-endian; in the notation of docs/protocol.md A.1,
+/// `H_envelope(h32 chain_id || h32 from || u64 seq || bytes body)`. The 32-byte digest is the
+/// Ed25519 message. The body
 /// is taken as sent, so it is verified before it is decoded; `body` is at most
 /// [`limits::MAX_BODY_BYTES`], far below the 4 GiB a u32 length can say.
 pub fn envelope_digest(chain: &ChainId, from: &PublicKey, seq: u64, body: &[u8]) -> Hash32 {

@@ -7,6 +7,7 @@ use daoli_protocol::block::{Batch, Block, CertifiedBlock, MicroBlock};
 use daoli_protocol::crypto::Keypair;
 use daoli_protocol::lot::Lot;
 use daoli_protocol::node::{Msg, Proposal};
+use daoli_protocol::params::Genesis;
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_protocol::vote::{Step, Vote};
 use daoli_wire::proto as pb;
@@ -44,6 +45,7 @@ fn every_decoder(bytes: &[u8]) {
     try_as::<Block, pb::Block>(bytes);
     try_as::<CertifiedBlock, pb::CertifiedBlock>(bytes);
     try_as::<Proposal, pb::Proposal>(bytes);
+    try_as::<Genesis, pb::Genesis>(bytes);
     let _ = daoli_wire::client::TxReply::try_from(pb::SubmitTxReply::decode(bytes).unwrap_or_default());
     let _ = daoli_wire::client::SubmitTx::try_from(pb::SubmitTxRequest::decode(bytes).unwrap_or_default());
 }

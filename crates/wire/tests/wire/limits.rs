@@ -30,9 +30,10 @@ fn the_core_bounds_are_the_genesis_bounds() {
         limits::MAX_BATCH_EXPIRY as u64,
     );
     p.max_evidence = limits::MAX_EVIDENCE;
-    (p.seats, p.waves) = (limits::MAX_SEATS, vec![limits::MAX_SEATS]);
+    (p.seats, p.wave_gap_permille) = (limits::MAX_SEATS, 20);
+    p.waves = vec![limits::MAX_SEATS / limits::MAX_WAVES; limits::MAX_WAVES];
     assert!(ok(&p), "every bound at once is a valid genesis");
-    let over: [fn(&mut Params); 7] = [
+    let over: [fn(&mut Params); 8] = [
         |p| p.max_tx_bytes += 1,
         |p| p.max_batch_bytes += 1,
         |p| p.payroll += 1,
@@ -41,7 +42,11 @@ fn the_core_bounds_are_the_genesis_bounds() {
         |p| p.max_evidence += 1,
         |p| {
             p.seats += 1;
-            p.waves = vec![p.seats];
+            p.waves[0] += 1;
+        },
+        |p| {
+            p.waves = vec![588; 17];
+            p.waves[16] = p.seats - 588 * 16;
         },
     ];
     for (i, f) in over.iter().enumerate() {

@@ -421,3 +421,40 @@ fn peer_message_fields_and_bounds() {
     }));
     Msg::try_from(ok).unwrap();
 }
+
+#[test]
+fn genesis_fields_and_bounds() {
+    use daoli_protocol::params::{Genesis, Identity, MAX_GENESIS_DATACENTERS};
+    let mut g = Genesis::solo(&Identity::from_label("g"), vec![(Keypair::from_label("a").public(), 5)]);
+    g.periodic_lottery = Some(daoli_protocol::params::PeriodicLottery {
+        every: 1,
+        length: 1,
+        price: 1,
+        winners: 1,
+    });
+    let p = pb::Genesis::from(&g);
+    refuses::<Genesis, _>(&p, |p| p.params = None, missing("Genesis.params"));
+    refuses::<Genesis, _>(&p, |p| p.founders[0].keys = None, missing("Datacenter.keys"));
+    wrong_lengths::<Genesis, _>(&p, "Datacenter.root", 32, |p| &mut p.founders[0].root);
+    wrong_lengths::<Genesis, _>(&p, "Genesis.seats", 32, |p| &mut p.seats[3]);
+    wrong_lengths::<Genesis, _>(&p, "Genesis.seed", 32, |p| &mut p.seed);
+    wrong_lengths::<Genesis, _>(&p, "Account.key", 32, |p| &mut p.accounts[0].key);
+    let n = MAX_GENESIS_DATACENTERS + 1;
+    refuses::<Genesis, _>(
+        &p,
+        |p| p.founders = vec![pb::Datacenter::default(); n],
+        too_many("Genesis.founders", n, MAX_GENESIS_DATACENTERS),
+    );
+    let n = limits::MAX_WAVES + 1;
+    refuses::<Genesis, _>(
+        &p,
+        |p| p.params.as_mut().unwrap().waves = vec![1; n],
+        too_many("Params.waves", n, limits::MAX_WAVES),
+    );
+    let n = limits::MAX_SEATS + 1;
+    refuses::<Genesis, _>(
+        &p,
+        |p| p.seats = vec![vec![]; n],
+        too_many("Genesis.seats", n, limits::MAX_SEATS),
+    );
+}

@@ -8,6 +8,7 @@ use daoli_protocol::crypto::Keypair;
 use daoli_protocol::delay::{self, DelayProof};
 use daoli_protocol::lot::{Lot, LotTemplate, mine, tree_hash};
 use daoli_protocol::node::{Msg, Proposal};
+use daoli_protocol::params::{Genesis, Identity};
 use daoli_protocol::seed::SeedAnnouncement;
 use daoli_protocol::statement::{Evidence, Kind, Said, Slot};
 use daoli_protocol::tx::{RoleKeys, Transaction, TxKind};
@@ -227,6 +228,24 @@ fn statement_rt(kind: Kind, s: &Value) {
         }
         Kind::Vote => vote_rt(&core(s)).verify_sig(&chain()).unwrap(),
     }
+}
+
+#[test]
+fn golden_genesis_and_chain_id() {
+    let v = vector("genesis");
+    let g: Genesis = core(&v["genesis"]);
+    assert!(g.periodic_lottery.is_some() && !g.rounds.is_empty() && !g.accounts.is_empty());
+    let back = rt::<Genesis, pb::Genesis>(&g);
+    assert_eq!(back.chain_id(), h(&v["chain_id"]));
+    assert_eq!(
+        hex::encode(back.canonical_bytes()),
+        v["canonical_bytes"].as_str().unwrap()
+    );
+    back.validate().unwrap();
+    // Without the optional parts.
+    let solo = Genesis::solo(&Identity::from_label("solo"), vec![]);
+    assert!(solo.periodic_lottery.is_none());
+    assert_eq!(rt::<Genesis, pb::Genesis>(&solo).chain_id(), solo.chain_id());
 }
 
 #[test]
