@@ -1,0 +1,9 @@
+//! The wire crate's tests, in one binary (one link on a 2-core machine).
+
+mod client;
+mod common;
+mod envelope;
+mod fuzz;
+mod limits;
+mod malformed;
+mod roundtrip;
