@@ -4,4 +4,5 @@
 //! Peer networking (gRPC between datacenters) is not here yet: it waits for the wire crate.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod store;

@@ -353,8 +353,9 @@ fn a_killed_process_keeps_every_acknowledged_write() {
         .unwrap();
     let mut acked = None;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        if let Some(n) = line.unwrap().strip_prefix("ack ") {
-            acked = Some(n.parse::<u64>().unwrap());
+        // The harness prints "test <name> ... " on the line of the first acknowledgement.
+        if let Some((_, n)) = line.unwrap().split_once("ack ") {
+            acked = Some(n.trim().parse::<u64>().unwrap());
             if acked == Some(30) {
                 child.kill().unwrap();
                 break;
