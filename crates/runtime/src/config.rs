@@ -352,7 +352,14 @@ impl Config {
         };
         let otlp_endpoint = match self.otlp_endpoint.as_deref() {
             None | Some("") => Some(None),
-            Some(u) => v.url("otlp_endpoint", u).map(Some),
+            Some(u) => match v.url("otlp_endpoint", u) {
+                // The exporter is built without a TLS stack: export to a local collector or agent.
+                Some(url) if url.scheme() != "http" => v.bad(
+                    "otlp_endpoint",
+                    format!("{u:?}: TLS to the collector is not built in; use http:// to a local collector"),
+                ),
+                url => url.map(Some),
+            },
         };
         let log = self.log.clone().unwrap_or_else(|| DEFAULT_LOG.into());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log) {

@@ -4,7 +4,9 @@
 //! Peer networking (gRPC between datacenters) is not here yet: it waits for the wire crate.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bus;
 pub mod config;
 pub mod metrics;
 pub mod store;
+pub mod telemetry;

@@ -75,9 +75,15 @@ impl Unit {
 }
 
 /// A shared registry; clones share it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl fmt::Debug for Metrics {

@@ -263,6 +263,10 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
         r#"otlp_endpoint: "http://" is not a URL"#,
     );
     check(
+        &|c| c.otlp_endpoint = Some("https://otel.example:4317".into()),
+        r#"otlp_endpoint: "https://otel.example:4317": TLS"#,
+    );
+    check(
         &|c| c.log = Some("info,[".into()),
         r#"log: "info,[" is not a log filter"#,
     );
