@@ -190,6 +190,9 @@ pub enum StoreError {
 }
 
 /// The persistence a service needs. Implementations are shared between threads.
+///
+/// One store (namespace) belongs to one service of one datacenter, so votes are keyed by
+/// `(height, round, step)` alone, like the core's [`VoteJournal`]: it holds one seat's votes.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Makes every request of `batch` durable, in order, in one atomic transaction; returns only
     /// once it is on disk. On any error nothing of `batch` was written.
@@ -535,12 +538,14 @@ impl EmbeddedStore {
                 ids.insert(id, seq).map_err(self.err())?;
             }
             Persist::Signed(m) => {
-                // Requests and client traffic carry no height; they are never signed statements,
-                // and if asked they sort first and go with the first prune.
-                let height = m.height().unwrap_or(0);
-                if height < floor {
+                // Requests and client traffic carry no height and are never signed statements;
+                // if asked, they are filed under height 0 (and go with the first prune).
+                if let Some(height) = m.height()
+                    && height < floor
+                {
                     return Err(StoreError::BelowFloor { height, floor });
                 }
+                let height = m.height().unwrap_or(0);
                 let bytes = encode(m);
                 let id = digest(&bytes);
                 let mut ids = txn.open_table(n.signed_ids()).map_err(self.err())?;
