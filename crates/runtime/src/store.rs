@@ -47,8 +47,8 @@
 //! (varints, no field names), deterministic for a given value (so equal records compare equal
 //! as bytes, which the idempotence checks use), `serde`-based (the core types derive
 //! `Serialize`/`Deserialize` and use no attribute a non-self-describing format cannot handle),
-//! with a stable, documented wire format at 1.0. bincode was the other candidate, but its 3.0
-//! release on crates.io is a deliberate non-building tombstone, leaving 2.x without a future.
+//! with a stable, documented wire format at 1.0. bincode was the other candidate, but it is
+//! unmaintained: its final release, 3.0.0, is only a `compile_error!` and a notice saying so.
 //! The store never relies on these bytes for hashing or signatures: those use the core's
 //! canonical encoding. (The core serializes hashes, keys and signatures as hex strings, which
 //! doubles their size here; a core change to raw bytes for non-human-readable formats would be
