@@ -1,0 +1,597 @@
+//! Configuration of one service of one datacenter.
+//!
+//! Three sources, later ones overriding earlier ones: a TOML file (`--config` /
+//! `DAOLI_CONFIG`), the environment, then command-line flags. Every key has the same name in
+//! each: key `admin_addr` is env `DAOLI_ADMIN_ADDR` and flag `--admin-addr`; `limits.max_in_flight`
+//! is `DAOLI_LIMITS_MAX_IN_FLIGHT` and `--limits-max-in-flight`. Peers come as `[[peers]]` tables
+//! in the file, or as `--peer NAME=ROOTKEYHEX@URL` (repeatable; env `DAOLI_PEERS`,
+//! comma-separated), which replace the file's list. Relative paths in the file are relative to
+//! the file's directory, so a config directory can be moved as a whole.
+//!
+//! Loading ([`ConfigArgs::load`]) only merges: [`Config`] holds the raw values. [`Config::validate`]
+//! turns them into a typed [`ServiceConfig`] before any port is bound, reading the genesis file
+//! and checking every value; it reports *all* problems at once, each naming its key and why.
+
+use clap::Args;
+use daoli_protocol::crypto::PublicKey;
+use daoli_protocol::params::Genesis;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The seven services of a datacenter (one role machine each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    ClockBeacon,
+    MinerPool,
+    LotDrawing,
+    KernelBuffer,
+    IbftTrustees,
+    Ledger,
+    Lottery,
+}
+
+impl Service {
+    pub const ALL: [Service; 7] = [
+        Service::ClockBeacon,
+        Service::MinerPool,
+        Service::LotDrawing,
+        Service::KernelBuffer,
+        Service::IbftTrustees,
+        Service::Ledger,
+        Service::Lottery,
+    ];
+
+    /// The name used in configuration, store namespaces, metrics and traces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::ClockBeacon => "clock-beacon",
+            Service::MinerPool => "miner-pool",
+            Service::LotDrawing => "lot-drawing",
+            Service::KernelBuffer => "kernel-buffer",
+            Service::IbftTrustees => "ibft-trustees",
+            Service::Ledger => "ledger",
+            Service::Lottery => "lottery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The datacenter's event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    /// In-process bounded queues ([`crate::bus::InProcBus`]): devnet, every service in one process.
+    Inproc,
+}
+
+/// Where a service persists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A redb file in the data dir ([`crate::store::EmbeddedStore`]).
+    Embedded,
+}
+
+const DEFAULT_LOG: &str = "info";
+const DEFAULT_MESSAGES_PER_SECOND: u32 = 1_000;
+const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
+
+/// A peer as written in the file or on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    #[serde(default)]
+    pub name: String,
+    /// The peer datacenter's root public key, 64 hex characters.
+    #[serde(default)]
+    pub root_key: String,
+    /// Its peer gRPC endpoint, e.g. `https://dc1.example:7100`.
+    #[serde(default)]
+    pub endpoint: String,
+}
+
+impl std::str::FromStr for PeerEntry {
+    type Err = String;
+    /// `NAME=ROOTKEYHEX@URL`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, rest) = s.split_once('=').ok_or("expected NAME=ROOTKEYHEX@URL")?;
+        let (key, url) = rest.split_once('@').ok_or("expected NAME=ROOTKEYHEX@URL")?;
+        Ok(PeerEntry {
+            name: name.into(),
+            root_key: key.into(),
+            endpoint: url.into(),
+        })
+    }
+}
+
+/// Per-peer limits, applied by the peer server to each connected datacenter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsEntry {
+    pub messages_per_second: Option<u32>,
+    pub max_in_flight: Option<u32>,
+}
+
+/// The merged, unchecked values. Build it with [`ConfigArgs::load`] (or by hand, as a devnet
+/// launcher does), then call [`Config::validate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub datacenter: Option<String>,
+    pub service: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub genesis: Option<PathBuf>,
+    pub identity_key: Option<PathBuf>,
+    pub peer_addr: Option<String>,
+    pub client_addr: Option<String>,
+    pub admin_addr: Option<String>,
+    #[serde(default)]
+    pub peers: Vec<PeerEntry>,
+    pub bus: Option<String>,
+    pub store: Option<String>,
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; absent or empty: no export.
+    pub otlp_endpoint: Option<String>,
+    /// A `tracing` env-filter directive, e.g. `info,daoli_runtime=debug`.
+    pub log: Option<String>,
+    #[serde(default)]
+    pub limits: LimitsEntry,
+}
+
+/// The flags (and their environment variables) a service binary flattens into its CLI.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file; the environment and flags override its values.
+    #[arg(long, env = "DAOLI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This datacenter's name (a-z, 0-9, '-'), used in bus topics.
+    #[arg(long, env = "DAOLI_DATACENTER")]
+    pub datacenter: Option<String>,
+    /// clock-beacon, miner-pool, lot-drawing, kernel-buffer, ibft-trustees, ledger or lottery.
+    #[arg(long, env = "DAOLI_SERVICE")]
+    pub service: Option<String>,
+    #[arg(long, env = "DAOLI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Genesis JSON file.
+    #[arg(long, env = "DAOLI_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// This datacenter's secret key file.
+    #[arg(long, env = "DAOLI_IDENTITY_KEY")]
+    pub identity_key: Option<PathBuf>,
+    /// Peer gRPC listen address, IP:PORT.
+    #[arg(long, env = "DAOLI_PEER_ADDR")]
+    pub peer_addr: Option<String>,
+    /// Client gRPC listen address, IP:PORT.
+    #[arg(long, env = "DAOLI_CLIENT_ADDR")]
+    pub client_addr: Option<String>,
+    /// Admin HTTP listen address (/healthz, /readyz, /metrics), IP:PORT.
+    #[arg(long, env = "DAOLI_ADMIN_ADDR")]
+    pub admin_addr: Option<String>,
+    /// A peer datacenter, NAME=ROOTKEYHEX@URL; repeat it. Replaces the file's peers.
+    #[arg(long = "peer", env = "DAOLI_PEERS", value_delimiter = ',')]
+    pub peers: Vec<PeerEntry>,
+    /// Event bus: inproc.
+    #[arg(long, env = "DAOLI_BUS")]
+    pub bus: Option<String>,
+    /// Store: embedded.
+    #[arg(long, env = "DAOLI_STORE")]
+    pub store: Option<String>,
+    /// OTLP/gRPC trace collector URL; empty turns export off.
+    #[arg(long, env = "DAOLI_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Log filter (tracing env-filter syntax).
+    #[arg(long, env = "DAOLI_LOG")]
+    pub log: Option<String>,
+    /// Messages per second accepted from each peer.
+    #[arg(long, env = "DAOLI_LIMITS_MESSAGES_PER_SECOND")]
+    pub limits_messages_per_second: Option<u32>,
+    /// Requests from each peer being served at once.
+    #[arg(long, env = "DAOLI_LIMITS_MAX_IN_FLIGHT")]
+    pub limits_max_in_flight: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML, or has a value of the wrong type or an unknown key (the message
+    /// names the key, line and column).
+    #[error("config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration:\n  {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The problems found by validation (empty for a read or parse error).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+/// One bad value: its key (`peers[2].endpoint`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+impl ConfigArgs {
+    /// The file (if any) overridden by the environment and flags (clap already applied
+    /// "flag over env" to these fields).
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        c.apply(self);
+        Ok(c)
+    }
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for p in [&mut c.data_dir, &mut c.genesis, &mut c.identity_key]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Overrides every value `args` sets.
+    pub fn apply(&mut self, args: &ConfigArgs) {
+        fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+            if src.is_some() {
+                dst.clone_from(src);
+            }
+        }
+        set(&mut self.datacenter, &args.datacenter);
+        set(&mut self.service, &args.service);
+        set(&mut self.data_dir, &args.data_dir);
+        set(&mut self.genesis, &args.genesis);
+        set(&mut self.identity_key, &args.identity_key);
+        set(&mut self.peer_addr, &args.peer_addr);
+        set(&mut self.client_addr, &args.client_addr);
+        set(&mut self.admin_addr, &args.admin_addr);
+        set(&mut self.bus, &args.bus);
+        set(&mut self.store, &args.store);
+        set(&mut self.otlp_endpoint, &args.otlp_endpoint);
+        set(&mut self.log, &args.log);
+        set(&mut self.limits.messages_per_second, &args.limits_messages_per_second);
+        set(&mut self.limits.max_in_flight, &args.limits_max_in_flight);
+        if !args.peers.is_empty() {
+            self.peers.clone_from(&args.peers);
+        }
+    }
+
+    /// Checks every value and returns the typed configuration, or every problem found.
+    pub fn validate(&self) -> Result<ServiceConfig, ConfigError> {
+        let mut v = Validator::default();
+        let datacenter = v
+            .required("datacenter", &self.datacenter)
+            .and_then(|s| v.name("datacenter", s));
+        let service = v.required("service", &self.service).and_then(|s| {
+            let parsed = Service::parse(s);
+            if parsed.is_none() {
+                let all: Vec<_> = Service::ALL.iter().map(|s| s.as_str()).collect();
+                v.bad::<()>("service", format!("{s:?} is not a service (one of {})", all.join(", ")));
+            }
+            parsed
+        });
+        let data_dir = v.required("data_dir", &self.data_dir).and_then(|d| {
+            if d.exists() && !d.is_dir() {
+                return v.bad("data_dir", format!("{} exists and is not a directory", d.display()));
+            }
+            Some(d.clone())
+        });
+        let genesis = v.required("genesis", &self.genesis).and_then(|p| v.genesis(p));
+        let identity_key = v
+            .required("identity_key", &self.identity_key)
+            .and_then(|p| v.key_file(p));
+        let peer_addr = self.peer_addr.as_deref().and_then(|a| v.addr("peer_addr", a));
+        let client_addr = self.client_addr.as_deref().and_then(|a| v.addr("client_addr", a));
+        let admin_addr = v
+            .required("admin_addr", &self.admin_addr)
+            .and_then(|a| v.addr("admin_addr", a));
+        v.distinct_ports(&[
+            ("peer_addr", peer_addr),
+            ("client_addr", client_addr),
+            ("admin_addr", admin_addr),
+        ]);
+        let peers = v.peers(&self.peers);
+        let bus = match self.bus.as_deref().unwrap_or("inproc") {
+            "inproc" => Some(BusKind::Inproc),
+            other => v.bad(
+                "bus",
+                format!("{other:?} is not a bus kind (inproc; kafka is not built yet)"),
+            ),
+        };
+        let store = match self.store.as_deref().unwrap_or("embedded") {
+            "embedded" => Some(StoreKind::Embedded),
+            other => v.bad(
+                "store",
+                format!("{other:?} is not a store kind (embedded; postgres is not built yet)"),
+            ),
+        };
+        let otlp_endpoint = match self.otlp_endpoint.as_deref() {
+            None | Some("") => Some(None),
+            Some(u) => match v.url("otlp_endpoint", u) {
+                // The exporter is built without a TLS stack: export to a local collector or agent.
+                Some(url) if url.scheme() != "http" => v.bad(
+                    "otlp_endpoint",
+                    format!("{u:?}: TLS to the collector is not built in; use http:// to a local collector"),
+                ),
+                url => url.map(Some),
+            },
+        };
+        let log = self.log.clone().unwrap_or_else(|| DEFAULT_LOG.into());
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log) {
+            v.bad::<()>("log", format!("{log:?} is not a log filter: {e}"));
+        }
+        let messages_per_second = v.positive(
+            "limits.messages_per_second",
+            self.limits.messages_per_second.unwrap_or(DEFAULT_MESSAGES_PER_SECOND),
+        );
+        let max_in_flight = v.positive(
+            "limits.max_in_flight",
+            self.limits.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+        );
+
+        if !v.problems.is_empty() {
+            return Err(ConfigError::Invalid(v.problems));
+        }
+        // Every `None` above recorded a problem, so these are all `Some`.
+        let missing = || {
+            ConfigError::Invalid(vec![Problem {
+                key: "config".into(),
+                reason: "internal error: a value was refused without a reason".into(),
+            }])
+        };
+        let (genesis_path, genesis) = genesis.ok_or_else(missing)?;
+        Ok(ServiceConfig {
+            datacenter: datacenter.ok_or_else(missing)?.to_string(),
+            service: service.ok_or_else(missing)?,
+            data_dir: data_dir.ok_or_else(missing)?,
+            genesis_path,
+            genesis: Box::new(genesis),
+            identity_key: identity_key.ok_or_else(missing)?,
+            peer_addr,
+            client_addr,
+            admin_addr: admin_addr.ok_or_else(missing)?,
+            peers: peers.ok_or_else(missing)?,
+            bus: bus.ok_or_else(missing)?,
+            store: store.ok_or_else(missing)?,
+            otlp_endpoint: otlp_endpoint.ok_or_else(missing)?,
+            log,
+            limits: PeerLimits {
+                messages_per_second: messages_per_second.ok_or_else(missing)?,
+                max_in_flight: max_in_flight.ok_or_else(missing)?,
+            },
+        })
+    }
+}
+
+/// A peer datacenter, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub root_key: PublicKey,
+    pub endpoint: Url,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerLimits {
+    pub messages_per_second: NonZeroU32,
+    pub max_in_flight: NonZeroU32,
+}
+
+/// A checked configuration: what a service starts from.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub datacenter: String,
+    pub service: Service,
+    pub data_dir: PathBuf,
+    pub genesis_path: PathBuf,
+    /// Parsed and validated by the core.
+    pub genesis: Box<Genesis>,
+    pub identity_key: PathBuf,
+    /// Services that serve no peer (or no client) traffic leave these out.
+    pub peer_addr: Option<SocketAddr>,
+    pub client_addr: Option<SocketAddr>,
+    pub admin_addr: SocketAddr,
+    pub peers: Vec<Peer>,
+    pub bus: BusKind,
+    pub store: StoreKind,
+    pub otlp_endpoint: Option<Url>,
+    pub log: String,
+    pub limits: PeerLimits,
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    /// Records a problem; returns `None` so callers can `return v.bad(..)`.
+    fn bad<T>(&mut self, key: impl Into<String>, reason: impl Into<String>) -> Option<T> {
+        self.problems.push(Problem {
+            key: key.into(),
+            reason: reason.into(),
+        });
+        None
+    }
+
+    fn required<'a, T>(&mut self, key: &str, value: &'a Option<T>) -> Option<&'a T> {
+        if value.is_none() {
+            let env = format!("DAOLI_{}", key.to_uppercase());
+            let flag = format!("--{}", key.replace('_', "-"));
+            return self.bad(key, format!("missing (set it in the file, {env} or {flag})"));
+        }
+        value.as_ref()
+    }
+
+    /// Names end up in bus topics, file names and Kubernetes objects: a DNS label.
+    fn name<'a>(&mut self, key: &str, s: &'a str) -> Option<&'a str> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Some(s)
+        } else {
+            self.bad(
+                key,
+                format!("{s:?} is not a name (1-63 of a-z, 0-9 and '-', not starting or ending with '-')"),
+            )
+        }
+    }
+
+    fn genesis(&mut self, path: &Path) -> Option<(PathBuf, Genesis)> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return self.bad("genesis", format!("cannot read {}: {e}", path.display())),
+        };
+        match Genesis::from_json(&text) {
+            Ok(g) => Some((path.to_path_buf(), g)),
+            Err(e) => self.bad("genesis", format!("{} is not a valid genesis: {e}", path.display())),
+        }
+    }
+
+    fn key_file(&mut self, path: &Path) -> Option<PathBuf> {
+        match std::fs::read(path) {
+            Ok(b) if b.is_empty() => self.bad("identity_key", format!("{} is empty", path.display())),
+            Ok(_) => Some(path.to_path_buf()),
+            Err(e) => self.bad("identity_key", format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    fn addr(&mut self, key: &str, s: &str) -> Option<SocketAddr> {
+        match s.parse::<SocketAddr>() {
+            Ok(a) if a.port() == 0 => self.bad(
+                key,
+                format!("{s:?}: port 0 not allowed (peers and probes need a fixed port)"),
+            ),
+            Ok(a) => Some(a),
+            Err(_) => self.bad(key, format!("{s:?} is not an IP:PORT address")),
+        }
+    }
+
+    /// Two listeners clash when they share a port on the same IP or on a wildcard IP.
+    fn distinct_ports(&mut self, addrs: &[(&str, Option<SocketAddr>)]) {
+        let set: Vec<_> = addrs.iter().filter_map(|(k, a)| a.map(|a| (*k, a))).collect();
+        for (i, (k1, a1)) in set.iter().enumerate() {
+            for (k2, a2) in &set[i + 1..] {
+                let overlap = a1.ip() == a2.ip() || a1.ip().is_unspecified() || a2.ip().is_unspecified();
+                if a1.port() == a2.port() && overlap {
+                    self.bad::<()>(*k2, format!("port {} is already used by {k1} ({a1})", a2.port()));
+                }
+            }
+        }
+    }
+
+    fn url(&mut self, key: &str, s: &str) -> Option<Url> {
+        match Url::parse(s) {
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+                self.bad(key, format!("{s:?}: scheme {:?} is not http or https", u.scheme()))
+            }
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => self.bad(key, format!("{s:?} has no host")),
+            Ok(u) => Some(u),
+            Err(e) => self.bad(key, format!("{s:?} is not a URL ({e})")),
+        }
+    }
+
+    fn root_key(&mut self, key: &str, s: &str) -> Option<PublicKey> {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return self.bad(key, format!("{s:?} is not 64 hex characters (a 32-byte public key)"));
+        }
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(s, &mut k).ok()?;
+        Some(PublicKey(k))
+    }
+
+    fn peers(&mut self, entries: &[PeerEntry]) -> Option<Vec<Peer>> {
+        let before = self.problems.len();
+        let mut names = BTreeMap::new();
+        let mut keys = BTreeMap::new();
+        let mut out = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let k = |field: &str| format!("peers[{i}].{field}");
+            let name = if e.name.is_empty() {
+                self.bad(k("name"), "missing")
+            } else {
+                self.name(&k("name"), &e.name)
+            };
+            if let Some(first) = name.and_then(|n| names.insert(n, i)) {
+                self.bad::<()>(k("name"), format!("{:?} is also peers[{first}].name", e.name));
+            }
+            let root_key = if e.root_key.is_empty() {
+                self.bad(k("root_key"), "missing")
+            } else {
+                self.root_key(&k("root_key"), &e.root_key)
+            };
+            if let Some(first) = root_key.and_then(|rk| keys.insert(rk, i)) {
+                self.bad::<()>(k("root_key"), format!("is also peers[{first}].root_key"));
+            }
+            let endpoint = if e.endpoint.is_empty() {
+                self.bad(k("endpoint"), "missing")
+            } else {
+                self.url(&k("endpoint"), &e.endpoint)
+            };
+            if let (Some(name), Some(root_key), Some(endpoint)) = (name, root_key, endpoint) {
+                out.push(Peer {
+                    name: name.to_string(),
+                    root_key,
+                    endpoint,
+                });
+            }
+        }
+        (self.problems.len() == before).then_some(out)
+    }
+
+    fn positive(&mut self, key: &str, n: u32) -> Option<NonZeroU32> {
+        NonZeroU32::new(n).or_else(|| self.bad(key, "must be at least 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,444 @@
+use super::*;
+use clap::Parser;
+use daoli_protocol::vectors;
+
+const KEY1: &str = "11111111111111111111111111111111111111111111111111111111111111aa";
+const KEY2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+/// A directory with a genesis file and a key file, and a config that validates against it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    config: Config,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = dir.path().join("genesis.json");
+    std::fs::write(&genesis, serde_json::to_string(&vectors::vector_genesis()).unwrap()).unwrap();
+    let key = dir.path().join("dc0.key");
+    std::fs::write(&key, "secret").unwrap();
+    let config = Config {
+        datacenter: Some("dc0".into()),
+        service: Some("ibft-trustees".into()),
+        data_dir: Some(dir.path().join("data")),
+        genesis: Some(genesis),
+        identity_key: Some(key),
+        peer_addr: Some("127.0.0.1:7100".into()),
+        client_addr: Some("127.0.0.1:7200".into()),
+        admin_addr: Some("127.0.0.1:7300".into()),
+        peers: vec![
+            peer("dc1", KEY1, "http://127.0.0.1:7101"),
+            peer("dc2", KEY2, "https://dc2.example:7100"),
+        ],
+        ..Config::default()
+    };
+    Fixture { dir, config }
+}
+
+fn peer(name: &str, key: &str, url: &str) -> PeerEntry {
+    PeerEntry {
+        name: name.into(),
+        root_key: key.into(),
+        endpoint: url.into(),
+    }
+}
+
+/// The problems of an invalid config, as `key: reason` lines.
+fn problems(c: &Config) -> Vec<String> {
+    match c.validate() {
+        Ok(_) => panic!("validated: {c:?}"),
+        Err(e) => {
+            let list: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
+            // The error's own message lists the same lines.
+            for l in &list {
+                assert!(e.to_string().contains(l.as_str()));
+            }
+            list
+        }
+    }
+}
+
+fn one_problem(c: &Config) -> String {
+    let p = problems(c);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    p.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_good_config_validates_with_defaults() {
+    let f = fixture();
+    let s = f.config.validate().unwrap();
+    assert_eq!(s.datacenter, "dc0");
+    assert_eq!(s.service, Service::IbftTrustees);
+    assert_eq!(s.genesis.network, "daoli-vectors");
+    assert_eq!(s.admin_addr, "127.0.0.1:7300".parse().unwrap());
+    assert_eq!(s.peers[0].root_key.0[31], 0xaa);
+    assert_eq!(s.peers[1].endpoint.port(), Some(7100));
+    assert_eq!((s.bus, s.store), (BusKind::Inproc, StoreKind::Embedded));
+    assert_eq!(s.otlp_endpoint, None);
+    assert_eq!(s.log, "info");
+    assert_eq!(s.limits.messages_per_second.get(), DEFAULT_MESSAGES_PER_SECOND);
+    assert_eq!(s.limits.max_in_flight.get(), DEFAULT_MAX_IN_FLIGHT);
+}
+
+#[test]
+fn missing_values_name_their_key_env_and_flag() {
+    let p = problems(&Config::default());
+    let keys: Vec<&str> = p.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "datacenter",
+            "service",
+            "data_dir",
+            "genesis",
+            "identity_key",
+            "admin_addr"
+        ]
+    );
+    assert!(
+        p[2].contains("DAOLI_DATA_DIR") && p[2].contains("--data-dir"),
+        "{}",
+        p[2]
+    );
+}
+
+#[test]
+fn port_zero_is_refused() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.admin_addr = Some("127.0.0.1:0".into());
+    let p = one_problem(&c);
+    assert!(p.starts_with("admin_addr: ") && p.contains("port 0 not allowed"), "{p}");
+}
+
+#[test]
+fn a_listen_address_must_be_ip_and_port() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.peer_addr = Some("localhost:7100".into());
+    assert_eq!(
+        one_problem(&c),
+        r#"peer_addr: "localhost:7100" is not an IP:PORT address"#
+    );
+}
+
+#[test]
+fn duplicate_ports_are_refused_on_the_same_or_a_wildcard_ip() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.admin_addr = Some("127.0.0.1:7100".into());
+    assert_eq!(
+        one_problem(&c),
+        "admin_addr: port 7100 is already used by peer_addr (127.0.0.1:7100)"
+    );
+    let mut c = f.config.clone();
+    c.peer_addr = Some("0.0.0.0:7300".into());
+    assert!(one_problem(&c).starts_with("admin_addr: port 7300 is already used by peer_addr"));
+    // Same port on two distinct IPs is fine.
+    let mut c = f.config.clone();
+    c.client_addr = Some("127.0.0.2:7300".into());
+    c.validate().unwrap();
+    // A service with no peer or client listener.
+    let mut c = f.config;
+    (c.peer_addr, c.client_addr) = (None, None);
+    let s = c.validate().unwrap();
+    assert_eq!((s.peer_addr, s.client_addr), (None, None));
+}
+
+#[test]
+fn a_bad_peer_endpoint_names_its_index() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.peers.push(peer("dc3", &"3".repeat(64), "x"));
+    assert_eq!(
+        one_problem(&c),
+        r#"peers[2].endpoint: "x" is not a URL (relative URL without a base)"#
+    );
+    c.peers[2].endpoint = "ftp://dc3:21".into();
+    assert_eq!(
+        one_problem(&c),
+        r#"peers[2].endpoint: "ftp://dc3:21": scheme "ftp" is not http or https"#
+    );
+}
+
+#[test]
+fn a_peer_root_key_must_be_64_hex_chars() {
+    let f = fixture();
+    for bad in ["abc", &"g".repeat(64), &"a".repeat(66)] {
+        let mut c = f.config.clone();
+        c.peers[1].root_key = bad.to_string();
+        let p = one_problem(&c);
+        assert!(
+            p.starts_with("peers[1].root_key: ") && p.contains("is not 64 hex characters"),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn peers_need_every_field_and_distinct_names_and_keys() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.peers.push(PeerEntry::default());
+    assert_eq!(
+        problems(&c),
+        [
+            "peers[2].name: missing",
+            "peers[2].root_key: missing",
+            "peers[2].endpoint: missing"
+        ]
+    );
+    let mut c = f.config.clone();
+    c.peers.push(peer("dc1", KEY2, "http://127.0.0.1:7103"));
+    assert_eq!(
+        problems(&c),
+        [
+            r#"peers[2].name: "dc1" is also peers[0].name"#,
+            "peers[2].root_key: is also peers[1].root_key"
+        ]
+    );
+    let mut c = f.config;
+    c.peers[0].name = "DC 1".into();
+    assert!(one_problem(&c).starts_with(r#"peers[0].name: "DC 1" is not a name"#));
+}
+
+#[test]
+fn an_unreadable_or_invalid_genesis_is_refused() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.genesis = Some(f.dir.path().join("nope.json"));
+    let p = one_problem(&c);
+    assert!(p.starts_with("genesis: cannot read ") && p.contains("nope.json"), "{p}");
+    let bad = f.dir.path().join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    c.genesis = Some(bad);
+    let p = one_problem(&c);
+    assert!(
+        p.starts_with("genesis: ") && p.contains("bad.json is not a valid genesis"),
+        "{p}"
+    );
+}
+
+#[test]
+fn an_unreadable_or_empty_identity_key_is_refused() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.identity_key = Some(f.dir.path().join("missing.key"));
+    assert!(one_problem(&c).starts_with("identity_key: cannot read "));
+    let empty = f.dir.path().join("empty.key");
+    std::fs::write(&empty, "").unwrap();
+    c.identity_key = Some(empty);
+    assert!(one_problem(&c).ends_with("empty.key is empty"));
+}
+
+#[test]
+fn names_kinds_urls_filters_and_limits_are_checked() {
+    let f = fixture();
+    let check = |edit: &dyn Fn(&mut Config), expected: &str| {
+        let mut c = f.config.clone();
+        edit(&mut c);
+        let p = one_problem(&c);
+        assert!(p.starts_with(expected), "{p:?} does not start with {expected:?}");
+    };
+    check(
+        &|c| c.datacenter = Some("dc_0".into()),
+        r#"datacenter: "dc_0" is not a name"#,
+    );
+    check(
+        &|c| c.service = Some("trustee".into()),
+        r#"service: "trustee" is not a service"#,
+    );
+    check(&|c| c.bus = Some("kafka".into()), r#"bus: "kafka" is not a bus kind"#);
+    check(
+        &|c| c.store = Some("postgres".into()),
+        r#"store: "postgres" is not a store kind"#,
+    );
+    check(
+        &|c| c.otlp_endpoint = Some("localhost:4317".into()),
+        r#"otlp_endpoint: "localhost:4317": scheme"#,
+    );
+    check(
+        &|c| c.otlp_endpoint = Some("http://".into()),
+        r#"otlp_endpoint: "http://" is not a URL"#,
+    );
+    check(
+        &|c| c.otlp_endpoint = Some("https://otel.example:4317".into()),
+        r#"otlp_endpoint: "https://otel.example:4317": TLS"#,
+    );
+    check(
+        &|c| c.log = Some("info,[".into()),
+        r#"log: "info,[" is not a log filter"#,
+    );
+    check(
+        &|c| c.limits.messages_per_second = Some(0),
+        "limits.messages_per_second: must be at least 1",
+    );
+    check(
+        &|c| c.limits.max_in_flight = Some(0),
+        "limits.max_in_flight: must be at least 1",
+    );
+    let file = f.dir.path().join("dc0.key");
+    check(&|c| c.data_dir = Some(file.clone()), "data_dir: ");
+    // An empty OTLP endpoint (e.g. DAOLI_OTLP_ENDPOINT="") turns export off.
+    let mut c = f.config.clone();
+    c.otlp_endpoint = Some(String::new());
+    assert_eq!(c.validate().unwrap().otlp_endpoint, None);
+    c.otlp_endpoint = Some("http://127.0.0.1:4317".into());
+    assert_eq!(c.validate().unwrap().otlp_endpoint.unwrap().port(), Some(4317));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.admin_addr = Some("127.0.0.1:0".into());
+    c.peers[0].endpoint = "x".into();
+    c.log = Some("[".into());
+    c.service = None;
+    let p = problems(&c);
+    let keys: Vec<&str> = p.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(keys, ["service", "admin_addr", "peers[0].endpoint", "log"]);
+}
+
+const FILE: &str = r#"
+datacenter = "dc0"
+service = "ledger"
+data_dir = "data"
+genesis = "genesis.json"
+identity_key = "dc0.key"
+peer_addr = "127.0.0.1:7100"
+admin_addr = "127.0.0.1:7300"
+log = "warn"
+
+[limits]
+max_in_flight = 8
+
+[[peers]]
+name = "dc1"
+root_key = "11111111111111111111111111111111111111111111111111111111111111aa"
+endpoint = "http://127.0.0.1:7101"
+"#;
+
+#[test]
+fn a_file_loads_with_paths_relative_to_it() {
+    let f = fixture();
+    let path = f.dir.path().join("dc0.toml");
+    std::fs::write(&path, FILE).unwrap();
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.data_dir, Some(f.dir.path().join("data")));
+    let s = c.validate().unwrap();
+    assert_eq!(s.service, Service::Ledger);
+    assert_eq!(s.limits.max_in_flight.get(), 8);
+    assert_eq!(s.peers.len(), 1);
+    assert_eq!(s.log, "warn");
+}
+
+#[test]
+fn file_errors_name_the_file_and_key() {
+    let f = fixture();
+    let path = f.dir.path().join("dc0.toml");
+    std::fs::write(
+        &path,
+        format!("{FILE}\nadmin_adr = \"x\"\n").replace("[limits]", "[limits]\nlimit = 1"),
+    )
+    .unwrap();
+    let e = Config::from_file(&path).unwrap_err().to_string();
+    assert!(e.contains("dc0.toml") && e.contains("unknown field `limit`"), "{e}");
+    std::fs::write(&path, FILE.replace("max_in_flight = 8", "max_in_flight = \"eight\"")).unwrap();
+    let e = Config::from_file(&path).unwrap_err().to_string();
+    assert!(e.contains("dc0.toml") && e.contains("max_in_flight"), "{e}");
+    let e = Config::from_file(&f.dir.path().join("none.toml")).unwrap_err();
+    assert!(
+        matches!(e, ConfigError::Read { .. }) && e.to_string().contains("none.toml"),
+        "{e}"
+    );
+}
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[test]
+fn flags_override_the_file_and_peers_parse_from_flags() {
+    let f = fixture();
+    let path = f.dir.path().join("dc0.toml");
+    std::fs::write(&path, FILE).unwrap();
+    let url = "https://dc9.example:7100";
+    let cli = Cli::try_parse_from([
+        "svc".to_string(),
+        format!("--config={}", path.display()),
+        "--service=lottery".into(),
+        "--limits-max-in-flight=3".into(),
+        format!("--peer=dc8={KEY2}@http://10.0.0.8:7100"),
+        format!("--peer=dc9={KEY1}@{url}"),
+    ])
+    .unwrap();
+    let s = cli.config.load().unwrap().validate().unwrap();
+    assert_eq!(s.service, Service::Lottery);
+    assert_eq!(s.datacenter, "dc0", "kept from the file");
+    assert_eq!(s.limits.max_in_flight.get(), 3);
+    assert_eq!(
+        s.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["dc8", "dc9"]
+    );
+    assert_eq!(s.peers[1].endpoint.as_str(), format!("{url}/"));
+    let e = Cli::try_parse_from(["svc", "--peer", "dc8"]).unwrap_err().to_string();
+    assert!(e.contains("--peer") && e.contains("NAME=ROOTKEYHEX@URL"), "{e}");
+}
+
+const CHILD: &str = "DAOLI_CONFIG_TEST_CHILD";
+
+/// File < environment < flags. The environment is only set in a child process (the crate
+/// forbids `unsafe`, and `set_var` would race with other tests anyway).
+#[test]
+fn the_environment_overrides_the_file_and_flags_override_the_environment() {
+    if std::env::var_os(CHILD).is_some() {
+        let cli = Cli::try_parse_from(["svc", "--log=debug"]).unwrap();
+        let c = cli.config.load().unwrap();
+        println!(
+            "CHILD-RESULT service={} log={} admin={} peers={}",
+            c.service.unwrap(),
+            c.log.unwrap(),
+            c.admin_addr.unwrap(),
+            c.peers.len()
+        );
+        return;
+    }
+    let f = fixture();
+    let path = f.dir.path().join("dc0.toml");
+    std::fs::write(&path, FILE).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "config::tests::the_environment_overrides_the_file_and_flags_override_the_environment",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("DAOLI_CONFIG", &path)
+        .env("DAOLI_SERVICE", "miner-pool")
+        .env("DAOLI_LOG", "trace")
+        .env(
+            "DAOLI_PEERS",
+            format!("a={KEY1}@http://10.0.0.1:1,b={KEY2}@http://10.0.0.2:1"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The harness prints "test <name> ... " on the same line as the child's output.
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("CHILD-RESULT "))
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("no result from the child:\n{stdout}"));
+    // service: env over file; log: flag over env; admin_addr: file; peers: env list of two.
+    assert_eq!(line, "service=miner-pool log=debug admin=127.0.0.1:7300 peers=2");
+}
