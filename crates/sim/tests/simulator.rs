@@ -234,3 +234,24 @@ fn the_public_verifier_refuses_a_tampered_record() {
     let e = verify_lottery(g, &record, 999).unwrap_err();
     assert!(matches!(e, VerifyError::NoRound(999)), "{e}");
 }
+
+#[test]
+fn a_height_the_adversary_held_beyond_f_excuses_the_liveness_after_it_and_nothing_else_does() {
+    // Seed 2243 (found by the 10,000-seed run): two all-out equivocators hold 4 of 11 seats at
+    // height 1 and stall it until 15.5 s of a 16 s run, so the network cannot show two heights
+    // after the heal. That is beyond the threat model, so it is reported apart.
+    let r = run_seed(2243);
+    assert_eq!(r.violations(), 0, "{:?}", r.notes);
+    assert!(
+        r.notes.iter().any(|n| n.starts_with("OVER-F LIVENESS")),
+        "{:?}",
+        r.notes
+    );
+    // Without an adversary, two of four datacenters down for good (more than f seats) halt
+    // the chain: that is a liveness failure the checker counts, not excuses.
+    let mut cfg = Config::devnet(3, 12);
+    cfg.stop_height = None;
+    cfg.crashes = vec![(0, 1, u64::MAX / 2), (1, 1, u64::MAX / 2)];
+    let r = Sim::new(cfg).run();
+    assert!(r.liveness_failures > 0, "{:?}", r.notes);
+}
