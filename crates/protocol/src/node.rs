@@ -190,6 +190,8 @@ pub enum Reject {
     Rank(u32),
     #[error("conflicting signed statement: evidence recorded")]
     Equivocation,
+    #[error("this service does not take that message")]
+    NotMine,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod bus;
 pub mod config;
+pub mod host;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;

@@ -26,7 +26,7 @@ use crate::crypto::PublicKey;
 use crate::dcc::Cycle;
 use crate::delay::DelayProof;
 use crate::lot::Lot;
-use crate::node::{Committed, Msg};
+use crate::node::{Committed, Msg, Reject};
 use crate::seed::SeedAnnouncement;
 use crate::statement::Evidence;
 use crate::tx::Transaction;
@@ -159,3 +159,99 @@ pub enum Output {
 
 /// The pieces of a datacenter's identity and configuration every role is built from.
 pub use crate::params::{Genesis, Identity};
+
+/// What every role machine is to its shell (a service, or [`crate::datacenter::Datacenter`]):
+/// bus events in, peer messages in, time in; ordered outputs out.
+pub trait Role: std::fmt::Debug + Send + Unpin + 'static {
+    /// The service that runs this role (`clock-beacon`, `miner-pool`, ...).
+    const SERVICE: &'static str;
+    fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>);
+    /// A message from peer `from` (or a client); roles refuse what is not theirs.
+    fn on_msg(&mut self, _now: u64, _from: PublicKey, _msg: Msg, _out: &mut Vec<Output>) -> Result<(), Reject> {
+        Err(Reject::NotMine)
+    }
+    /// Deadlines and timeouts due at `now`.
+    fn tick(&mut self, _now: u64, _out: &mut Vec<Output>) {}
+    /// When `tick` has something to do next, if ever.
+    fn deadline(&self) -> Option<u64> {
+        None
+    }
+    /// A lot mined for this datacenter (the shell ran a [`Output::Mine`] job, or a client
+    /// device brought it): only the miner pool takes it.
+    fn on_mined(&mut self, _now: u64, _lot: Lot, _out: &mut Vec<Output>) -> Result<(), Reject> {
+        Err(Reject::NotMine)
+    }
+    /// The height of the chain this role follows.
+    fn height(&self) -> u64;
+}
+
+/// The service that takes a peer or client message (what [`Role::on_msg`] expects).
+pub fn service_of(msg: &Msg) -> &'static str {
+    match msg {
+        Msg::Lot(_) => lot_drawing::LotDrawing::SERVICE,
+        Msg::Seed(_) => clock::Clock::SERVICE,
+        Msg::Proposal(_) | Msg::Vote(_) => trustee::Trustee::SERVICE,
+        Msg::Tx { .. } | Msg::Forward(_) => kernel_buffer::KernelBufferRole::SERVICE,
+        Msg::Batch(_) | Msg::Micro(_) | Msg::Certified(..) | Msg::SyncRequest { .. } | Msg::BatchRequest(_) => {
+            ledger::Ledger::SERVICE
+        }
+    }
+}
+
+macro_rules! role {
+    ($t:ty, $name:literal, msg: $msg:expr, tick: $tick:expr, deadline: $dl:expr) => {
+        impl Role for $t {
+            const SERVICE: &'static str = $name;
+            fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+                <$t>::on_event(self, now, ev, out)
+            }
+            fn on_msg(&mut self, now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+                #[allow(clippy::redundant_closure_call)]
+                ($msg)(self, now, from, msg, out)
+            }
+            fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+                #[allow(clippy::redundant_closure_call)]
+                ($tick)(self, now, out)
+            }
+            fn deadline(&self) -> Option<u64> {
+                #[allow(clippy::redundant_closure_call)]
+                ($dl)(self)
+            }
+            fn height(&self) -> u64 {
+                self.f.chain.height()
+            }
+        }
+    };
+}
+
+type Out<'a> = &'a mut Vec<Output>;
+fn not_mine<T>(_: &mut T, _: u64, _: PublicKey, _: Msg, _: Out) -> Result<(), Reject> {
+    Err(Reject::NotMine)
+}
+fn idle<T>(_: &mut T, _: u64, _: Out) {}
+fn never<T>(_: &T) -> Option<u64> {
+    None
+}
+
+role!(clock::Clock, "clock-beacon", msg: clock::Clock::on_msg, tick: clock::Clock::tick,
+    deadline: |c: &clock::Clock| Some(c.deadline()));
+role!(lot_drawing::LotDrawing, "lot-drawing", msg: lot_drawing::LotDrawing::on_msg, tick: idle, deadline: never);
+role!(kernel_buffer::KernelBufferRole, "kernel-buffer", msg: kernel_buffer::KernelBufferRole::on_msg,
+    tick: kernel_buffer::KernelBufferRole::tick, deadline: never);
+role!(trustee::Trustee, "ibft-trustees", msg: trustee::Trustee::on_msg, tick: trustee::Trustee::tick,
+    deadline: trustee::Trustee::deadline);
+role!(ledger::Ledger, "ledger", msg: ledger::Ledger::on_msg, tick: ledger::Ledger::tick, deadline: never);
+role!(lottery::Lottery, "lottery", msg: not_mine, tick: idle, deadline: never);
+
+impl Role for miner_pool::MinerPool {
+    const SERVICE: &'static str = "miner-pool";
+    fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        miner_pool::MinerPool::on_event(self, now, ev, out)
+    }
+    fn on_mined(&mut self, now: u64, lot: Lot, out: &mut Vec<Output>) -> Result<(), Reject> {
+        miner_pool::MinerPool::on_mined(self, now, lot, out)
+    }
+    fn height(&self) -> u64 {
+        self.f.chain.height()
+    }
+}

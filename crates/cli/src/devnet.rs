@@ -1,0 +1,348 @@
+//! `daoli devnet`: N datacenters in one process, each running the seven services (one actor
+//! per role machine, on its own thread) over its own in-process bus and an embedded store in
+//! the data directory. A second run resumes from that directory; `--fresh` starts over.
+
+use actix::prelude::*;
+use daoli_protocol::codec::sha256;
+use daoli_protocol::crypto::{Keypair, PublicKey};
+use daoli_protocol::datacenter::Datacenter;
+use daoli_protocol::ledger::LotteryEvent;
+use daoli_protocol::node::{Committed, Durable, Msg};
+use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
+use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
+use daoli_runtime::host::{CommittedHook, Deliver, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
+use daoli_runtime::metrics::Metrics;
+use daoli_runtime::store::{EmbeddedDb, EmbeddedStore, Store};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Datacenters in the network.
+    #[arg(long, default_value_t = 4)]
+    datacenters: usize,
+    /// Stop after this many certified heights (default: run until Ctrl-C).
+    #[arg(long)]
+    heights: Option<u64>,
+    /// Where each datacenter keeps its store (and the network its genesis).
+    #[arg(long, default_value = "daoli-devnet")]
+    data_dir: PathBuf,
+    /// Start over: delete the data directory first.
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// The seven services of the devnet's datacenters, by name.
+const SERVICES: [&str; 7] = [
+    "clock-beacon",
+    "miner-pool",
+    "lot-drawing",
+    "kernel-buffer",
+    "ibft-trustees",
+    "ledger",
+    "lottery",
+];
+
+fn identities(n: usize) -> Vec<Identity> {
+    (0..n)
+        .map(|i| Identity::from_label(&format!("daoli-devnet/dc{i}")))
+        .collect()
+}
+
+fn miners(i: usize) -> Vec<Keypair> {
+    (0..2)
+        .map(|m| Keypair::from_label(&format!("daoli-devnet/dc{i}/miner{m}")))
+        .collect()
+}
+
+fn new_genesis(n: usize) -> Genesis {
+    let dcs = identities(n);
+    let params = Params::devnet();
+    Genesis {
+        network: "daoli-devnet".into(),
+        founders: dcs
+            .iter()
+            .enumerate()
+            .map(|(i, k)| k.datacenter(&format!("dc{i}.devnet:7000"), params.min_bond))
+            .collect(),
+        seats: (0..params.seats).map(|i| dcs[i % n].root.public()).collect(),
+        seed: sha256(format!("daoli-devnet genesis {}", now_ms()).as_bytes()),
+        timestamp_ms: now_ms(),
+        accounts: (0..16)
+            .map(|i| {
+                (
+                    Keypair::from_label(&format!("daoli-devnet/client{i}")).public(),
+                    1_000_000,
+                )
+            })
+            .collect(),
+        rounds: vec![],
+        periodic_lottery: Some(PeriodicLottery {
+            every: 4,
+            length: 3,
+            price: 10,
+            winners: 2,
+        }),
+        params,
+    }
+}
+
+/// The genesis in `dir`, or a new one written there.
+fn genesis(dir: &Path, n: usize) -> Result<Genesis, String> {
+    let path = dir.join("genesis.json");
+    if path.exists() {
+        let s = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let g = Genesis::from_json(&s).map_err(|e| format!("{}: {e}", path.display()))?;
+        if g.founders.len() != n {
+            return Err(format!(
+                "{}: the network in this data directory has {} datacenters, not {n} (use --fresh)",
+                path.display(),
+                g.founders.len()
+            ));
+        }
+        return Ok(g);
+    }
+    let g = new_genesis(n);
+    let json = serde_json::to_string_pretty(&g).map_err(|e| e.to_string())?;
+    std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(g)
+}
+
+/// Messages between the devnet's datacenters.
+#[derive(Debug)]
+struct InProcessPeers {
+    me: PublicKey,
+    all: Arc<Vec<(PublicKey, LocalRoutes)>>,
+}
+
+impl PeerSink for InProcessPeers {
+    fn send(&self, to: &PublicKey, msg: Msg) {
+        if let Some((_, routes)) = self.all.iter().find(|(k, _)| k == to)
+            && let Some(r) = routes.route(&msg)
+        {
+            r.do_send(Deliver { from: self.me, msg });
+        }
+    }
+    fn broadcast(&self, msg: Msg) {
+        for (k, routes) in self.all.iter() {
+            if *k != self.me
+                && let Some(r) = routes.route(&msg)
+            {
+                r.do_send(Deliver {
+                    from: self.me,
+                    msg: msg.clone(),
+                });
+            }
+        }
+    }
+}
+
+fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
+    let name = |k: &PublicKey| {
+        names
+            .iter()
+            .find(|(x, _)| x == k)
+            .map_or_else(|| k.short(), |(_, n)| n.clone())
+    };
+    let mut signers: Vec<String> = c.signers.iter().map(name).collect();
+    signers.sort();
+    signers.dedup();
+    let mut s = format!(
+        "height {:>4}  leader {}  round {}  signed [{}]  txs {}  root {}",
+        c.height,
+        c.leader.short(),
+        c.round,
+        signers.join(","),
+        c.txs,
+        c.outcome.state_root.short()
+    );
+    for e in &c.outcome.lottery {
+        match e {
+            LotteryEvent::Opened { round, open, close } => s += &format!("  | lottery {round} open {open}..={close}"),
+            LotteryEvent::Closed { round, tickets, .. } => {
+                s += &format!("  | lottery {round} closed: {tickets} tickets")
+            }
+            LotteryEvent::Drawn { round, .. } => s += &format!("  | lottery {round} drawn"),
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+    s
+}
+
+pub fn run(a: Args) -> ExitCode {
+    if a.datacenters < 1 {
+        eprintln!("--datacenters: at least 1");
+        return ExitCode::FAILURE;
+    }
+    if a.fresh
+        && a.data_dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(&a.data_dir)
+    {
+        eprintln!("--fresh: cannot remove {}: {e}", a.data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = std::fs::create_dir_all(&a.data_dir) {
+        eprintln!("--data-dir {}: {e}", a.data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let g = match genesis(&a.data_dir, a.datacenters) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sys = System::new();
+    let code = sys.block_on(devnet(a, g));
+    System::current().stop();
+    code
+}
+
+async fn devnet(a: Args, g: Genesis) -> ExitCode {
+    let n = a.datacenters;
+    let ids = identities(n);
+    let chain = g.chain_id();
+    let routes: Vec<LocalRoutes> = (0..n).map(|_| LocalRoutes::default()).collect();
+    let all = Arc::new(
+        ids.iter()
+            .zip(&routes)
+            .map(|(i, r)| (i.root.public(), r.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<(PublicKey, String)> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(i, id)| {
+            [
+                (id.root.public(), format!("dc{i}")),
+                (id.vote.public(), format!("dc{i}")),
+            ]
+        })
+        .collect();
+    let top = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let start_height = Arc::new(Mutex::new(None::<u64>));
+    for (i, id) in ids.iter().enumerate() {
+        let dir = a.data_dir.join(format!("dc{i}"));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("{}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        let db = match EmbeddedDb::open(dir.join("store.redb")) {
+            Ok(db) => Arc::new(db),
+            Err(e) => {
+                eprintln!("dc{i}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+        let mut durable = Durable::default();
+        for s in SERVICES {
+            let st = match EmbeddedStore::new(db.clone(), s) {
+                Ok(st) => st,
+                Err(e) => {
+                    eprintln!("dc{i} {s}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match st.recover() {
+                Ok(r) => {
+                    durable.blocks.extend(r.durable.blocks);
+                    durable.txs.extend(r.durable.txs);
+                    durable.evidence.extend(r.durable.evidence);
+                    durable.signed.extend(r.durable.signed);
+                    durable.votes.extend(r.votes);
+                }
+                Err(e) => {
+                    eprintln!("dc{i} {s}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            stores.push(Arc::new(st));
+        }
+        let resumed = durable.blocks.len();
+        let dc = match Datacenter::recover(g.clone(), id.clone(), miners(i), durable, now_ms() ^ i as u64, now_ms()) {
+            Ok(dc) => dc,
+            Err(e) => {
+                eprintln!("dc{i}: cannot resume from {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        if i == 0 {
+            *start_height.lock().unwrap_or_else(PoisonError::into_inner) = Some(resumed as u64);
+            if resumed > 0 {
+                println!("resuming from {} at height {resumed}", a.data_dir.display());
+            }
+        }
+        let bus: Arc<dyn Bus<RoleEvent>> = Arc::new(InProcBus::new(
+            &format!("dc{i}"),
+            InProcOptions {
+                partitions: 1,
+                capacity: 65_536,
+            },
+        ));
+        let hook: Option<CommittedHook> = (i == 0).then(|| {
+            let names = names.clone();
+            let top = top.clone();
+            let done = done.clone();
+            let stop = a.heights.map(|h| h + resumed as u64);
+            let hook: CommittedHook = Arc::new(move |c: &Committed| {
+                println!("{}", line(c, &names));
+                top.fetch_max(c.height, Ordering::SeqCst);
+                if stop.is_some_and(|s| c.height >= s) {
+                    done.notify_one();
+                }
+            });
+            hook
+        });
+        let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
+            datacenter: id.root.public(),
+            chain,
+            store: stores[k].clone(),
+            bus: bus.clone(),
+            peers: Arc::new(InProcessPeers {
+                me: id.root.public(),
+                all: all.clone(),
+            }),
+            local: routes[i].clone(),
+            metrics: Metrics::with_labels(&[("datacenter", &format!("dc{i}"))]),
+            on_committed,
+        };
+        let Datacenter {
+            clock,
+            miner_pool,
+            lot_drawing,
+            kernel_buffer,
+            trustee,
+            ledger,
+            lottery,
+            ..
+        } = dc;
+        // Consumers first, so that no event is published before its subscribers joined.
+        RoleHost::new(lottery, deps(6, None)).start_on_arbiter();
+        RoleHost::new(trustee, deps(4, None)).start_on_arbiter();
+        RoleHost::new(ledger, deps(5, hook)).start_on_arbiter();
+        RoleHost::new(kernel_buffer, deps(3, None)).start_on_arbiter();
+        RoleHost::new(lot_drawing, deps(2, None)).start_on_arbiter();
+        RoleHost::new(miner_pool, deps(1, None)).start_on_arbiter();
+        RoleHost::new(clock, deps(0, None)).start_on_arbiter();
+    }
+    println!(
+        "devnet: {n} datacenters x 7 services, chain {}, data in {}",
+        chain.short(),
+        a.data_dir.display()
+    );
+    tokio::select! {
+        _ = done.notified() => {
+            println!("{} heights certified", top.load(Ordering::SeqCst));
+            ExitCode::SUCCESS
+        }
+        _ = tokio::signal::ctrl_c() => {
+            println!("stopped at height {}", top.load(Ordering::SeqCst));
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The shell around one role machine: an actix actor that feeds it bus events, peer and client
+//! messages, mined lots and time, and carries out what it returns, in order: persistence
+//! requests are made durable (one store transaction) before any later output leaves; events
+//! go to the datacenter's bus; messages to peers (or, addressed to this datacenter, back to
+//! the local service that takes them); hashing to the blocking pool; wake-ups to timers.
+
+use crate::bus::{Bus, Event as BusPayload};
+use crate::metrics::{Metrics, Unit};
+use crate::store::{Persist, Store};
+use actix::prelude::*;
+use daoli_protocol::buffer::BufferError;
+use daoli_protocol::crypto::PublicKey;
+use daoli_protocol::lot::Lot;
+use daoli_protocol::node::{Committed, Msg, Reject};
+use daoli_protocol::roles::{Event, Output, Role, service_of};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// Messages queued for one role's actor before senders wait (bounded mailbox).
+pub const MAILBOX: usize = 1024;
+
+/// Local time for the role machines: UTC milliseconds, the unit the DCC certifies.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A role event as a bus payload. One ordered stream per datacenter (`events`, one
+/// partition): roles rely on causal order (a cycle begins after the block that starts it).
+#[derive(Debug, Clone)]
+pub struct RoleEvent(pub Event);
+
+impl BusPayload for RoleEvent {
+    fn topic(&self) -> &'static str {
+        "events"
+    }
+    fn key(&self) -> u64 {
+        0
+    }
+}
+
+/// Where messages for other datacenters go.
+pub trait PeerSink: Send + Sync + std::fmt::Debug {
+    fn send(&self, to: &PublicKey, msg: Msg);
+    fn broadcast(&self, msg: Msg);
+}
+
+/// A peer or client message for a role.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Reject>")]
+pub struct Deliver {
+    pub from: PublicKey,
+    pub msg: Msg,
+}
+
+/// The seven services of one datacenter, by service name, for messages addressed to it.
+#[derive(Debug, Clone, Default)]
+pub struct LocalRoutes {
+    routes: Arc<Mutex<HashMap<&'static str, Recipient<Deliver>>>>,
+}
+
+impl LocalRoutes {
+    pub fn add(&self, service: &'static str, r: Recipient<Deliver>) {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service, r);
+    }
+    /// The service that takes `msg`, if it runs here.
+    pub fn route(&self, msg: &Msg) -> Option<Recipient<Deliver>> {
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(service_of(msg))
+            .cloned()
+    }
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct FromBus(Event);
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Mined(Lot);
+
+/// A client's transaction for payroll slot `slot`: answered once it is durable (or refused).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<oneshot::Receiver<Result<(), BufferError>>, Reject>")]
+pub struct SubmitTx {
+    pub tx: daoli_protocol::tx::Transaction,
+    pub slot: u32,
+    pub from: PublicKey,
+}
+
+/// Reads the role's state (status queries).
+pub struct Inspect<R, T>(pub Box<dyn FnOnce(&R) -> T + Send>);
+
+impl<R, T> std::fmt::Debug for Inspect<R, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inspect")
+    }
+}
+
+impl<R: Role, T: Send + 'static> Message for Inspect<R, T> {
+    type Result = T;
+}
+
+/// Called with every block the role's datacenter committed (the devnet prints a line).
+pub type CommittedHook = Arc<dyn Fn(&Committed) + Send + Sync>;
+
+/// What a role's actor needs around it.
+#[derive(Clone)]
+pub struct HostDeps {
+    pub datacenter: PublicKey,
+    pub chain: daoli_protocol::codec::ChainId,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus<RoleEvent>>,
+    pub peers: Arc<dyn PeerSink>,
+    pub local: LocalRoutes,
+    pub metrics: Metrics,
+    pub on_committed: Option<CommittedHook>,
+}
+
+impl std::fmt::Debug for HostDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostDeps")
+            .field("datacenter", &self.datacenter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The actor around role machine `R`.
+pub struct RoleHost<R: Role> {
+    role: R,
+    deps: HostDeps,
+    replies: HashMap<u64, oneshot::Sender<Result<(), BufferError>>>,
+    next_client: u64,
+    wake: Option<(u64, SpawnHandle)>,
+    /// Events the bus had no room for yet, published before anything newer.
+    unpublished: VecDeque<Event>,
+    queued: Gauge,
+    refused: Counter,
+    persisted: Counter,
+}
+
+impl<R: Role> std::fmt::Debug for RoleHost<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RoleHost({})", R::SERVICE)
+    }
+}
+
+impl<R: Role> RoleHost<R> {
+    pub fn new(role: R, deps: HostDeps) -> Self {
+        let m = &deps.metrics;
+        // Inbound queues are the bus's (per-subscriber gauges) and the bounded mailbox; this
+        // is the outbound one.
+        let queued = m.gauge(
+            &format!("{}_unpublished", R::SERVICE.replace('-', "_")),
+            "Events the role produced that the bus has not taken yet",
+            Unit::Events,
+        );
+        let refused = m.counter(
+            &format!("{}_refused", R::SERVICE.replace('-', "_")),
+            "Peer and client messages the role refused",
+        );
+        let persisted = m.counter(
+            &format!("{}_persisted", R::SERVICE.replace('-', "_")),
+            "Store transactions made durable before outputs left",
+        );
+        RoleHost {
+            role,
+            deps,
+            replies: HashMap::new(),
+            next_client: 1,
+            wake: None,
+            unpublished: VecDeque::new(),
+            queued,
+            refused,
+            persisted,
+        }
+    }
+
+    /// Starts the actor on its own thread (an arbiter), with a bounded mailbox, subscribed to
+    /// its datacenter's bus.
+    pub fn start_on_arbiter(self) -> Addr<Self> {
+        let arbiter = Arbiter::new();
+        Self::start_in_arbiter(&arbiter.handle(), move |_| self)
+    }
+
+    fn carry_out(&mut self, outs: Vec<Output>, ctx: &mut Context<Self>) {
+        let mut persist: Vec<Output> = Vec::new();
+        for o in outs {
+            match o {
+                Output::PersistTx(_)
+                | Output::PersistEvidence(_)
+                | Output::PersistSigned(_)
+                | Output::PersistVote(_)
+                | Output::PersistBlock(..) => persist.push(o),
+                other => {
+                    if !persist.is_empty() && !self.flush(&mut persist) {
+                        // Not durable: nothing after it may leave. The role machine already
+                        // counts the statement as made; a restart restores the store's view.
+                        tracing::error!(service = R::SERVICE, "store write failed: outputs held back");
+                        return;
+                    }
+                    self.leave(other, ctx);
+                }
+            }
+        }
+        if !persist.is_empty() {
+            self.flush(&mut persist);
+        }
+    }
+
+    fn flush(&mut self, persist: &mut Vec<Output>) -> bool {
+        let batch: Vec<Persist<'_>> = persist
+            .iter()
+            .filter_map(|o| match o {
+                Output::PersistTx(tx) => Some(Persist::Tx(tx)),
+                Output::PersistEvidence(e) => Some(Persist::Evidence(e)),
+                Output::PersistSigned(m) => Some(Persist::Signed(m)),
+                Output::PersistVote(v) => Some(Persist::Vote(v)),
+                Output::PersistBlock(cb, b) => Some(Persist::Block(cb, b)),
+                _ => None,
+            })
+            .collect();
+        let r = self.deps.store.write(&batch);
+        drop(batch);
+        persist.clear();
+        match r {
+            Ok(()) => {
+                self.persisted.inc();
+                true
+            }
+            Err(e) => {
+                tracing::error!(service = R::SERVICE, error = %e, "store write refused");
+                false
+            }
+        }
+    }
+
+    fn leave(&mut self, o: Output, ctx: &mut Context<Self>) {
+        match o {
+            Output::Event(e) => {
+                self.unpublished.push_back(e);
+                self.publish();
+            }
+            Output::Broadcast(m) => self.deps.peers.broadcast(m),
+            Output::Send(to, m) if to == self.deps.datacenter => {
+                if let Some(r) = self.deps.local.route(&m) {
+                    r.do_send(Deliver { from: to, msg: m });
+                }
+            }
+            Output::Send(to, m) => self.deps.peers.send(&to, m),
+            Output::Reply { client, result, .. } => {
+                if let Some(tx) = self.replies.remove(&client) {
+                    let _ = tx.send(result);
+                }
+            }
+            Output::Committed(c) => {
+                if let Some(hook) = &self.deps.on_committed {
+                    hook(&c);
+                }
+            }
+            Output::Mine(job) => {
+                let chain = self.deps.chain;
+                let me = ctx.address();
+                // Hashing is the miner pool's work, off the actor's thread.
+                actix::spawn(async move {
+                    if let Ok(Some(lot)) = tokio::task::spawn_blocking(move || job.run(&chain)).await {
+                        me.do_send(Mined(lot));
+                    }
+                });
+            }
+            Output::Wakeup(at) => self.schedule(at, ctx),
+            Output::PersistTx(_)
+            | Output::PersistEvidence(_)
+            | Output::PersistSigned(_)
+            | Output::PersistVote(_)
+            | Output::PersistBlock(..) => unreachable!("persisted before"),
+        }
+    }
+
+    fn publish(&mut self) {
+        while let Some(e) = self.unpublished.pop_front() {
+            let ev = RoleEvent(e);
+            if let Err(err) = self.deps.bus.try_publish(&ev) {
+                tracing::warn!(service = R::SERVICE, error = %err, "bus full: event held");
+                self.unpublished.push_front(ev.0);
+                return;
+            }
+        }
+    }
+
+    fn schedule(&mut self, at: u64, ctx: &mut Context<Self>) {
+        if let Some((t, h)) = self.wake {
+            if t <= at {
+                return;
+            }
+            ctx.cancel_future(h);
+        }
+        let wait = Duration::from_millis(at.saturating_sub(now_ms()));
+        let h = ctx.run_later(wait, |act, ctx| {
+            act.wake = None;
+            act.step(ctx, |_, _, _| {});
+        });
+        self.wake = Some((at, h));
+    }
+
+    /// Runs one input, then the role's deadlines, and carries out the outputs.
+    fn step<T>(&mut self, ctx: &mut Context<Self>, input: impl FnOnce(&mut R, u64, &mut Vec<Output>) -> T) -> T {
+        let now = now_ms();
+        let mut out = Vec::new();
+        let r = input(&mut self.role, now, &mut out);
+        self.role.tick(now, &mut out);
+        if let Some(at) = self.role.deadline() {
+            out.push(Output::Wakeup(at));
+        }
+        // Retry events the bus refused before.
+        self.publish();
+        self.carry_out(out, ctx);
+        self.queued.set(self.unpublished.len() as i64);
+        r
+    }
+}
+
+impl<R: Role> Actor for RoleHost<R> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        self.deps.local.add(R::SERVICE, ctx.address().recipient());
+        match self.deps.bus.subscribe("events", R::SERVICE) {
+            Ok(mut sub) => {
+                let me = ctx.address();
+                actix::spawn(async move {
+                    while let Some(RoleEvent(e)) = sub.recv().await {
+                        if me.send(FromBus(e)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::error!(service = R::SERVICE, error = %e, "cannot subscribe to the bus"),
+        }
+        self.step(ctx, |_, _, _| {});
+    }
+}
+
+impl<R: Role> Handler<FromBus> for RoleHost<R> {
+    type Result = ();
+    fn handle(&mut self, m: FromBus, ctx: &mut Context<Self>) {
+        self.step(ctx, |r, now, out| r.on_event(now, &m.0, out));
+    }
+}
+
+impl<R: Role> Handler<Deliver> for RoleHost<R> {
+    type Result = Result<(), Reject>;
+    fn handle(&mut self, m: Deliver, ctx: &mut Context<Self>) -> Self::Result {
+        let r = self.step(ctx, |r, now, out| r.on_msg(now, m.from, m.msg, out));
+        if let Err(e) = &r
+            && *e != Reject::Future
+        {
+            self.refused.inc();
+        }
+        r
+    }
+}
+
+impl<R: Role> Handler<Mined> for RoleHost<R> {
+    type Result = ();
+    fn handle(&mut self, m: Mined, ctx: &mut Context<Self>) {
+        let _ = self.step(ctx, |r, now, out| r.on_mined(now, m.0, out));
+    }
+}
+
+impl<R: Role> Handler<SubmitTx> for RoleHost<R> {
+    type Result = Result<oneshot::Receiver<Result<(), BufferError>>, Reject>;
+    fn handle(&mut self, m: SubmitTx, ctx: &mut Context<Self>) -> Self::Result {
+        let client = self.next_client;
+        self.next_client += 1;
+        let (tx, rx) = oneshot::channel();
+        self.replies.insert(client, tx);
+        let msg = Msg::Tx {
+            client,
+            slot: m.slot,
+            tx: m.tx,
+        };
+        let r = self.step(ctx, |r, now, out| r.on_msg(now, m.from, msg, out));
+        // A role that answers clients replied in the same step; drop what it did not answer.
+        self.replies.remove(&client);
+        r.map(|()| rx)
+    }
+}
+
+impl<R: Role, T: Send + 'static> Handler<Inspect<R, T>> for RoleHost<R> {
+    type Result = MessageResult<Inspect<R, T>>;
+    fn handle(&mut self, m: Inspect<R, T>, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult((m.0)(&self.role))
+    }
+}
