@@ -11,7 +11,10 @@ use daoli_protocol::node::{Committed, Durable, Msg};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
 use daoli_runtime::host::{CommittedHook, Deliver, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
+use daoli_runtime::admin::{AdminState, Readiness};
+use daoli_runtime::client::ClientApi;
 use daoli_runtime::metrics::Metrics;
+use std::net::SocketAddr;
 use daoli_runtime::store::{EmbeddedDb, EmbeddedStore, Store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +35,12 @@ pub struct Args {
     /// Start over: delete the data directory first.
     #[arg(long)]
     fresh: bool,
+    /// Datacenter i serves clients on 127.0.0.1:PORT+i and its admin HTTP on PORT+100+i.
+    #[arg(long, default_value_t = 7100)]
+    base_port: u16,
+    /// Drive a built-in client at this many transactions per second.
+    #[arg(long)]
+    load: Option<u64>,
 }
 
 /// The seven services of the devnet's datacenters, by name.
@@ -57,7 +66,20 @@ fn miners(i: usize) -> Vec<Keypair> {
         .collect()
 }
 
-fn new_genesis(n: usize) -> Genesis {
+/// Where datacenter `i` takes client requests.
+pub fn client_endpoint(base: u16, i: usize) -> String {
+    format!("http://127.0.0.1:{}", base as usize + i)
+}
+
+/// The devnet's client accounts (funded at genesis; their keys are derived from public labels,
+/// as fits a local test network).
+pub fn client_keys() -> Vec<Keypair> {
+    (0..16)
+        .map(|i| Keypair::from_label(&format!("daoli-devnet/client{i}")))
+        .collect()
+}
+
+fn new_genesis(n: usize, base: u16) -> Genesis {
     let dcs = identities(n);
     let params = Params::devnet();
     Genesis {
@@ -65,7 +87,7 @@ fn new_genesis(n: usize) -> Genesis {
         founders: dcs
             .iter()
             .enumerate()
-            .map(|(i, k)| k.datacenter(&format!("dc{i}.devnet:7000"), params.min_bond))
+            .map(|(i, k)| k.datacenter(&client_endpoint(base, i), params.min_bond))
             .collect(),
         seats: (0..params.seats).map(|i| dcs[i % n].root.public()).collect(),
         seed: sha256(format!("daoli-devnet genesis {}", now_ms()).as_bytes()),
@@ -90,7 +112,7 @@ fn new_genesis(n: usize) -> Genesis {
 }
 
 /// The genesis in `dir`, or a new one written there.
-fn genesis(dir: &Path, n: usize) -> Result<Genesis, String> {
+fn genesis(dir: &Path, n: usize, base: u16) -> Result<Genesis, String> {
     let path = dir.join("genesis.json");
     if path.exists() {
         let s = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -104,7 +126,7 @@ fn genesis(dir: &Path, n: usize) -> Result<Genesis, String> {
         }
         return Ok(g);
     }
-    let g = new_genesis(n);
+    let g = new_genesis(n, base);
     let json = serde_json::to_string_pretty(&g).map_err(|e| e.to_string())?;
     std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(g)
@@ -188,7 +210,11 @@ pub fn run(a: Args) -> ExitCode {
         eprintln!("--data-dir {}: {e}", a.data_dir.display());
         return ExitCode::FAILURE;
     }
-    let g = match genesis(&a.data_dir, a.datacenters) {
+    if a.base_port as usize + 100 + a.datacenters > u16::MAX as usize {
+        eprintln!("--base-port {}: the ports of {} datacenters do not fit", a.base_port, a.datacenters);
+        return ExitCode::FAILURE;
+    }
+    let g = match genesis(&a.data_dir, a.datacenters, a.base_port) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("{e}");
@@ -223,6 +249,7 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
         })
         .collect();
     let top = Arc::new(AtomicU64::new(0));
+    let finalized = Arc::new(AtomicU64::new(0));
     let done = Arc::new(tokio::sync::Notify::new());
     let start_height = Arc::new(Mutex::new(None::<u64>));
     for (i, id) in ids.iter().enumerate() {
@@ -284,20 +311,32 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
                 capacity: 65_536,
             },
         ));
-        let hook: Option<CommittedHook> = (i == 0).then(|| {
+        let admin = AdminState {
+            readiness: Readiness::new(),
+            metrics: Metrics::with_labels(&[("datacenter", &format!("dc{i}"))]),
+        };
+        let hook: CommittedHook = {
+            let print = i == 0;
             let names = names.clone();
             let top = top.clone();
             let done = done.clone();
             let stop = a.heights.map(|h| h + resumed as u64);
-            let hook: CommittedHook = Arc::new(move |c: &Committed| {
-                println!("{}", line(c, &names));
-                top.fetch_max(c.height, Ordering::SeqCst);
-                if stop.is_some_and(|s| c.height >= s) {
-                    done.notify_one();
+            let readiness = admin.readiness.clone();
+            let finalized = finalized.clone();
+            Arc::new(move |c: &Committed| {
+                // Ready once it certifies blocks again after a (re)start: it has caught up.
+                readiness.set_ready();
+                if print {
+                    println!("{}", line(c, &names));
+                    finalized.fetch_add(c.txs as u64, Ordering::SeqCst);
+                    top.fetch_max(c.height, Ordering::SeqCst);
+                    if stop.is_some_and(|s| c.height >= s) {
+                        done.notify_one();
+                    }
                 }
-            });
-            hook
-        });
+            })
+        };
+        let hook = Some(hook);
         let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
             datacenter: id.root.public(),
             chain,
@@ -308,7 +347,7 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
                 all: all.clone(),
             }),
             local: routes[i].clone(),
-            metrics: Metrics::with_labels(&[("datacenter", &format!("dc{i}"))]),
+            metrics: admin.metrics.clone(),
             on_committed,
         };
         let Datacenter {
@@ -324,20 +363,64 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
         // Consumers first, so that no event is published before its subscribers joined.
         RoleHost::new(lottery, deps(6, None)).start_on_arbiter();
         RoleHost::new(trustee, deps(4, None)).start_on_arbiter();
-        RoleHost::new(ledger, deps(5, hook)).start_on_arbiter();
-        RoleHost::new(kernel_buffer, deps(3, None)).start_on_arbiter();
+        let ledger = RoleHost::new(ledger, deps(5, hook)).start_on_arbiter();
+        let kernel_buffer = RoleHost::new(kernel_buffer, deps(3, None)).start_on_arbiter();
         RoleHost::new(lot_drawing, deps(2, None)).start_on_arbiter();
-        RoleHost::new(miner_pool, deps(1, None)).start_on_arbiter();
-        RoleHost::new(clock, deps(0, None)).start_on_arbiter();
+        let miner_pool = RoleHost::new(miner_pool, deps(1, None)).start_on_arbiter();
+        let clock = RoleHost::new(clock, deps(0, None)).start_on_arbiter();
+        let api = ClientApi {
+            clock,
+            miner_pool,
+            kernel_buffer,
+            ledger,
+        };
+        let client_addr: SocketAddr = ([127, 0, 0, 1], a.base_port + i as u16).into();
+        let listener = match tokio::net::TcpListener::bind(client_addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("dc{i}: client endpoint {client_addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        actix::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(api.server())
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!(error = %e, "client endpoint stopped");
+            }
+        });
+        let admin_addr: SocketAddr = ([127, 0, 0, 1], a.base_port + 100 + i as u16).into();
+        match daoli_runtime::admin::serve(admin_addr, admin) {
+            Ok(server) => {
+                actix::spawn(server);
+            }
+            Err(e) => {
+                eprintln!("dc{i}: admin endpoint {admin_addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     println!(
-        "devnet: {n} datacenters x 7 services, chain {}, data in {}",
+        "devnet: {n} datacenters x 7 services, chain {}, data in {}; clients on {}..; admin (/healthz /readyz /metrics) on 127.0.0.1:{}..",
         chain.short(),
-        a.data_dir.display()
+        a.data_dir.display(),
+        client_endpoint(a.base_port, 0),
+        a.base_port + 100
     );
+    if let Some(tps) = a.load {
+        let endpoints: Vec<String> = (0..n).map(|i| client_endpoint(a.base_port, i)).collect();
+        actix::spawn(crate::load::drive(endpoints, chain, tps, None));
+    }
     tokio::select! {
         _ = done.notified() => {
-            println!("{} heights certified", top.load(Ordering::SeqCst));
+            println!(
+                "{} heights certified, {} transactions executed",
+                top.load(Ordering::SeqCst),
+                finalized.load(Ordering::SeqCst)
+            );
             ExitCode::SUCCESS
         }
         _ = tokio::signal::ctrl_c() => {

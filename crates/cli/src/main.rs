@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod devnet;
+mod load;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

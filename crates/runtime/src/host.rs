@@ -98,6 +98,11 @@ pub struct SubmitTx {
     pub from: PublicKey,
 }
 
+/// A lot a client device mined for this datacenter (the miner pool checks and countersigns it).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Reject>")]
+pub struct SubmitLot(pub Lot);
+
 /// Reads the role's state (status queries).
 pub struct Inspect<R, T>(pub Box<dyn FnOnce(&R) -> T + Send>);
 
@@ -377,6 +382,13 @@ impl<R: Role> Handler<Mined> for RoleHost<R> {
     type Result = ();
     fn handle(&mut self, m: Mined, ctx: &mut Context<Self>) {
         let _ = self.step(ctx, |r, now, out| r.on_mined(now, m.0, out));
+    }
+}
+
+impl<R: Role> Handler<SubmitLot> for RoleHost<R> {
+    type Result = Result<(), Reject>;
+    fn handle(&mut self, m: SubmitLot, ctx: &mut Context<Self>) -> Self::Result {
+        self.step(ctx, |r, now, out| r.on_mined(now, m.0, out))
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod bus;
+pub mod client;
 pub mod config;
 pub mod host;
 pub mod metrics;

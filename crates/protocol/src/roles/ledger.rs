@@ -15,7 +15,8 @@ use crate::node::{Committed, Msg, Reject};
 use crate::params::{Genesis, ParamsError};
 use crate::statement::{Evidence, Slot};
 use crate::vote::Vote;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::ledger::TxOutcome;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Debug)]
 pub struct Ledger {
@@ -44,7 +45,14 @@ pub struct Ledger {
     last_sync: u64,
     helped: BTreeSet<(PublicKey, u64)>,
     held: NextCycle,
+    /// Where each recent transaction was executed and how, for status queries (bounded:
+    /// the oldest are forgotten first).
+    receipts: BTreeMap<Hash32, (u64, TxOutcome)>,
+    receipt_order: VecDeque<Hash32>,
 }
+
+/// Transactions whose execution the ledger remembers for status queries.
+pub const RECEIPTS_KEPT: usize = 1 << 20;
 
 impl Ledger {
     pub fn new(genesis: Genesis, root: PublicKey, micro_key: Keypair) -> Result<Self, ParamsError> {
@@ -66,6 +74,8 @@ impl Ledger {
             last_sync: 0,
             helped: BTreeSet::new(),
             held: NextCycle::default(),
+            receipts: BTreeMap::new(),
+            receipt_order: VecDeque::new(),
         })
     }
 
@@ -83,6 +93,10 @@ impl Ledger {
     }
     pub fn held_len(&self) -> usize {
         self.held.len()
+    }
+    /// The height that executed transaction `tx` and its outcome, if recent.
+    pub fn receipt(&self, tx: &Hash32) -> Option<&(u64, TxOutcome)> {
+        self.receipts.get(tx)
     }
 
     /// Block `h` with its batches: the public data a verifier replays.
@@ -311,6 +325,16 @@ impl Ledger {
             }
         }
         self.batches.retain(|_, b| b.cycle + p.batch_expiry + 2 >= h);
+        for r in &outcome.receipts {
+            if self.receipts.insert(r.tx_hash, (h, r.outcome.clone())).is_none() {
+                self.receipt_order.push_back(r.tx_hash);
+            }
+        }
+        while self.receipt_order.len() > RECEIPTS_KEPT {
+            if let Some(old) = self.receipt_order.pop_front() {
+                self.receipts.remove(&old);
+            }
+        }
         let batches = self.batches_of(&cb.block);
         out.push(Output::PersistBlock(Box::new(cb.clone()), batches.clone()));
         if announce {
