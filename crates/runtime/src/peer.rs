@@ -471,28 +471,51 @@ pub async fn serve(
 /// messages, so that the receiver holds them when the block arrives (a peer's messages are
 /// delivered in order).
 pub fn split(msg: Msg) -> Vec<Msg> {
+    split_with(msg, &WIRE_CAPS)
+}
+
+/// The limits [`split`] cuts to; tests use small ones.
+#[derive(Debug)]
+struct Caps {
+    forward_txs: usize,
+    /// Sum of canonical transaction sizes.
+    forward_bytes: usize,
+    request_digests: usize,
+    certified_batches: usize,
+    /// Protobuf bytes of the `Certified` value: block and batch fields.
+    certified_bytes: usize,
+}
+
+const WIRE_CAPS: Caps = Caps {
+    forward_txs: limits::MAX_FORWARD_TXS,
+    forward_bytes: limits::MAX_BATCH_BYTES,
+    request_digests: limits::MAX_BATCH_REQUEST_DIGESTS,
+    certified_batches: limits::MAX_CERTIFIED_BATCHES,
+    certified_bytes: limits::MAX_CERTIFIED_BYTES,
+};
+
+fn split_with(msg: Msg, caps: &Caps) -> Vec<Msg> {
     match msg {
         Msg::Forward(txs) => {
             let sizes: Vec<usize> = txs.iter().map(|t| t.size()).collect();
-            let mut out = Vec::new();
             let mut rest = txs.into_iter();
-            for n in chunk_lens(&sizes, limits::MAX_FORWARD_TXS, limits::MAX_BATCH_BYTES) {
-                out.push(Msg::Forward(rest.by_ref().take(n).collect()));
-            }
-            out
+            chunk_lens(&sizes, caps.forward_txs, caps.forward_bytes)
+                .into_iter()
+                .map(|n| Msg::Forward(rest.by_ref().take(n).collect()))
+                .collect()
         }
-        Msg::BatchRequest(ds) if ds.len() > limits::MAX_BATCH_REQUEST_DIGESTS => ds
-            .chunks(limits::MAX_BATCH_REQUEST_DIGESTS)
+        Msg::BatchRequest(ds) if ds.len() > caps.request_digests => ds
+            .chunks(caps.request_digests)
             .map(|c| Msg::BatchRequest(c.to_vec()))
             .collect(),
         Msg::Certified(cb, batches) => {
             let block = limits::field(pb::CertifiedBlock::from(&cb).encoded_len());
-            let budget = limits::MAX_CERTIFIED_BYTES.saturating_sub(block);
+            let budget = caps.certified_bytes.saturating_sub(block);
             let sizes: Vec<usize> = batches
                 .iter()
                 .map(|b| limits::field(pb::Batch::from(b).encoded_len()))
                 .collect();
-            let keep = first_fit(&sizes, limits::MAX_CERTIFIED_BATCHES, budget);
+            let keep = first_fit(&sizes, caps.certified_batches, budget);
             let (mut kept, mut out) = (Vec::new(), Vec::new());
             for (b, k) in batches.into_iter().zip(keep) {
                 if k {

@@ -1,10 +1,12 @@
 //! Real tonic over loopback on ephemeral ports.
 
 use super::*;
+use daoli_protocol::block::{Batch, Block, CertifiedBlock, Header};
 use daoli_protocol::codec::Hash32;
+use daoli_protocol::crypto::Signature;
 use daoli_protocol::params::Identity;
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_protocol::vote::{Step, Vote};
+use daoli_protocol::vote::{Qc, Step, Vote};
 use std::num::NonZeroU32;
 
 const CHAIN: ChainId = Hash32([7; 32]);
@@ -482,6 +484,105 @@ fn split_keeps_small_messages_and_cuts_large_ones() {
     assert_eq!(split(Msg::Forward(t.clone())), vec![Msg::Forward(t)]);
 }
 
+fn certified(batches: usize) -> (CertifiedBlock, Vec<Batch>) {
+    let block = Block {
+        header: Header {
+            height: 3,
+            prev_hash: Hash32([1; 32]),
+            seed: Hash32([2; 32]),
+            vrf_proof: None,
+            prev_state_root: Hash32([3; 32]),
+            delay: None,
+        },
+        tree: Vec::new(),
+        micro: None,
+    };
+    let qc = Qc {
+        height: 3,
+        round: 0,
+        value: block.hash(),
+        precommits: Vec::new(),
+    };
+    let batch = |slot| Batch {
+        cycle: 3,
+        slot,
+        txs: Vec::new(),
+        buffer_pk: Identity::from_label("buffer").batch.public(),
+        sig: Signature::default(),
+    };
+    // Slots from 1: a zero slot is left out of the encoding, and the sizes should be equal.
+    (CertifiedBlock { block, qc }, (1..=batches as u32).map(batch).collect())
+}
+
+#[test]
+fn a_certified_keeps_the_batches_that_fit_and_sends_the_others_first() {
+    let (cb, batches) = certified(5);
+    // Within the wire's limits: unchanged.
+    let whole = Msg::Certified(cb.clone(), batches.clone());
+    assert_eq!(split(whole.clone()), vec![whole]);
+
+    let block = limits::field(pb::CertifiedBlock::from(&cb).encoded_len());
+    let batch = limits::field(pb::Batch::from(&batches[0]).encoded_len());
+    let caps = |certified_batches, certified_bytes| Caps {
+        certified_batches,
+        certified_bytes,
+        ..WIRE_CAPS
+    };
+    let check = |parts: Vec<Msg>, kept: usize| {
+        let (last, first) = parts.split_last().unwrap();
+        let Msg::Certified(c, k) = last else { panic!("{last:?}") };
+        assert_eq!((c, k.len()), (&cb, kept));
+        let mut all: Vec<Batch> = first
+            .iter()
+            .map(|m| match m {
+                Msg::Batch(b) => b.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        all.extend(k.iter().cloned());
+        all.sort_by_key(|b| b.slot);
+        assert_eq!(all, batches);
+    };
+    // By bytes: room for two batches beside the block.
+    check(split_with(whole_msg(&cb, &batches), &caps(100, block + 2 * batch)), 2);
+    // By count.
+    check(split_with(whole_msg(&cb, &batches), &caps(3, usize::MAX)), 3);
+    // Not even the block fits: every batch goes alone, the block last.
+    check(split_with(whole_msg(&cb, &batches), &caps(100, 1)), 0);
+}
+
+fn whole_msg(cb: &CertifiedBlock, batches: &[Batch]) -> Msg {
+    Msg::Certified(cb.clone(), batches.to_vec())
+}
+
+#[test]
+fn a_forward_is_cut_by_count_and_by_bytes() {
+    let t = txs(&Identity::from_label("a"), 7);
+    let size = t[0].size();
+    let caps = |forward_txs, forward_bytes| Caps {
+        forward_txs,
+        forward_bytes,
+        ..WIRE_CAPS
+    };
+    let lens = |parts: Vec<Msg>| -> Vec<usize> {
+        parts
+            .into_iter()
+            .map(|m| match m {
+                Msg::Forward(t) => t.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        lens(split_with(Msg::Forward(t.clone()), &caps(3, usize::MAX))),
+        vec![3, 3, 1]
+    );
+    assert_eq!(
+        lens(split_with(Msg::Forward(t.clone()), &caps(100, 2 * size))),
+        vec![2, 2, 2, 1]
+    );
+}
+
 #[test]
 fn chunks_respect_count_and_bytes() {
     assert_eq!(chunk_lens(&[], 3, 10), vec![0]);
@@ -533,4 +634,66 @@ fn token_bucket_refills_to_one_second_of_burst() {
     assert!(!t.take(now + Duration::from_millis(334)));
     let later = now + Duration::from_secs(60);
     assert_eq!((0..10).filter(|_| t.take(later)).count(), 3);
+}
+
+/// Keeps every ended span, to see which trace the server's span joined.
+#[derive(Debug, Default, Clone)]
+struct Ended(Arc<Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for Ended {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.lock().unwrap().push(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// On the default current-thread runtime every task runs on this thread, so the thread's
+/// subscriber sees the client's and the server's spans alike.
+#[tokio::test]
+async fn the_server_span_joins_the_senders_trace() {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let ended = Ended::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_span_processor(ended.clone())
+        .build();
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (a, b) = (Identity::from_label("a"), Identity::from_label("b"));
+    let (h, mut got) = endpoint(&[cfg("a", &a, free_addr().await)], limits(100, 8), |_| Ok(())).await;
+    let url = Url::parse(&format!("http://{}", h.local_addr())).unwrap();
+    let peers = Peers::start(a.root.clone(), CHAIN, vec![(b.root.public(), url)], quick()).unwrap();
+    let caller = tracing::info_span!("caller");
+    let trace = caller.context().span().span_context().trace_id();
+    caller.in_scope(|| peers.send(&b.root.public(), Msg::SyncRequest { from: 1 }));
+    recv(&mut got).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let spans = ended.0.lock().unwrap().clone();
+        let traces = |name: &str| -> Vec<_> {
+            spans
+                .iter()
+                .filter(|s| s.name == name)
+                .map(|s| s.span_context.trace_id())
+                .collect()
+        };
+        // The outbound span ends after the reply, so after the server's.
+        if !traces("peer.send").is_empty() {
+            assert_eq!(traces("peer.send"), vec![trace]);
+            assert_eq!(traces("peer.deliver"), vec![trace]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no peer.send span ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
