@@ -865,7 +865,21 @@ impl Outbound {
             self.metrics.drop("expired");
             return;
         }
-        let env = match pb::Envelope::seal(&self.root, &self.chain, self.seq.next(), &item.msg) {
+        let seq = self.seq.next();
+        let sealed = match *item.msg {
+            // Encoding tens of megabytes would stall the other peers' tasks on this worker.
+            Msg::Batch(_) | Msg::Certified(..) | Msg::Forward(_) | Msg::Micro(_) | Msg::Proposal(_) => {
+                let (root, chain, msg) = (self.root.clone(), self.chain, item.msg.clone());
+                match tokio::task::spawn_blocking(move || pb::Envelope::seal(&root, &chain, seq, &msg)).await {
+                    Ok(r) => r,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Cancelled: the runtime is shutting down.
+                    Err(_) => return,
+                }
+            }
+            _ => pb::Envelope::seal(&self.root, &self.chain, seq, &item.msg),
+        };
+        let env = match sealed {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(error = %e, "peer message not sealed, dropped");
