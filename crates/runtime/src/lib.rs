@@ -1,7 +1,8 @@
 //! What every DaoliCloud service needs around its role machine: configuration, the durable
 //! store, the datacenter's event bus, the admin HTTP endpoint and telemetry.
 //!
-//! Peer networking (gRPC between datacenters) is not here yet: it waits for the wire crate.
+//! Peer networking: [`peer`], the cross-datacenter gRPC transport (signed envelopes of
+//! `daoli-wire`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -10,5 +11,8 @@ pub mod client;
 pub mod config;
 pub mod host;
 pub mod metrics;
+pub mod peer;
 pub mod store;
 pub mod telemetry;
+
+pub use peer::{Inbound, PeerServer, Peers};
