@@ -5,12 +5,17 @@
 use actix::prelude::*;
 use daoli_protocol::codec::sha256;
 use daoli_protocol::crypto::{Keypair, PublicKey};
+
 use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::ledger::LotteryEvent;
-use daoli_protocol::node::{Committed, Durable, Msg};
+use daoli_protocol::node::{Committed, Durable};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
-use daoli_runtime::host::{CommittedHook, Deliver, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
+use daoli_runtime::config::{Peer as PeerConfig, PeerLimits};
+use url::Url;
+use daoli_runtime::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
+use daoli_runtime::peer::{ClientOptions, PeerServer, Peers, ServerOptions};
+use std::num::NonZeroU32;
 use daoli_runtime::admin::{AdminState, Readiness};
 use daoli_runtime::client::ClientApi;
 use daoli_runtime::metrics::Metrics;
@@ -132,35 +137,6 @@ fn genesis(dir: &Path, n: usize, base: u16) -> Result<Genesis, String> {
     Ok(g)
 }
 
-/// Messages between the devnet's datacenters.
-#[derive(Debug)]
-struct InProcessPeers {
-    me: PublicKey,
-    all: Arc<Vec<(PublicKey, LocalRoutes)>>,
-}
-
-impl PeerSink for InProcessPeers {
-    fn send(&self, to: &PublicKey, msg: Msg) {
-        if let Some((_, routes)) = self.all.iter().find(|(k, _)| k == to)
-            && let Some(r) = routes.route(&msg)
-        {
-            r.do_send(Deliver { from: self.me, msg });
-        }
-    }
-    fn broadcast(&self, msg: Msg) {
-        for (k, routes) in self.all.iter() {
-            if *k != self.me
-                && let Some(r) = routes.route(&msg)
-            {
-                r.do_send(Deliver {
-                    from: self.me,
-                    msg: msg.clone(),
-                });
-            }
-        }
-    }
-}
-
 fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
     let name = |k: &PublicKey| {
         names
@@ -210,7 +186,7 @@ pub fn run(a: Args) -> ExitCode {
         eprintln!("--data-dir {}: {e}", a.data_dir.display());
         return ExitCode::FAILURE;
     }
-    if a.base_port as usize + 100 + a.datacenters > u16::MAX as usize {
+    if a.base_port as usize + 200 + a.datacenters > u16::MAX as usize {
         eprintln!("--base-port {}: the ports of {} datacenters do not fit", a.base_port, a.datacenters);
         return ExitCode::FAILURE;
     }
@@ -232,12 +208,16 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
     let ids = identities(n);
     let chain = g.chain_id();
     let routes: Vec<LocalRoutes> = (0..n).map(|_| LocalRoutes::default()).collect();
-    let all = Arc::new(
-        ids.iter()
-            .zip(&routes)
-            .map(|(i, r)| (i.root.public(), r.clone()))
-            .collect::<Vec<_>>(),
-    );
+    let peer_addr = |i: usize| -> SocketAddr { ([127, 0, 0, 1], a.base_port + 200 + i as u16).into() };
+    let peer_list: Vec<PeerConfig> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| PeerConfig {
+            name: format!("dc{i}"),
+            root_key: id.root.public(),
+            endpoint: Url::parse(&format!("http://{}", peer_addr(i))).expect("a loopback URL"),
+        })
+        .collect();
     let names: Vec<(PublicKey, String)> = ids
         .iter()
         .enumerate()
@@ -337,15 +317,48 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
             })
         };
         let hook = Some(hook);
+        // Peers: real gRPC over loopback, every message sealed by this datacenter's root key.
+        let peers: Arc<dyn PeerSink> = match Peers::start(
+            id.root.clone(),
+            chain,
+            peer_list.iter().map(|p| (p.root_key, p.endpoint.clone())).collect(),
+            ClientOptions {
+                metrics: admin.metrics.clone(),
+                ..ClientOptions::default()
+            },
+        ) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                eprintln!("dc{i}: peers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(4096);
+        let server = PeerServer::new(
+            chain,
+            &peer_list,
+            PeerLimits {
+                messages_per_second: NonZeroU32::new(20_000).expect("non-zero"),
+                max_in_flight: NonZeroU32::new(256).expect("non-zero"),
+            },
+            inbound_tx,
+            &admin.metrics,
+            ServerOptions::default(),
+        );
+        match daoli_runtime::peer::serve(peer_addr(i), server, std::future::pending()).await {
+            Ok(handle) => std::mem::forget(handle),
+            Err(e) => {
+                eprintln!("dc{i}: peer endpoint {}: {e}", peer_addr(i));
+                return ExitCode::FAILURE;
+            }
+        }
+        actix::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes[i].clone()));
         let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
             datacenter: id.root.public(),
             chain,
             store: stores[k].clone(),
             bus: bus.clone(),
-            peers: Arc::new(InProcessPeers {
-                me: id.root.public(),
-                all: all.clone(),
-            }),
+            peers: peers.clone(),
             local: routes[i].clone(),
             metrics: admin.metrics.clone(),
             on_committed,
@@ -410,11 +423,14 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
         client_endpoint(a.base_port, 0),
         a.base_port + 100
     );
-    if let Some(tps) = a.load {
+    let (stop_load, load_stopped) = tokio::sync::oneshot::channel::<()>();
+    let load = a.load.map(|tps| {
         let endpoints: Vec<String> = (0..n).map(|i| client_endpoint(a.base_port, i)).collect();
-        actix::spawn(crate::load::drive(endpoints, chain, tps, None));
-    }
-    tokio::select! {
+        tokio::spawn(crate::load::drive(endpoints, chain, tps, async move {
+            let _ = load_stopped.await;
+        }))
+    });
+    let code = tokio::select! {
         _ = done.notified() => {
             println!(
                 "{} heights certified, {} transactions executed",
@@ -427,5 +443,12 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
             println!("stopped at height {}", top.load(Ordering::SeqCst));
             ExitCode::SUCCESS
         }
+    };
+    let _ = stop_load.send(());
+    if let Some(l) = load
+        && let Ok(r) = l.await
+    {
+        println!("load: {}", r.summary());
     }
+    code
 }

@@ -37,6 +37,16 @@ impl Report {
         }
         v[((v.len() - 1) as f64 * p).round() as usize]
     }
+    pub fn json(&self) -> serde_json::Value {
+        let s = self.elapsed.as_secs_f64().max(1e-9);
+        serde_json::json!({
+            "submitted": self.submitted, "acknowledged": self.acked, "refused": self.refused,
+            "finalized": self.finalized, "seconds": s,
+            "submitted_tps": self.submitted as f64 / s, "acknowledged_tps": self.acked as f64 / s,
+            "finalized_tps": self.finalized as f64 / s,
+            "latency_p50_ms": self.pct(0.5), "latency_p99_ms": self.pct(0.99),
+        })
+    }
     pub fn summary(&self) -> String {
         let s = self.elapsed.as_secs_f64().max(1e-9);
         format!(
@@ -84,7 +94,20 @@ struct Shared {
 
 /// Drives `tps` transactions per second for `duration` (or for ever) against the datacenters
 /// at `endpoints`; returns what happened.
-pub async fn drive(endpoints: Vec<String>, chain: ChainId, tps: u64, duration: Option<Duration>) -> Report {
+pub async fn drive(
+    endpoints: Vec<String>,
+    chain: ChainId,
+    tps: u64,
+    until: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Report {
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            until.await;
+            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
     let start = Instant::now();
     let shared = Arc::new(Mutex::new(Shared {
         report: Report::default(),
@@ -154,22 +177,33 @@ pub async fn drive(endpoints: Vec<String>, chain: ChainId, tps: u64, duration: O
             }
         })
     };
+    let progress = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                sh.report.elapsed = start.elapsed();
+                eprintln!("load: {}", sh.report.summary());
+            }
+        })
+    };
     let keys = crate::devnet::client_keys();
     let recipient = keys[0].public();
-    let stop_at = duration.map(|d| start + d);
     let mut tasks = Vec::new();
     for key in keys {
         let shared = shared.clone();
         let tokens = tokens.clone();
         let mut any = any.clone();
         let clients = clients.clone();
+        let stopping = stopping.clone();
         tasks.push(tokio::spawn(async move {
             let mut clients = clients;
             let mut next = 0u64;
             // Transactions refused for their route, sent again (same nonce) after re-routing,
             // so a refusal never leaves a nonce gap behind it.
             let mut retry: Vec<Transaction> = Vec::new();
-            while stop_at.is_none_or(|t| Instant::now() < t) {
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 let Ok(r) = any.route(pb::RouteRequest { sender: key.public().0.to_vec() }).await else {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
@@ -190,7 +224,9 @@ pub async fn drive(endpoints: Vec<String>, chain: ChainId, tps: u64, duration: O
                 };
                 let mut window: Vec<Transaction> = std::mem::take(&mut retry);
                 while (window.len() as u64) < PIPELINE {
-                    let Ok(p) = tokens.acquire().await else { return };
+                    let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(200), tokens.acquire()).await else {
+                        break;
+                    };
                     p.forget();
                     window.push(Transaction::new(
                         &key,
@@ -253,6 +289,7 @@ pub async fn drive(endpoints: Vec<String>, chain: ChainId, tps: u64, duration: O
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     watcher.abort();
+    progress.abort();
     let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
     sh.report.elapsed = start.elapsed();
     sh.report.clone()

@@ -50,6 +50,37 @@ pub trait PeerSink: Send + Sync + std::fmt::Debug {
     fn broadcast(&self, msg: Msg);
 }
 
+impl PeerSink for crate::peer::Peers {
+    fn send(&self, to: &PublicKey, msg: Msg) {
+        crate::peer::Peers::send(self, to, msg)
+    }
+    fn broadcast(&self, msg: Msg) {
+        crate::peer::Peers::broadcast(self, msg)
+    }
+}
+
+/// Hands checked messages from the peer server to the local service that takes each, and
+/// its verdict back. Runs until the server's channel closes.
+pub async fn route_inbound(mut inbound: tokio::sync::mpsc::Receiver<crate::peer::Inbound>, local: LocalRoutes) {
+    while let Some(m) = inbound.recv().await {
+        let Some(r) = local.route(&m.msg) else {
+            let _ = m.reply.send(Err(Reject::NotMine));
+            continue;
+        };
+        // One task per message: a slow role does not hold up the others.
+        actix::spawn(async move {
+            let verdict = r
+                .send(Deliver {
+                    from: m.from,
+                    msg: m.msg,
+                })
+                .await
+                .unwrap_or(Err(Reject::NotMine));
+            let _ = m.reply.send(verdict);
+        });
+    }
+}
+
 /// A peer or client message for a role.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), Reject>")]
