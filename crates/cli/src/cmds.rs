@@ -127,7 +127,11 @@ pub fn keygen(a: KeygenArgs) -> ExitCode {
         }
     }
     if a.json {
-        let shown = if a.out.is_some() { json!({ "public": body["public"] }) } else { body };
+        let shown = if a.out.is_some() {
+            json!({ "public": body["public"] })
+        } else {
+            body
+        };
         println!("{shown}");
     } else {
         println!("public key {}", hex::encode(k.public().0));
@@ -171,7 +175,14 @@ pub fn tx(cmd: TxCmd) -> ExitCode {
     })
 }
 
-async fn send(ep: &Endpoint, key: &PathBuf, to: &str, amount: u64, fee: u64, nonce: Option<u64>) -> Result<ExitCode, String> {
+async fn send(
+    ep: &Endpoint,
+    key: &PathBuf,
+    to: &str,
+    amount: u64,
+    fee: u64,
+    nonce: Option<u64>,
+) -> Result<ExitCode, String> {
     let key = load_key(key)?;
     let to = PublicKey(hex_array(to).map_err(|e| format!("--to: {e}"))?);
     let mut c = connect(&ep.endpoint).await?;
@@ -206,7 +217,10 @@ async fn send(ep: &Endpoint, key: &PathBuf, to: &str, amount: u64, fee: u64, non
         match reply.result {
             Ok(()) => {
                 if ep.json {
-                    println!("{}", json!({ "tx_hash": hex::encode(reply.tx_hash.0), "accepted": true, "nonce": nonce, "buffer": route.endpoint }));
+                    println!(
+                        "{}",
+                        json!({ "tx_hash": hex::encode(reply.tx_hash.0), "accepted": true, "nonce": nonce, "buffer": route.endpoint })
+                    );
                 } else {
                     println!(
                         "accepted: tx {} (nonce {nonce}) by the kernel buffer at {}",
@@ -222,7 +236,10 @@ async fn send(ep: &Endpoint, key: &PathBuf, to: &str, amount: u64, fee: u64, non
             }
             Err(e) => {
                 if ep.json {
-                    println!("{}", json!({ "tx_hash": hex::encode(reply.tx_hash.0), "accepted": false, "reason": e.to_string() }));
+                    println!(
+                        "{}",
+                        json!({ "tx_hash": hex::encode(reply.tx_hash.0), "accepted": false, "reason": e.to_string() })
+                    );
                 } else {
                     println!("refused: {e}");
                 }
@@ -246,12 +263,29 @@ async fn status(ep: &Endpoint, hash: &str) -> Result<ExitCode, String> {
     match (&s, ep.json) {
         (TxStatus::Unknown, true) => println!("{}", json!({ "status": "unknown" })),
         (TxStatus::Pending, true) => println!("{}", json!({ "status": "pending" })),
-        (TxStatus::Executed { height, success, outcome }, true) => {
-            println!("{}", json!({ "status": "executed", "height": height, "success": success, "outcome": outcome }))
+        (
+            TxStatus::Executed {
+                height,
+                success,
+                outcome,
+            },
+            true,
+        ) => {
+            println!(
+                "{}",
+                json!({ "status": "executed", "height": height, "success": success, "outcome": outcome })
+            )
         }
         (TxStatus::Unknown, false) => println!("unknown to this datacenter"),
         (TxStatus::Pending, false) => println!("pending: acknowledged, not yet executed"),
-        (TxStatus::Executed { height, success, outcome }, false) => {
+        (
+            TxStatus::Executed {
+                height,
+                success,
+                outcome,
+            },
+            false,
+        ) => {
             if *success {
                 println!("executed at height {height}");
             } else {
@@ -290,8 +324,17 @@ pub fn chain(cmd: ChainCmd) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Ok(s) => {
-                println!("chain {}  height {}  tip {}  state root {}", s.chain_id.short(), s.height, s.tip_hash.short(), s.state_root.short());
-                println!("cycle {} under way since {} ms (UTC), {} seats", s.cycle_height, s.cycle_start_ms, s.seats);
+                println!(
+                    "chain {}  height {}  tip {}  state root {}",
+                    s.chain_id.short(),
+                    s.height,
+                    s.tip_hash.short(),
+                    s.state_root.short()
+                );
+                println!(
+                    "cycle {} under way since {} ms (UTC), {} seats",
+                    s.cycle_height, s.cycle_start_ms, s.seats
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
@@ -301,7 +344,9 @@ pub fn chain(cmd: ChainCmd) -> ExitCode {
 
 pub fn load(a: LoadArgs) -> ExitCode {
     runtime().block_on(async move {
-        let Some(first) = a.endpoints.first() else { return fail("--endpoint: at least one") };
+        let Some(first) = a.endpoints.first() else {
+            return fail("--endpoint: at least one");
+        };
         let chain = match connect(first).await {
             Ok(mut c) => match c.chain_status(pb::ChainStatusRequest {}).await {
                 Ok(r) => match ChainStatus::try_from(r.into_inner()) {
@@ -312,7 +357,13 @@ pub fn load(a: LoadArgs) -> ExitCode {
             },
             Err(e) => return fail(e),
         };
-        let r = load::drive(a.endpoints.clone(), chain, a.tps, tokio::time::sleep(Duration::from_secs(a.duration))).await;
+        let r = load::drive(
+            a.endpoints.clone(),
+            chain,
+            a.tps,
+            tokio::time::sleep(Duration::from_secs(a.duration)),
+        )
+        .await;
         if a.json {
             println!("{}", r.json());
         } else {

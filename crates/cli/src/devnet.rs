@@ -1,55 +1,56 @@
 //! `daoli devnet`: N datacenters in one process, each running the seven services (one actor
-//! per role machine, on its own thread) over its own in-process bus and an embedded store in
-//! the data directory. A second run resumes from that directory; `--fresh` starts over.
+//! per role machine, each on its own thread) over its own in-process bus, an embedded store in
+//! the data directory, and real gRPC on loopback between datacenters and to clients. A second
+//! run resumes from that directory; `--fresh` starts over.
 
 use actix::prelude::*;
-use daoli_protocol::codec::sha256;
+use daoli_protocol::codec::{ChainId, sha256};
 use daoli_protocol::crypto::{Keypair, PublicKey};
-
 use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::ledger::LotteryEvent;
 use daoli_protocol::node::{Committed, Durable};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
-use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
-use daoli_runtime::config::{Peer as PeerConfig, PeerLimits};
-use url::Url;
-use daoli_runtime::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
-use daoli_runtime::peer::{ClientOptions, PeerServer, Peers, ServerOptions};
-use std::num::NonZeroU32;
 use daoli_runtime::admin::{AdminState, Readiness};
+use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
 use daoli_runtime::client::ClientApi;
+use daoli_runtime::config::{Peer as PeerConfig, PeerLimits};
+use daoli_runtime::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
 use daoli_runtime::metrics::Metrics;
-use std::net::SocketAddr;
+use daoli_runtime::peer::{ClientOptions, PeerServer, Peers, ServeHandle, ServerOptions};
 use daoli_runtime::store::{EmbeddedDb, EmbeddedStore, Store};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use url::Url;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Datacenters in the network.
     #[arg(long, default_value_t = 4)]
-    datacenters: usize,
+    pub datacenters: usize,
     /// Stop after this many certified heights (default: run until Ctrl-C).
     #[arg(long)]
-    heights: Option<u64>,
+    pub heights: Option<u64>,
     /// Where each datacenter keeps its store (and the network its genesis).
     #[arg(long, default_value = "daoli-devnet")]
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
     /// Start over: delete the data directory first.
     #[arg(long)]
-    fresh: bool,
-    /// Datacenter i serves clients on 127.0.0.1:PORT+i and its admin HTTP on PORT+100+i.
+    pub fresh: bool,
+    /// Datacenter i serves clients on 127.0.0.1:PORT+i, its admin HTTP on PORT+100+i and
+    /// its peers on PORT+200+i.
     #[arg(long, default_value_t = 7100)]
-    base_port: u16,
+    pub base_port: u16,
     /// Drive a built-in client at this many transactions per second.
     #[arg(long)]
-    load: Option<u64>,
+    pub load: Option<u64>,
 }
 
-/// The seven services of the devnet's datacenters, by name.
-const SERVICES: [&str; 7] = [
+/// The seven services of a datacenter, by name, in the order of their stores.
+pub const SERVICES: [&str; 7] = [
     "clock-beacon",
     "miner-pool",
     "lot-drawing",
@@ -59,7 +60,7 @@ const SERVICES: [&str; 7] = [
     "lottery",
 ];
 
-fn identities(n: usize) -> Vec<Identity> {
+pub fn identities(n: usize) -> Vec<Identity> {
     (0..n)
         .map(|i| Identity::from_label(&format!("daoli-devnet/dc{i}")))
         .collect()
@@ -76,6 +77,11 @@ pub fn client_endpoint(base: u16, i: usize) -> String {
     format!("http://127.0.0.1:{}", base as usize + i)
 }
 
+/// Where datacenter `i` takes peer messages.
+pub fn peer_addr(base: u16, i: usize) -> SocketAddr {
+    ([127, 0, 0, 1], base + 200 + i as u16).into()
+}
+
 /// The devnet's client accounts (funded at genesis; their keys are derived from public labels,
 /// as fits a local test network).
 pub fn client_keys() -> Vec<Keypair> {
@@ -84,7 +90,7 @@ pub fn client_keys() -> Vec<Keypair> {
         .collect()
 }
 
-fn new_genesis(n: usize, base: u16) -> Genesis {
+pub fn new_genesis(n: usize, base: u16) -> Genesis {
     let dcs = identities(n);
     let params = Params::devnet();
     Genesis {
@@ -97,14 +103,7 @@ fn new_genesis(n: usize, base: u16) -> Genesis {
         seats: (0..params.seats).map(|i| dcs[i % n].root.public()).collect(),
         seed: sha256(format!("daoli-devnet genesis {}", now_ms()).as_bytes()),
         timestamp_ms: now_ms(),
-        accounts: (0..16)
-            .map(|i| {
-                (
-                    Keypair::from_label(&format!("daoli-devnet/client{i}")).public(),
-                    1_000_000,
-                )
-            })
-            .collect(),
+        accounts: client_keys().iter().map(|k| (k.public(), 1 << 40)).collect(),
         rounds: vec![],
         periodic_lottery: Some(PeriodicLottery {
             every: 4,
@@ -117,7 +116,7 @@ fn new_genesis(n: usize, base: u16) -> Genesis {
 }
 
 /// The genesis in `dir`, or a new one written there.
-fn genesis(dir: &Path, n: usize, base: u16) -> Result<Genesis, String> {
+pub fn genesis(dir: &Path, n: usize, base: u16) -> Result<Genesis, String> {
     let path = dir.join("genesis.json");
     if path.exists() {
         let s = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -170,9 +169,268 @@ fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
     s
 }
 
+/// What one running datacenter needs from the network around it.
+#[derive(Clone)]
+pub struct NetSpec {
+    pub genesis: Genesis,
+    pub data_dir: PathBuf,
+    pub base_port: u16,
+    pub on_committed: Option<CommittedHook>,
+}
+
+impl std::fmt::Debug for NetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetSpec")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One running datacenter: its seven actors (each on an arbiter), its peer, client and admin
+/// endpoints, and the height its ledger reached.
+#[derive(Debug)]
+pub struct RunningDc {
+    pub index: usize,
+    pub resumed_at: u64,
+    pub height: Arc<AtomicU64>,
+    pub readiness: Readiness,
+    arbiters: Vec<Arbiter>,
+    peer: Option<ServeHandle>,
+    client_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    admin: actix_web::dev::ServerHandle,
+    stopped: Arc<AtomicBool>,
+}
+
+impl RunningDc {
+    /// Stops everything this datacenter runs and waits for its store to be released (as a
+    /// crash would, minus the kill: everything durable is on disk after each write anyway).
+    pub async fn stop(mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(p) = self.peer.take() {
+            let _ = p.stop().await;
+        }
+        if let Some(c) = self.client_stop.take() {
+            let _ = c.send(());
+        }
+        self.admin.stop(false).await;
+        for a in &self.arbiters {
+            a.stop();
+        }
+        for a in self.arbiters.drain(..) {
+            let _ = a.join();
+        }
+    }
+}
+
+/// Starts datacenter `i` of the network from its data directory.
+pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
+    let g = &net.genesis;
+    let n = g.founders.len();
+    let ids = identities(n);
+    let id = ids[i].clone();
+    let chain = g.chain_id();
+    let peer_list: Vec<PeerConfig> = ids
+        .iter()
+        .enumerate()
+        .map(|(j, id)| PeerConfig {
+            name: format!("dc{j}"),
+            root_key: id.root.public(),
+            endpoint: Url::parse(&format!("http://{}", peer_addr(net.base_port, j))).expect("a loopback URL"),
+        })
+        .collect();
+    let dir = net.data_dir.join(format!("dc{i}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let db = Arc::new(EmbeddedDb::open(dir.join("store.redb")).map_err(|e| format!("dc{i}: {e}"))?);
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    let mut durable = Durable::default();
+    for s in SERVICES {
+        let st = EmbeddedStore::new(db.clone(), s).map_err(|e| format!("dc{i} {s}: {e}"))?;
+        let r = st.recover().map_err(|e| format!("dc{i} {s}: {e}"))?;
+        durable.blocks.extend(r.durable.blocks);
+        durable.txs.extend(r.durable.txs);
+        durable.evidence.extend(r.durable.evidence);
+        durable.signed.extend(r.durable.signed);
+        durable.votes.extend(r.votes);
+        stores.push(Arc::new(st));
+    }
+    drop(db);
+    let resumed_at = durable.blocks.len() as u64;
+    let dc = Datacenter::recover(g.clone(), id.clone(), miners(i), durable, now_ms() ^ i as u64, now_ms())
+        .map_err(|e| format!("dc{i}: cannot resume from {}: {e}", dir.display()))?;
+    let admin = AdminState {
+        readiness: Readiness::new(),
+        metrics: Metrics::with_labels(&[("datacenter", &format!("dc{i}"))]),
+    };
+    let height = Arc::new(AtomicU64::new(resumed_at));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let hook: CommittedHook = {
+        let readiness = admin.readiness.clone();
+        let height = height.clone();
+        let outer = net.on_committed.clone();
+        let stopped = stopped.clone();
+        Arc::new(move |c: &Committed| {
+            // Ready once it certifies blocks again after a (re)start: it has caught up.
+            readiness.set_ready();
+            height.fetch_max(c.height, Ordering::SeqCst);
+            if let Some(h) = &outer
+                && !stopped.load(Ordering::SeqCst)
+            {
+                h(c);
+            }
+        })
+    };
+    let bus: Arc<dyn Bus<RoleEvent>> = Arc::new(InProcBus::new(
+        &format!("dc{i}"),
+        InProcOptions {
+            partitions: 1,
+            capacity: 65_536,
+        },
+    ));
+    // Peers: real gRPC over loopback, every message sealed by this datacenter's root key.
+    let peers: Arc<dyn PeerSink> = Arc::new(
+        Peers::start(
+            id.root.clone(),
+            chain,
+            peer_list.iter().map(|p| (p.root_key, p.endpoint.clone())).collect(),
+            ClientOptions {
+                metrics: admin.metrics.clone(),
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| format!("dc{i}: peers: {e}"))?,
+    );
+    let routes = LocalRoutes::default();
+    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(4096);
+    let server = PeerServer::new(
+        chain,
+        &peer_list,
+        PeerLimits {
+            messages_per_second: NonZeroU32::new(20_000).expect("non-zero"),
+            max_in_flight: NonZeroU32::new(256).expect("non-zero"),
+        },
+        inbound_tx,
+        &admin.metrics,
+        ServerOptions::default(),
+    );
+    let peer = daoli_runtime::peer::serve(peer_addr(net.base_port, i), server, std::future::pending())
+        .await
+        .map_err(|e| format!("dc{i}: peer endpoint {}: {e}", peer_addr(net.base_port, i)))?;
+    actix::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes.clone()));
+    let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
+        datacenter: id.root.public(),
+        chain,
+        store: stores[k].clone(),
+        bus: bus.clone(),
+        peers: peers.clone(),
+        local: routes.clone(),
+        metrics: admin.metrics.clone(),
+        on_committed,
+    };
+    let Datacenter {
+        clock,
+        miner_pool,
+        lot_drawing,
+        kernel_buffer,
+        trustee,
+        ledger,
+        lottery,
+        ..
+    } = dc;
+    let mut arbiters = Vec::new();
+    let on = |a: &mut Vec<Arbiter>| {
+        let arb = Arbiter::new();
+        let h = arb.handle();
+        a.push(arb);
+        h
+    };
+    // Consumers first, so that no event is published before its subscribers joined.
+    let h = on(&mut arbiters);
+    {
+        let d = deps(6, None);
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(lottery, d))
+    };
+    let h = on(&mut arbiters);
+    {
+        let d = deps(4, None);
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(trustee, d))
+    };
+    let h = on(&mut arbiters);
+    let ledger = {
+        let d = deps(5, Some(hook));
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(ledger, d))
+    };
+    let h = on(&mut arbiters);
+    let kernel_buffer = {
+        let d = deps(3, None);
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(kernel_buffer, d))
+    };
+    let h = on(&mut arbiters);
+    {
+        let d = deps(2, None);
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(lot_drawing, d))
+    };
+    let h = on(&mut arbiters);
+    let miner_pool = {
+        let d = deps(1, None);
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(miner_pool, d))
+    };
+    let h = on(&mut arbiters);
+    let clock = {
+        let d = deps(0, None);
+        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(clock, d))
+    };
+    let api = ClientApi {
+        clock,
+        miner_pool,
+        kernel_buffer,
+        ledger,
+    };
+    let client_addr: SocketAddr = ([127, 0, 0, 1], net.base_port + i as u16).into();
+    let listener = tokio::net::TcpListener::bind(client_addr)
+        .await
+        .map_err(|e| format!("dc{i}: client endpoint {client_addr}: {e}"))?;
+    let (client_stop, client_stopped) = tokio::sync::oneshot::channel::<()>();
+    actix::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(api.server())
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = client_stopped.await;
+            })
+            .await
+        {
+            tracing::error!(error = %e, "client endpoint stopped");
+        }
+    });
+    let admin_addr: SocketAddr = ([127, 0, 0, 1], net.base_port + 100 + i as u16).into();
+    let readiness = admin.readiness.clone();
+    let server = daoli_runtime::admin::serve(admin_addr, admin)
+        .map_err(|e| format!("dc{i}: admin endpoint {admin_addr}: {e}"))?;
+    let admin = server.handle();
+    actix::spawn(server);
+    Ok(RunningDc {
+        index: i,
+        resumed_at,
+        height,
+        readiness,
+        arbiters,
+        peer: Some(peer),
+        client_stop: Some(client_stop),
+        admin,
+        stopped,
+    })
+}
+
 pub fn run(a: Args) -> ExitCode {
     if a.datacenters < 1 {
         eprintln!("--datacenters: at least 1");
+        return ExitCode::FAILURE;
+    }
+    if a.base_port as usize + 200 + a.datacenters > u16::MAX as usize {
+        eprintln!(
+            "--base-port {}: the ports of {} datacenters do not fit",
+            a.base_port, a.datacenters
+        );
         return ExitCode::FAILURE;
     }
     if a.fresh
@@ -184,10 +442,6 @@ pub fn run(a: Args) -> ExitCode {
     }
     if let Err(e) = std::fs::create_dir_all(&a.data_dir) {
         eprintln!("--data-dir {}: {e}", a.data_dir.display());
-        return ExitCode::FAILURE;
-    }
-    if a.base_port as usize + 200 + a.datacenters > u16::MAX as usize {
-        eprintln!("--base-port {}: the ports of {} datacenters do not fit", a.base_port, a.datacenters);
         return ExitCode::FAILURE;
     }
     let g = match genesis(&a.data_dir, a.datacenters, a.base_port) {
@@ -206,18 +460,7 @@ pub fn run(a: Args) -> ExitCode {
 async fn devnet(a: Args, g: Genesis) -> ExitCode {
     let n = a.datacenters;
     let ids = identities(n);
-    let chain = g.chain_id();
-    let routes: Vec<LocalRoutes> = (0..n).map(|_| LocalRoutes::default()).collect();
-    let peer_addr = |i: usize| -> SocketAddr { ([127, 0, 0, 1], a.base_port + 200 + i as u16).into() };
-    let peer_list: Vec<PeerConfig> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| PeerConfig {
-            name: format!("dc{i}"),
-            root_key: id.root.public(),
-            endpoint: Url::parse(&format!("http://{}", peer_addr(i))).expect("a loopback URL"),
-        })
-        .collect();
+    let chain: ChainId = g.chain_id();
     let names: Vec<(PublicKey, String)> = ids
         .iter()
         .enumerate()
@@ -229,199 +472,65 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
         })
         .collect();
     let top = Arc::new(AtomicU64::new(0));
-    let finalized = Arc::new(AtomicU64::new(0));
+    let executed = Arc::new(AtomicU64::new(0));
     let done = Arc::new(tokio::sync::Notify::new());
-    let start_height = Arc::new(Mutex::new(None::<u64>));
-    for (i, id) in ids.iter().enumerate() {
-        let dir = a.data_dir.join(format!("dc{i}"));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            eprintln!("{}: {e}", dir.display());
-            return ExitCode::FAILURE;
-        }
-        let db = match EmbeddedDb::open(dir.join("store.redb")) {
-            Ok(db) => Arc::new(db),
-            Err(e) => {
-                eprintln!("dc{i}: {e}");
-                return ExitCode::FAILURE;
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
+    let quiet = Arc::new(AtomicBool::new(false));
+    // One line per certified height, from the first datacenter.
+    let printer: CommittedHook = {
+        let (top, executed, done, stop_at, quiet) = (
+            top.clone(),
+            executed.clone(),
+            done.clone(),
+            stop_at.clone(),
+            quiet.clone(),
+        );
+        Arc::new(move |c: &Committed| {
+            if quiet.load(Ordering::SeqCst) {
+                return;
             }
+            println!("{}", line(c, &names));
+            executed.fetch_add(c.txs as u64, Ordering::SeqCst);
+            top.fetch_max(c.height, Ordering::SeqCst);
+            if c.height >= stop_at.load(Ordering::SeqCst) {
+                quiet.store(true, Ordering::SeqCst);
+                done.notify_one();
+            }
+        })
+    };
+    let mut dcs = Vec::new();
+    for i in 0..n {
+        let net = NetSpec {
+            genesis: g.clone(),
+            data_dir: a.data_dir.clone(),
+            base_port: a.base_port,
+            on_committed: (i == 0).then(|| printer.clone()),
         };
-        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
-        let mut durable = Durable::default();
-        for s in SERVICES {
-            let st = match EmbeddedStore::new(db.clone(), s) {
-                Ok(st) => st,
-                Err(e) => {
-                    eprintln!("dc{i} {s}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match st.recover() {
-                Ok(r) => {
-                    durable.blocks.extend(r.durable.blocks);
-                    durable.txs.extend(r.durable.txs);
-                    durable.evidence.extend(r.durable.evidence);
-                    durable.signed.extend(r.durable.signed);
-                    durable.votes.extend(r.votes);
-                }
-                Err(e) => {
-                    eprintln!("dc{i} {s}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-            stores.push(Arc::new(st));
-        }
-        let resumed = durable.blocks.len();
-        let dc = match Datacenter::recover(g.clone(), id.clone(), miners(i), durable, now_ms() ^ i as u64, now_ms()) {
-            Ok(dc) => dc,
-            Err(e) => {
-                eprintln!("dc{i}: cannot resume from {}: {e}", dir.display());
-                return ExitCode::FAILURE;
-            }
-        };
-        if i == 0 {
-            *start_height.lock().unwrap_or_else(PoisonError::into_inner) = Some(resumed as u64);
-            if resumed > 0 {
-                println!("resuming from {} at height {resumed}", a.data_dir.display());
-            }
-        }
-        let bus: Arc<dyn Bus<RoleEvent>> = Arc::new(InProcBus::new(
-            &format!("dc{i}"),
-            InProcOptions {
-                partitions: 1,
-                capacity: 65_536,
-            },
-        ));
-        let admin = AdminState {
-            readiness: Readiness::new(),
-            metrics: Metrics::with_labels(&[("datacenter", &format!("dc{i}"))]),
-        };
-        let hook: CommittedHook = {
-            let print = i == 0;
-            let names = names.clone();
-            let top = top.clone();
-            let done = done.clone();
-            let stop = a.heights.map(|h| h + resumed as u64);
-            let readiness = admin.readiness.clone();
-            let finalized = finalized.clone();
-            Arc::new(move |c: &Committed| {
-                // Ready once it certifies blocks again after a (re)start: it has caught up.
-                readiness.set_ready();
-                if print {
-                    println!("{}", line(c, &names));
-                    finalized.fetch_add(c.txs as u64, Ordering::SeqCst);
-                    top.fetch_max(c.height, Ordering::SeqCst);
-                    if stop.is_some_and(|s| c.height >= s) {
-                        done.notify_one();
+        match start_dc(&net, i).await {
+            Ok(dc) => {
+                if i == 0 {
+                    if dc.resumed_at > 0 {
+                        println!("resuming from {} at height {}", a.data_dir.display(), dc.resumed_at);
+                    }
+                    if let Some(h) = a.heights {
+                        stop_at.store(dc.resumed_at + h, Ordering::SeqCst);
                     }
                 }
-            })
-        };
-        let hook = Some(hook);
-        // Peers: real gRPC over loopback, every message sealed by this datacenter's root key.
-        let peers: Arc<dyn PeerSink> = match Peers::start(
-            id.root.clone(),
-            chain,
-            peer_list.iter().map(|p| (p.root_key, p.endpoint.clone())).collect(),
-            ClientOptions {
-                metrics: admin.metrics.clone(),
-                ..ClientOptions::default()
-            },
-        ) {
-            Ok(p) => Arc::new(p),
-            Err(e) => {
-                eprintln!("dc{i}: peers: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(4096);
-        let server = PeerServer::new(
-            chain,
-            &peer_list,
-            PeerLimits {
-                messages_per_second: NonZeroU32::new(20_000).expect("non-zero"),
-                max_in_flight: NonZeroU32::new(256).expect("non-zero"),
-            },
-            inbound_tx,
-            &admin.metrics,
-            ServerOptions::default(),
-        );
-        match daoli_runtime::peer::serve(peer_addr(i), server, std::future::pending()).await {
-            Ok(handle) => std::mem::forget(handle),
-            Err(e) => {
-                eprintln!("dc{i}: peer endpoint {}: {e}", peer_addr(i));
-                return ExitCode::FAILURE;
-            }
-        }
-        actix::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes[i].clone()));
-        let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
-            datacenter: id.root.public(),
-            chain,
-            store: stores[k].clone(),
-            bus: bus.clone(),
-            peers: peers.clone(),
-            local: routes[i].clone(),
-            metrics: admin.metrics.clone(),
-            on_committed,
-        };
-        let Datacenter {
-            clock,
-            miner_pool,
-            lot_drawing,
-            kernel_buffer,
-            trustee,
-            ledger,
-            lottery,
-            ..
-        } = dc;
-        // Consumers first, so that no event is published before its subscribers joined.
-        RoleHost::new(lottery, deps(6, None)).start_on_arbiter();
-        RoleHost::new(trustee, deps(4, None)).start_on_arbiter();
-        let ledger = RoleHost::new(ledger, deps(5, hook)).start_on_arbiter();
-        let kernel_buffer = RoleHost::new(kernel_buffer, deps(3, None)).start_on_arbiter();
-        RoleHost::new(lot_drawing, deps(2, None)).start_on_arbiter();
-        let miner_pool = RoleHost::new(miner_pool, deps(1, None)).start_on_arbiter();
-        let clock = RoleHost::new(clock, deps(0, None)).start_on_arbiter();
-        let api = ClientApi {
-            clock,
-            miner_pool,
-            kernel_buffer,
-            ledger,
-        };
-        let client_addr: SocketAddr = ([127, 0, 0, 1], a.base_port + i as u16).into();
-        let listener = match tokio::net::TcpListener::bind(client_addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("dc{i}: client endpoint {client_addr}: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        actix::spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            if let Err(e) = tonic::transport::Server::builder()
-                .add_service(api.server())
-                .serve_with_incoming(incoming)
-                .await
-            {
-                tracing::error!(error = %e, "client endpoint stopped");
-            }
-        });
-        let admin_addr: SocketAddr = ([127, 0, 0, 1], a.base_port + 100 + i as u16).into();
-        match daoli_runtime::admin::serve(admin_addr, admin) {
-            Ok(server) => {
-                actix::spawn(server);
+                dcs.push(dc);
             }
             Err(e) => {
-                eprintln!("dc{i}: admin endpoint {admin_addr}: {e}");
+                eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
         }
     }
     println!(
-        "devnet: {n} datacenters x 7 services, chain {}, data in {}; clients on {}..; admin (/healthz /readyz /metrics) on 127.0.0.1:{}..",
+        "devnet: {n} datacenters x 7 services, chain {}, data in {}; clients on {}..; admin (/healthz /readyz /metrics) on 127.0.0.1:{}..; peers on 127.0.0.1:{}..",
         chain.short(),
         a.data_dir.display(),
         client_endpoint(a.base_port, 0),
-        a.base_port + 100
+        a.base_port + 100,
+        a.base_port + 200
     );
     let (stop_load, load_stopped) = tokio::sync::oneshot::channel::<()>();
     let load = a.load.map(|tps| {
@@ -430,25 +539,23 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
             let _ = load_stopped.await;
         }))
     });
-    let code = tokio::select! {
-        _ = done.notified() => {
-            println!(
-                "{} heights certified, {} transactions executed",
-                top.load(Ordering::SeqCst),
-                finalized.load(Ordering::SeqCst)
-            );
-            ExitCode::SUCCESS
-        }
-        _ = tokio::signal::ctrl_c() => {
-            println!("stopped at height {}", top.load(Ordering::SeqCst));
-            ExitCode::SUCCESS
-        }
-    };
+    tokio::select! {
+        _ = done.notified() => {}
+        _ = tokio::signal::ctrl_c() => quiet.store(true, Ordering::SeqCst),
+    }
     let _ = stop_load.send(());
     if let Some(l) = load
         && let Ok(r) = l.await
     {
         println!("load: {}", r.summary());
     }
-    code
+    println!(
+        "{} heights certified, {} transactions executed",
+        top.load(Ordering::SeqCst),
+        executed.load(Ordering::SeqCst)
+    );
+    for dc in dcs {
+        dc.stop().await;
+    }
+    ExitCode::SUCCESS
 }

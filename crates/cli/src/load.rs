@@ -134,15 +134,22 @@ pub async fn drive(
             let mut seen = 0u64;
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let Ok(s) = c.chain_status(pb::ChainStatusRequest {}).await else { continue };
-                let Ok(s) = ChainStatus::try_from(s.into_inner()) else { continue };
+                let Ok(s) = c.chain_status(pb::ChainStatusRequest {}).await else {
+                    continue;
+                };
+                let Ok(s) = ChainStatus::try_from(s.into_inner()) else {
+                    continue;
+                };
                 if seen == 0 {
                     seen = s.height;
                 }
                 while seen < s.height {
                     seen += 1;
-                    let Ok(b) = c.get_block(pb::GetBlockRequest { height: seen }).await else { break };
-                    let Ok((_, batches)) = <(daoli_protocol::block::CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner())
+                    let Ok(b) = c.get_block(pb::GetBlockRequest { height: seen }).await else {
+                        break;
+                    };
+                    let Ok((_, batches)) =
+                        <(daoli_protocol::block::CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner())
                     else {
                         break;
                     };
@@ -204,11 +211,18 @@ pub async fn drive(
             // so a refusal never leaves a nonce gap behind it.
             let mut retry: Vec<Transaction> = Vec::new();
             while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                let Ok(r) = any.route(pb::RouteRequest { sender: key.public().0.to_vec() }).await else {
+                let Ok(r) = any
+                    .route(pb::RouteRequest {
+                        sender: key.public().0.to_vec(),
+                    })
+                    .await
+                else {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
-                let Ok(route) = PayrollRoute::try_from(r.into_inner()) else { continue };
+                let Ok(route) = PayrollRoute::try_from(r.into_inner()) else {
+                    continue;
+                };
                 let c = match clients.get(&route.endpoint) {
                     Some(c) => c.clone(),
                     None => match connect(&route.endpoint).await {
@@ -253,19 +267,33 @@ pub async fn drive(
                         slot: route.slot,
                     })
                         .into();
-                    async move { c.submit_tx(req).await.ok().and_then(|r| TxReply::try_from(r.into_inner()).ok()) }
+                    async move {
+                        c.submit_tx(req)
+                            .await
+                            .ok()
+                            .and_then(|r| TxReply::try_from(r.into_inner()).ok())
+                    }
                 }))
                 .await;
                 let at = Instant::now();
                 let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
                 for (tx, r) in window.into_iter().zip(replies) {
                     match r {
-                        Some(TxReply { tx_hash, result: Ok(()) }) => {
+                        Some(TxReply {
+                            tx_hash,
+                            result: Ok(()),
+                        }) => {
                             sh.report.acked += 1;
                             sh.open.entry(tx_hash).or_insert(at);
                         }
-                        Some(TxReply { result: Err(BufferError::NonceTaken(_)), .. }) => {}
-                        Some(TxReply { result: Err(BufferError::NonceWindow { low, .. }), .. }) if tx.nonce < low => {}
+                        Some(TxReply {
+                            result: Err(BufferError::NonceTaken(_)),
+                            ..
+                        }) => {}
+                        Some(TxReply {
+                            result: Err(BufferError::NonceWindow { low, .. }),
+                            ..
+                        }) if tx.nonce < low => {}
                         Some(TxReply { result: Err(_), .. }) | None => {
                             sh.report.refused += 1;
                             retry.push(tx);

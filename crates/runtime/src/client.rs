@@ -56,7 +56,9 @@ impl pb::client_server::Client for ClientApi {
             .map_err(gone)?
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         // The reply comes once the transaction is durable.
-        let result = rx.await.map_err(|_| Status::internal("the kernel buffer gave no answer"))?;
+        let result = rx
+            .await
+            .map_err(|_| Status::internal("the kernel buffer gave no answer"))?;
         Ok(Response::new((&TxReply { tx_hash, result }).into()))
     }
 
@@ -71,7 +73,11 @@ impl pb::client_server::Client for ClientApi {
             Some((height, outcome)) => TxStatus::Executed {
                 height,
                 success: outcome == TxOutcome::Ok,
-                outcome: if outcome == TxOutcome::Ok { String::new() } else { format!("{outcome:?}") },
+                outcome: if outcome == TxOutcome::Ok {
+                    String::new()
+                } else {
+                    format!("{outcome:?}")
+                },
             },
             None => {
                 let pending = self

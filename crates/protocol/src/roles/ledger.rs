@@ -10,12 +10,12 @@ use crate::block::{Batch, BatchRef, Block, CertifiedBlock, MicroBlock};
 use crate::chain::{BlockError, Chain};
 use crate::codec::Hash32;
 use crate::crypto::{Keypair, PublicKey, Signature};
+use crate::ledger::TxOutcome;
 use crate::limits;
 use crate::node::{Committed, Msg, Reject};
 use crate::params::{Genesis, ParamsError};
 use crate::statement::{Evidence, Slot};
 use crate::vote::Vote;
-use crate::ledger::TxOutcome;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 #[derive(Debug)]
