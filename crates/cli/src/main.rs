@@ -1,9 +1,7 @@
 //! `daoli`: the DaoliCloud command line.
 #![forbid(unsafe_code)]
 
-mod cmds;
-mod devnet;
-mod load;
+use daoli::{cmds, devnet};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

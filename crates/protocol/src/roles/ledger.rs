@@ -326,7 +326,7 @@ impl Ledger {
         }
         self.batches.retain(|_, b| b.cycle + p.batch_expiry + 2 >= h);
         for r in &outcome.receipts {
-            if self.receipts.insert(r.tx_hash, (h, r.outcome.clone())).is_none() {
+            if self.receipts.insert(r.tx_hash, (h, r.outcome)).is_none() {
                 self.receipt_order.push_back(r.tx_hash);
             }
         }

@@ -1,0 +1,7 @@
+//! The DaoliCloud command line as a library: the devnet, the client commands and the load
+//! generator (the integration tests drive them in-process).
+#![forbid(unsafe_code)]
+
+pub mod cmds;
+pub mod devnet;
+pub mod load;

@@ -1,0 +1,323 @@
+//! A 4-datacenter devnet in this process, on real gRPC over loopback: client transactions are
+//! executed exactly once, every datacenter holds the same chain, a stopped datacenter restarts
+//! from its data directory and catches up, and bad peer and client messages are refused with a
+//! clear reason and change nothing.
+
+use daoli::devnet::{self, NetSpec, RunningDc};
+use daoli_protocol::block::{Batch, CertifiedBlock};
+use daoli_protocol::codec::{ChainId, Hash32};
+use daoli_protocol::crypto::Keypair;
+use daoli_protocol::node::Msg;
+use daoli_protocol::tx::{Transaction, TxKind};
+use daoli_wire::client::{ChainStatus, PayrollRoute, SubmitTx, TxReply};
+use daoli_wire::proto as pb;
+use daoli_wire::proto::client_client::ClientClient;
+use daoli_wire::proto::peer_client::PeerClient;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+const BASE: u16 = 17_100;
+const N: usize = 4;
+
+async fn client(i: usize) -> ClientClient<Channel> {
+    ClientClient::connect(devnet::client_endpoint(BASE, i))
+        .await
+        .expect("client endpoint")
+        .max_decoding_message_size(daoli_wire::limits::CLIENT_CLIENT_MAX_DECODING)
+}
+
+async fn status(i: usize) -> ChainStatus {
+    let mut c = client(i).await;
+    c.chain_status(pb::ChainStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner()
+        .try_into()
+        .expect("a well-formed status")
+}
+
+async fn block(i: usize, h: u64) -> (CertifiedBlock, Vec<Batch>) {
+    let mut c = client(i).await;
+    c.get_block(pb::GetBlockRequest { height: h })
+        .await
+        .expect("a certified block")
+        .into_inner()
+        .try_into()
+        .expect("a well-formed block")
+}
+
+async fn wait_for(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !ok().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Submits a transfer from `key` with `nonce` to the buffer its route names, retrying while the
+/// route moves; returns its hash once acknowledged.
+async fn submit(chain: &ChainId, key: &Keypair, nonce: u64) -> Hash32 {
+    let to = Keypair::from_label("devnet-test/recipient").public();
+    for _ in 0..50 {
+        let mut c = client(0).await;
+        let route: PayrollRoute = c
+            .route(pb::RouteRequest {
+                sender: key.public().0.to_vec(),
+            })
+            .await
+            .expect("route")
+            .into_inner()
+            .try_into()
+            .expect("a route");
+        let tx = Transaction::new(key, chain, nonce, 1, TxKind::Transfer { to, amount: 7 }, vec![]);
+        let mut b = ClientClient::connect(route.endpoint.clone())
+            .await
+            .expect("buffer endpoint");
+        let r: TxReply = b
+            .submit_tx(pb::SubmitTxRequest::from(&SubmitTx { tx, slot: route.slot }))
+            .await
+            .expect("submit")
+            .into_inner()
+            .try_into()
+            .expect("a reply");
+        match r.result {
+            Ok(()) => return r.tx_hash,
+            Err(daoli_protocol::buffer::BufferError::NonceTaken(_)) => return r.tx_hash,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("no kernel buffer acknowledged nonce {nonce}");
+}
+
+async fn deliver(env: pb::Envelope) -> pb::DeliverReply {
+    let mut p = PeerClient::connect(format!("http://{}", devnet::peer_addr(BASE, 0)))
+        .await
+        .expect("peer endpoint");
+    p.deliver(env).await.expect("a reply").into_inner()
+}
+
+#[actix::test]
+async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let g = devnet::new_genesis(N, BASE);
+    let chain = g.chain_id();
+    let net = NetSpec {
+        genesis: g,
+        data_dir: dir.path().to_path_buf(),
+        base_port: BASE,
+        on_committed: None,
+    };
+    let mut dcs: Vec<Option<RunningDc>> = Vec::new();
+    for i in 0..N {
+        dcs.push(Some(devnet::start_dc(&net, i).await.expect("a datacenter starts")));
+    }
+    wait_for("height 2", 60, async || status(0).await.height >= 2).await;
+
+    // Transactions from four clients, a few nonces each.
+    let keys = devnet::client_keys();
+    let mut sent = Vec::new();
+    for k in keys.iter().take(4) {
+        for nonce in 0..5 {
+            sent.push(submit(&chain, k, nonce).await);
+        }
+    }
+
+    // Datacenter 3 stops (its store stays); the others go on.
+    let dc3 = dcs[3].take().expect("running");
+    let at_stop = dc3.height.load(Ordering::SeqCst);
+    dc3.stop().await;
+    wait_for("three heights without dc3", 60, async || {
+        status(0).await.height >= at_stop + 3
+    })
+    .await;
+
+    // dc3 restarts from its data directory and catches up.
+    let dc3 = devnet::start_dc(&net, 3).await.expect("dc3 restarts");
+    assert!(dc3.resumed_at >= at_stop, "it resumed from its store");
+    let target = status(0).await.height;
+    wait_for("dc3 to catch up", 90, async || status(3).await.height >= target).await;
+    wait_for("dc3 ready", 30, async || dc3.readiness.state().is_ok()).await;
+    dcs[3] = Some(dc3);
+
+    // Every acknowledged transaction is executed, exactly once (those dc3 acknowledged
+    // before it stopped, once it is back: its buffer kept them).
+    let executed = async || {
+        let top = status(0).await.height;
+        let mut seen: BTreeMap<Hash32, u32> = BTreeMap::new();
+        for h in 1..=top {
+            for b in block(0, h).await.1 {
+                for tx in &b.txs {
+                    *seen.entry(tx.hash()).or_default() += 1;
+                }
+            }
+        }
+        seen
+    };
+    wait_for("every transaction executed", 60, async || {
+        let seen = executed().await;
+        sent.iter().all(|h| seen.contains_key(h))
+    })
+    .await;
+    let seen = executed().await;
+    for h in &sent {
+        assert_eq!(seen.get(h), Some(&1), "tx {} executed once", h.short());
+    }
+
+    // Every datacenter holds the same chain, hence the same state roots.
+    let common = {
+        let mut m = u64::MAX;
+        for i in 0..N {
+            m = m.min(status(i).await.height);
+        }
+        m
+    };
+    for h in 1..=common {
+        let reference = block(0, h).await.0.block.hash();
+        for i in 1..N {
+            assert_eq!(block(i, h).await.0.block.hash(), reference, "dc{i} at height {h}");
+        }
+    }
+    let roots: Vec<Hash32> = {
+        let mut v = Vec::new();
+        for i in 0..N {
+            v.push(block(i, common).await.0.block.hash());
+        }
+        v
+    };
+    assert!(roots.windows(2).all(|w| w[0] == w[1]));
+
+    // Bad peer input: each refused with its reason; nothing changes.
+    let before = status(0).await;
+    let peer = devnet::identities(N)[1].root.clone();
+    let msg = Msg::SyncRequest { from: 1 };
+    let seq = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+            + 1_000_000_000
+    };
+    let good = pb::Envelope::seal(&peer, &chain, seq(), &msg).expect("seal");
+    let cases: Vec<(&str, pb::Envelope)> = vec![
+        (
+            "malformed",
+            pb::Envelope {
+                body: vec![0xff, 0xff, 0xff],
+                ..pb::Envelope::seal(&peer, &chain, seq(), &msg).expect("seal")
+            },
+        ),
+        ("oversized", {
+            // Well framed, signed, but more digests than a batch request may carry.
+            let body = prost::Message::encode_to_vec(&pb::PeerMessage {
+                msg: Some(pb::peer_message::Msg::BatchRequest(pb::BatchRequest {
+                    digests: vec![vec![1; 32]; daoli_wire::limits::MAX_BATCH_REQUEST_DIGESTS + 1],
+                })),
+            });
+            let seq = seq();
+            let from = peer.public();
+            let digest = daoli_wire::envelope_digest(&chain, &from, seq, &body);
+            pb::Envelope {
+                chain_id: chain.0.to_vec(),
+                from: from.0.to_vec(),
+                seq,
+                signature: peer.sign(digest.as_bytes()).0.to_vec(),
+                body,
+            }
+        }),
+        (
+            "bad signature",
+            pb::Envelope {
+                signature: {
+                    // A canonical signature, for other bytes.
+                    let mut s = good.signature.clone();
+                    s[33] ^= 1;
+                    s
+                },
+                seq: seq(),
+                ..good.clone()
+            },
+        ),
+        (
+            "wrong chain",
+            pb::Envelope::seal(&peer, &Hash32([7; 32]), seq(), &msg).expect("seal"),
+        ),
+        (
+            "unknown peer",
+            pb::Envelope::seal(&Keypair::from_label("stranger"), &chain, seq(), &msg).expect("seal"),
+        ),
+    ];
+    for (what, env) in cases {
+        let r = deliver(env).await;
+        assert_eq!(r.outcome(), pb::DeliverOutcome::Refused, "{what}: {r:?}");
+        assert!(!r.reason.is_empty(), "{what}: a reason");
+        println!("{what}: refused: {}", r.reason);
+    }
+    // A replay of an accepted envelope is refused too.
+    let ok = deliver(good.clone()).await;
+    assert_eq!(ok.outcome(), pb::DeliverOutcome::Accepted, "{ok:?}");
+    let again = deliver(good).await;
+    assert_eq!(again.outcome(), pb::DeliverOutcome::Refused, "replay: {again:?}");
+
+    // Bad client input: a transaction with a broken signature, sent where it belongs, is
+    // refused for its signature.
+    let mut tx = Transaction::new(
+        &keys[5],
+        &chain,
+        0,
+        1,
+        TxKind::Transfer {
+            to: keys[6].public(),
+            amount: 1,
+        },
+        vec![],
+    );
+    tx.sig.0[40] ^= 1;
+    let mut c = client(0).await;
+    let route: PayrollRoute = c
+        .route(pb::RouteRequest {
+            sender: keys[5].public().0.to_vec(),
+        })
+        .await
+        .expect("route")
+        .into_inner()
+        .try_into()
+        .expect("a route");
+    let mut b = ClientClient::connect(route.endpoint.clone())
+        .await
+        .expect("buffer endpoint");
+    let r: TxReply = b
+        .submit_tx(pb::SubmitTxRequest::from(&SubmitTx { tx, slot: route.slot }))
+        .await
+        .expect("a reply")
+        .into_inner()
+        .try_into()
+        .expect("well-formed");
+    assert!(
+        matches!(r.result, Err(daoli_protocol::buffer::BufferError::Invalid(_))),
+        "{:?}",
+        r.result
+    );
+    assert!(r.result.is_err(), "a badly signed transaction is refused");
+    println!("badly signed transaction: refused: {}", r.result.unwrap_err());
+    // A malformed client request (no transaction) gets a clear gRPC error.
+    let e = c
+        .submit_tx(pb::SubmitTxRequest { tx: None, slot: 0 })
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    println!("malformed request: {}", e.message());
+    // The chain went on as before: same chain, not behind.
+    let after = status(0).await;
+    assert_eq!(after.chain_id, before.chain_id);
+    assert!(after.height >= before.height);
+    assert_eq!(block(0, before.height).await.0.block.hash(), before.tip_hash);
+
+    for dc in dcs.into_iter().flatten() {
+        dc.stop().await;
+    }
+}
