@@ -183,6 +183,8 @@ pub struct RoleHost<R: Role> {
     queued: Gauge,
     refused: Counter,
     persisted: Counter,
+    /// Joined when the host is made, so no event published after that is missed.
+    sub: Option<Box<dyn crate::bus::Subscriber<RoleEvent>>>,
 }
 
 impl<R: Role> std::fmt::Debug for RoleHost<R> {
@@ -209,7 +211,15 @@ impl<R: Role> RoleHost<R> {
             &format!("{}_persisted", R::SERVICE.replace('-', "_")),
             "Store transactions made durable before outputs left",
         );
+        let sub = match deps.bus.subscribe("events", R::SERVICE) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(service = R::SERVICE, error = %e, "cannot subscribe to the bus");
+                None
+            }
+        };
         RoleHost {
+            sub,
             role,
             deps,
             replies: HashMap::new(),
@@ -372,20 +382,17 @@ impl<R: Role> Actor for RoleHost<R> {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
         self.deps.local.add(R::SERVICE, ctx.address().recipient());
-        match self.deps.bus.subscribe("events", R::SERVICE) {
-            Ok(mut sub) => {
-                let me = ctx.address();
-                actix::spawn(async move {
-                    while let Some(RoleEvent(e)) = sub.recv().await {
-                        if me.send(FromBus(e)).await.is_err() {
-                            break;
-                        }
+        if let Some(mut sub) = self.sub.take() {
+            let me = ctx.address();
+            actix::spawn(async move {
+                while let Some(RoleEvent(e)) = sub.recv().await {
+                    if me.send(FromBus(e)).await.is_err() {
+                        break;
                     }
-                });
-            }
-            Err(e) => tracing::error!(service = R::SERVICE, error = %e, "cannot subscribe to the bus"),
+                }
+            });
         }
-        self.step(ctx, |_, _, _| {});
+        self.step(ctx, |r, now, out| r.start(now, out));
     }
 }
 

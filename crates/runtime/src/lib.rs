@@ -9,6 +9,7 @@ pub mod admin;
 pub mod bus;
 pub mod client;
 pub mod config;
+pub mod fakes;
 pub mod host;
 pub mod metrics;
 pub mod peer;

@@ -23,6 +23,8 @@ pub struct Clock {
     done: BTreeSet<Phase>,
     next_stall: u64,
     held: NextCycle,
+    /// Whether a cycle was started (a fresh clock starts one when its shell starts it).
+    started: bool,
 }
 
 impl Clock {
@@ -40,13 +42,15 @@ impl Clock {
             cycle,
             seed: None,
             done: BTreeSet::new(),
-            next_stall: now,
+            next_stall: now + 3 * cycle.length,
             held: NextCycle::default(),
+            started: false,
         })
     }
 
     /// Starts the cycle after the chain's tip (at creation, after a restart, after a block).
     pub fn start_cycle(&mut self, now: u64, out: &mut Vec<Output>) {
+        self.started = true;
         let h = self.f.chain.height() + 1;
         self.cycle = Cycle {
             height: h,
@@ -59,6 +63,13 @@ impl Clock {
         out.push(Output::Event(Event::Cycle(self.cycle)));
         for (from, m) in self.held.take(h) {
             let _ = self.on_msg(now, from, m, out);
+        }
+    }
+
+    /// Starts the first cycle if none was (a service starting on its own).
+    pub fn start(&mut self, now: u64, out: &mut Vec<Output>) {
+        if !self.started {
+            self.start_cycle(now, out);
         }
     }
 

@@ -165,6 +165,8 @@ pub use crate::params::{Genesis, Identity};
 pub trait Role: std::fmt::Debug + Send + Unpin + 'static {
     /// The service that runs this role (`clock-beacon`, `miner-pool`, ...).
     const SERVICE: &'static str;
+    /// Called once when its shell starts it (the clock begins its first cycle here).
+    fn start(&mut self, _now: u64, _out: &mut Vec<Output>) {}
     fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>);
     /// A message from peer `from` (or a client); roles refuse what is not theirs.
     fn on_msg(&mut self, _now: u64, _from: PublicKey, _msg: Msg, _out: &mut Vec<Output>) -> Result<(), Reject> {
@@ -233,8 +235,27 @@ fn never<T>(_: &T) -> Option<u64> {
     None
 }
 
-role!(clock::Clock, "clock-beacon", msg: clock::Clock::on_msg, tick: clock::Clock::tick,
-    deadline: |c: &clock::Clock| Some(c.deadline()));
+impl Role for clock::Clock {
+    const SERVICE: &'static str = "clock-beacon";
+    fn start(&mut self, now: u64, out: &mut Vec<Output>) {
+        clock::Clock::start(self, now, out)
+    }
+    fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        clock::Clock::on_event(self, now, ev, out)
+    }
+    fn on_msg(&mut self, now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+        clock::Clock::on_msg(self, now, from, msg, out)
+    }
+    fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+        clock::Clock::tick(self, now, out)
+    }
+    fn deadline(&self) -> Option<u64> {
+        Some(clock::Clock::deadline(self))
+    }
+    fn height(&self) -> u64 {
+        self.f.chain.height()
+    }
+}
 role!(lot_drawing::LotDrawing, "lot-drawing", msg: lot_drawing::LotDrawing::on_msg, tick: idle, deadline: never);
 role!(kernel_buffer::KernelBufferRole, "kernel-buffer", msg: kernel_buffer::KernelBufferRole::on_msg,
     tick: kernel_buffer::KernelBufferRole::tick, deadline: never);

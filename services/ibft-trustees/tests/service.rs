@@ -1,0 +1,70 @@
+//! The trustee's actor against its role machine, with a fake bus and store: given the cycle
+//! and the drawing, the seat (all 11 seats here) proposes, votes and decides, and every vote
+//! is stored before it leaves.
+
+use daoli_protocol::crypto::Keypair;
+use daoli_protocol::dcc::Cycle;
+use daoli_protocol::lot::{LotTemplate, mine};
+use daoli_protocol::node::Msg;
+use daoli_protocol::roles::{Drawn, Event};
+use daoli_runtime::fakes::{Entry, Fakes, TestNet, until};
+use daoli_runtime::host::now_ms;
+
+#[actix::test]
+async fn every_vote_is_stored_before_it_is_sent_and_the_seat_decides() {
+    let net = TestNet::new();
+    let f = Fakes::default();
+    let id = &net.dcs[0];
+    let role = daoli_ibft_trustees::Role::new(net.genesis.clone(), id.vote.clone(), vec![]).unwrap();
+    daoli_ibft_trustees::start(role, f.deps(id.root.public(), net.chain()));
+    let chain = daoli_protocol::chain::Chain::new(net.genesis.clone()).unwrap();
+    let t = LotTemplate {
+        height: 1,
+        prev_hash: chain.tip_hash(),
+        sponsor: net.dcs[1].sponsor.public(),
+    };
+    let lot = mine(
+        &Keypair::from_label("svc-test/m"),
+        &net.chain(),
+        &t,
+        net.genesis.params.pow_bits,
+        0,
+        1 << 20,
+    )
+    .unwrap()
+    .countersign(&net.dcs[1].sponsor, &net.chain());
+    let seed = daoli_protocol::seed::fallback(&net.chain(), &chain.seeds[0], 1);
+    let length = chain.cycle_length();
+    // The throttle is now: the cycle began 0.6 L ago.
+    let start = now_ms() - length * 6 / 10;
+    f.bus.inject(Event::Cycle(Cycle {
+        height: 1,
+        start,
+        length,
+    }));
+    f.bus.inject(Event::Drawn(Box::new(Drawn {
+        height: 1,
+        seed,
+        vrf_proof: None,
+        tree: vec![lot.clone()],
+        counted: vec![lot],
+    })));
+    let decided = |e: &[Entry]| e.iter().any(|x| matches!(x, Entry::Published(Event::Decided(..))));
+    assert!(until(&f.log, 20, decided).await, "{:?}", f.log.entries());
+    let log = f.log.entries();
+    let mut votes_sent = 0;
+    for (i, e) in log.iter().enumerate() {
+        if let Entry::Sent(None, Msg::Vote(_)) = e {
+            votes_sent += 1;
+            let stored = log[..i]
+                .iter()
+                .filter(|x| matches!(x, Entry::Stored(k) if k == &["vote"]))
+                .count();
+            assert!(
+                stored >= votes_sent,
+                "vote {votes_sent} left before it was stored: {log:?}"
+            );
+        }
+    }
+    assert!(votes_sent >= 2, "a prevote and a precommit");
+}

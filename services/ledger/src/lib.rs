@@ -1,0 +1,19 @@
+//! Ledger: batches, MicroBlocks, evidence, the certified chain (stored with its batches before it is announced), catch-up.
+//!
+//! The service is its role machine ([`Role`]) inside the generic actor of
+//! [`daoli_runtime::host`]: a bounded mailbox, outputs carried out in order (persistence
+//! first), a gauge of events waiting for the bus.
+#![forbid(unsafe_code)]
+
+use actix::Addr;
+use daoli_runtime::host::{HostDeps, RoleHost};
+
+pub use daoli_protocol::roles::ledger::Ledger as Role;
+
+/// The service's actor.
+pub type Service = RoleHost<Role>;
+
+/// Starts the service's actor on its own thread, subscribed to its datacenter's bus.
+pub fn start(role: Role, deps: HostDeps) -> Addr<Service> {
+    RoleHost::new(role, deps).start_on_arbiter()
+}
