@@ -86,6 +86,9 @@ pub struct LoadArgs {
     /// How long to submit, seconds (then up to 10 s more for the last to finalize).
     #[arg(long, default_value_t = 30)]
     duration: u64,
+    /// Datacenters verifying each transaction on this machine (for the signature bound).
+    #[arg(long, default_value_t = 4)]
+    datacenters: usize,
     #[arg(long)]
     json: bool,
 }
@@ -364,10 +367,24 @@ pub fn load(a: LoadArgs) -> ExitCode {
             tokio::time::sleep(Duration::from_secs(a.duration)),
         )
         .await;
+        // The same machine's signature bound, measured after the run so as not to slow it.
+        let rate = tokio::task::spawn_blocking(|| load::signature_rate(3.0)).await.unwrap_or(0.0);
+        let per_tx = load::verifications_per_tx(a.datacenters);
+        let bound = rate / per_tx as f64;
+        let finalized = r.finalized as f64 / r.elapsed.as_secs_f64().max(1e-9);
         if a.json {
-            println!("{}", r.json());
+            let mut j = r.json();
+            j["signature_verifications_per_s"] = json!(rate);
+            j["verifications_per_tx"] = json!(per_tx);
+            j["bound_tps"] = json!(bound);
+            j["ratio"] = json!(finalized / bound.max(1e-9));
+            println!("{j}");
         } else {
             println!("{}", r.summary());
+            println!(
+                "signature bound: {rate:.0} verifications/s on all cores / {per_tx} per transaction = {bound:.0} tx/s; finalized/bound = {:.3}",
+                finalized / bound.max(1e-9)
+            );
         }
         ExitCode::SUCCESS
     })

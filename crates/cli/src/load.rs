@@ -322,3 +322,57 @@ pub async fn drive(
     sh.report.elapsed = start.elapsed();
     sh.report.clone()
 }
+
+/// Signature verifications per transaction in a devnet on one machine: the kernel buffer that
+/// admits it checks it once, and the ledger of each of the `datacenters` checks it again in its
+/// batch (the other roles trust their own ledger).
+pub fn verifications_per_tx(datacenters: usize) -> u64 {
+    1 + datacenters as u64
+}
+
+/// This machine's signature bound: batch verifications per second on all cores (batches of
+/// 64 transfers' signatures, `secs` seconds per core).
+pub fn signature_rate(secs: f64) -> f64 {
+    use daoli_protocol::crypto::verify_batch;
+    let key = daoli_protocol::crypto::Keypair::from_label("load/bound");
+    let chain = daoli_protocol::codec::Hash32([9; 32]);
+    let txs: Vec<Transaction> = (0..64)
+        .map(|i| {
+            Transaction::new(
+                &key,
+                &chain,
+                i,
+                1,
+                TxKind::Transfer {
+                    to: key.public(),
+                    amount: 1,
+                },
+                vec![],
+            )
+        })
+        .collect();
+    let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.signing_bytes(&chain)).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_core: Vec<u64> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let items: Vec<_> = txs
+                        .iter()
+                        .zip(&msgs)
+                        .map(|(t, m)| (t.sender, m.as_slice(), t.sig))
+                        .collect();
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while start.elapsed().as_secs_f64() < secs {
+                        verify_batch(&items).expect("valid signatures");
+                        n += items.len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("bench thread")).collect()
+    });
+    per_core.iter().sum::<u64>() as f64 / secs
+}
