@@ -343,41 +343,42 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         a.push(arb);
         h
     };
-    // Consumers first, so that no event is published before its subscribers joined.
+    // Each host joins the bus when it is made, here, before any of them starts: no event is
+    // published before every role subscribed.
     let h = on(&mut arbiters);
     {
-        let d = deps(6, None);
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(lottery, d))
+        let host = RoleHost::new(lottery, deps(6, None));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let h = on(&mut arbiters);
     {
-        let d = deps(4, None);
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(trustee, d))
+        let host = RoleHost::new(trustee, deps(4, None));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let h = on(&mut arbiters);
     let ledger = {
-        let d = deps(5, Some(hook));
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(ledger, d))
+        let host = RoleHost::new(ledger, deps(5, Some(hook)));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let h = on(&mut arbiters);
     let kernel_buffer = {
-        let d = deps(3, None);
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(kernel_buffer, d))
+        let host = RoleHost::new(kernel_buffer, deps(3, None));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let h = on(&mut arbiters);
     {
-        let d = deps(2, None);
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(lot_drawing, d))
+        let host = RoleHost::new(lot_drawing, deps(2, None));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let h = on(&mut arbiters);
     let miner_pool = {
-        let d = deps(1, None);
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(miner_pool, d))
+        let host = RoleHost::new(miner_pool, deps(1, None));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let h = on(&mut arbiters);
     let clock = {
-        let d = deps(0, None);
-        RoleHost::start_in_arbiter(&h, move |_| RoleHost::new(clock, d))
+        let host = RoleHost::new(clock, deps(0, None));
+        RoleHost::start_in_arbiter(&h, move |_| host)
     };
     let api = ClientApi {
         clock,

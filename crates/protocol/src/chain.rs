@@ -550,6 +550,13 @@ impl Chain {
     /// refused, as is a block out of place.
     pub fn follow(&mut self, cb: CertifiedBlock, store: &BTreeMap<Hash32, Batch>) -> Result<ExecOutcome, BlockError> {
         self.next_height_of(&cb.block)?;
+        let tip = self.tip_hash();
+        if cb.block.header.prev_hash != tip {
+            return Err(BlockError::Prev {
+                got: cb.block.header.prev_hash.short(),
+                expected: tip.short(),
+            });
+        }
         let batches = match &cb.block.micro {
             None => Vec::new(),
             Some(m) => m

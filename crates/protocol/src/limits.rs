@@ -35,3 +35,7 @@ pub const BUFFER_TXS: usize = 65_536;
 /// Cycles a transaction whose nonce is ahead of its sender's account (a gap) is kept before it
 /// expires; it is never sealed while the gap lasts.
 pub const GAP_EXPIRY_CYCLES: u64 = 16;
+
+/// Batches a ledger keeps for the blocks its trustee waits on in one height, and second
+/// versions of batch slots it keeps in case one is wanted.
+pub const WANTED_BATCHES: usize = 1024;

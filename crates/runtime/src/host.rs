@@ -62,12 +62,18 @@ impl PeerSink for crate::peer::Peers {
 /// Hands checked messages from the peer server to the local service that takes each, and
 /// its verdict back. Runs until the server's channel closes.
 pub async fn route_inbound(mut inbound: tokio::sync::mpsc::Receiver<crate::peer::Inbound>, local: LocalRoutes) {
+    // One task per message, so that a slow role does not hold up the others; at most this
+    // many at once (beyond, the sender hears "busy").
+    let tasks = Arc::new(tokio::sync::Semaphore::new(INBOUND_TASKS));
     while let Some(m) = inbound.recv().await {
         let Some(r) = local.route(&m.msg) else {
             let _ = m.reply.send(Err(Reject::NotMine));
             continue;
         };
-        // One task per message: a slow role does not hold up the others.
+        let Ok(permit) = tasks.clone().try_acquire_owned() else {
+            let _ = m.reply.send(Err(Reject::Busy("messages being handled", INBOUND_TASKS)));
+            continue;
+        };
         actix::spawn(async move {
             let verdict = r
                 .send(Deliver {
@@ -77,9 +83,13 @@ pub async fn route_inbound(mut inbound: tokio::sync::mpsc::Receiver<crate::peer:
                 .await
                 .unwrap_or(Err(Reject::NotMine));
             let _ = m.reply.send(verdict);
+            drop(permit);
         });
     }
 }
+
+/// Peer messages being handed to local services at once, per datacenter.
+pub const INBOUND_TASKS: usize = 4096;
 
 /// A peer or client message for a role.
 #[derive(Debug, Message)]
@@ -185,6 +195,8 @@ pub struct RoleHost<R: Role> {
     persisted: Counter,
     /// Joined when the host is made, so no event published after that is missed.
     sub: Option<Box<dyn crate::bus::Subscriber<RoleEvent>>>,
+    /// A store write failed: nothing leaves any more.
+    failed: bool,
 }
 
 impl<R: Role> std::fmt::Debug for RoleHost<R> {
@@ -219,6 +231,7 @@ impl<R: Role> RoleHost<R> {
             }
         };
         RoleHost {
+            failed: false,
             sub,
             role,
             deps,
@@ -240,6 +253,9 @@ impl<R: Role> RoleHost<R> {
     }
 
     fn carry_out(&mut self, outs: Vec<Output>, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
         let mut persist: Vec<Output> = Vec::new();
         for o in outs {
             match o {
@@ -250,18 +266,26 @@ impl<R: Role> RoleHost<R> {
                 | Output::PersistBlock(..) => persist.push(o),
                 other => {
                     if !persist.is_empty() && !self.flush(&mut persist) {
-                        // Not durable: nothing after it may leave. The role machine already
-                        // counts the statement as made; a restart restores the store's view.
-                        tracing::error!(service = R::SERVICE, "store write failed: outputs held back");
-                        return;
+                        return self.fail(ctx);
                     }
                     self.leave(other, ctx);
                 }
             }
         }
-        if !persist.is_empty() {
-            self.flush(&mut persist);
+        if !persist.is_empty() && !self.flush(&mut persist) {
+            self.fail(ctx);
         }
+    }
+
+    /// A store write failed: the role machine already counts the statement as made, so
+    /// nothing it says from now on may leave (a re-sent vote or an `Again` acknowledgement
+    /// would not be durable). The service stops; a restart rebuilds it from what the store
+    /// holds.
+    fn fail(&mut self, ctx: &mut Context<Self>) {
+        self.failed = true;
+        self.replies.clear();
+        tracing::error!(service = R::SERVICE, "store write failed: the service stops");
+        ctx.stop();
     }
 
     fn flush(&mut self, persist: &mut Vec<Output>) -> bool {
@@ -285,7 +309,7 @@ impl<R: Role> RoleHost<R> {
                 true
             }
             Err(e) => {
-                tracing::error!(service = R::SERVICE, error = %e, "store write refused");
+                tracing::error!(service = R::SERVICE, error = %e, "store write failed");
                 false
             }
         }

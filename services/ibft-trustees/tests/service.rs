@@ -68,3 +68,53 @@ async fn every_vote_is_stored_before_it_is_sent_and_the_seat_decides() {
     }
     assert!(votes_sent >= 2, "a prevote and a precommit");
 }
+
+#[actix::test]
+async fn a_vote_the_store_did_not_take_never_leaves() {
+    let net = TestNet::new();
+    let f = Fakes::default();
+    f.store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = &net.dcs[0];
+    let role = daoli_ibft_trustees::Role::new(net.genesis.clone(), id.vote.clone(), vec![]).unwrap();
+    daoli_ibft_trustees::start(role, f.deps(id.root.public(), net.chain()));
+    let chain = daoli_protocol::chain::Chain::new(net.genesis.clone()).unwrap();
+    let t = LotTemplate {
+        height: 1,
+        prev_hash: chain.tip_hash(),
+        sponsor: net.dcs[1].sponsor.public(),
+    };
+    let lot = mine(
+        &Keypair::from_label("svc-test/m"),
+        &net.chain(),
+        &t,
+        net.genesis.params.pow_bits,
+        0,
+        1 << 20,
+    )
+    .unwrap()
+    .countersign(&net.dcs[1].sponsor, &net.chain());
+    let seed = daoli_protocol::seed::fallback(&net.chain(), &chain.seeds[0], 1);
+    let length = chain.cycle_length();
+    f.bus.inject(Event::Cycle(Cycle {
+        height: 1,
+        start: now_ms() - length * 6 / 10,
+        length,
+    }));
+    f.bus.inject(Event::Drawn(Box::new(Drawn {
+        height: 1,
+        seed,
+        vrf_proof: None,
+        tree: vec![lot.clone()],
+        counted: vec![lot],
+    })));
+    // Every wave passes; then the clock says the cycle stalled (seats re-send their votes).
+    tokio::time::sleep(std::time::Duration::from_millis(2 * length)).await;
+    f.bus.inject(Event::Phase(1, daoli_protocol::roles::Phase::Stalled));
+    tokio::time::sleep(std::time::Duration::from_millis(length)).await;
+    let log = f.log.entries();
+    assert!(
+        !log.iter().any(|e| matches!(e, Entry::Sent(_, Msg::Vote(_)))),
+        "{log:?}"
+    );
+    assert!(!log.iter().any(|e| matches!(e, Entry::Published(Event::Decided(..)))));
+}

@@ -67,16 +67,21 @@ async fn a_transaction_is_acknowledged_after_it_is_stored() {
 async fn no_acknowledgement_when_the_store_fails() {
     let (net, f, addr, slot) = setup().await;
     f.store.fail.store(true, Ordering::SeqCst);
-    let rx = addr
-        .send(SubmitTx {
-            tx: tx(&net, 0),
-            slot,
-            from: net.client.public(),
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let submit = || SubmitTx {
+        tx: tx(&net, 0),
+        slot,
+        from: net.client.public(),
+    };
+    let rx = addr.send(submit()).await.unwrap().unwrap();
     assert!(rx.await.is_err(), "the reply was never sent");
+    // The client tries again (the buffer's memory holds the transaction): still no
+    // acknowledgement, even once the store works again. The service stopped; a restart
+    // rebuilds it from what the store holds.
+    f.store.fail.store(false, Ordering::SeqCst);
+    if let Ok(Ok(rx)) = addr.send(submit()).await {
+        assert!(rx.await.is_err(), "acknowledged a transaction that was never stored");
+    }
+    assert!(!f.log.entries().iter().any(|e| matches!(e, Entry::Stored(_))));
 }
 
 #[actix::test]

@@ -23,6 +23,8 @@ pub struct KernelBufferRole {
     batch_key: Keypair,
     pub buffer: KernelBuffer,
     cycle: Cycle,
+    /// A cycle announced before this role applied the block that starts it.
+    pending_cycle: Option<Cycle>,
     /// Mining closed this cycle: from then on, transactions arriving at a datacenter that
     /// serves no slot are handed over at once.
     closed: bool,
@@ -40,6 +42,7 @@ impl KernelBufferRole {
                 start: 0,
                 length: 0,
             },
+            pending_cycle: None,
             closed: false,
         })
     }
@@ -62,7 +65,7 @@ impl KernelBufferRole {
         !self.f.chain.payroll_of(self.cycle.height - 1, &self.root).is_empty()
     }
 
-    pub fn on_event(&mut self, _now: u64, ev: &Event, out: &mut Vec<Output>) {
+    pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
         match ev {
             Event::Certified(cb, batches) => {
                 if let Ok(Some(outcome)) = self.f.apply(cb, batches) {
@@ -74,8 +77,13 @@ impl KernelBufferRole {
                     let p = self.f.chain.params().clone();
                     self.buffer
                         .on_executed(cb.block.height(), &outcome.receipts, &included, &self.f.chain.state, &p);
+                    let next = self.f.chain.height() + 1;
+                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
+                        self.on_event(now, &Event::Cycle(c), out);
+                    }
                 }
             }
+            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
             Event::Cycle(c) => {
                 self.cycle = *c;
                 self.closed = false;

@@ -20,6 +20,8 @@ pub struct LotDrawing {
     seed: Option<SeedAnnouncement>,
     throttled: bool,
     held: NextCycle,
+    /// A cycle announced before this role applied the block that starts it.
+    pending_cycle: Option<Cycle>,
 }
 
 impl LotDrawing {
@@ -35,6 +37,7 @@ impl LotDrawing {
             seed: None,
             throttled: false,
             held: NextCycle::default(),
+            pending_cycle: None,
         })
     }
 
@@ -46,8 +49,13 @@ impl LotDrawing {
                     for e in std::mem::take(&mut self.pool.evidence) {
                         out.push(Output::Event(Event::Evidence(e)));
                     }
+                    let next = self.f.chain.height() + 1;
+                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
+                        self.on_event(now, &Event::Cycle(c), out);
+                    }
                 }
             }
+            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
             Event::Cycle(c) => {
                 self.cycle = *c;
                 self.pool = LotPool::new(c.height);
@@ -64,7 +72,9 @@ impl LotDrawing {
                     self.publish(out);
                 }
             }
-            Event::Lot(l) if l.height == self.cycle.height => {
+            // Its own lots count until the throttle, like anyone's (the hashing runs off the
+            // protocol's thread and may finish late).
+            Event::Lot(l) if l.height == self.cycle.height && !self.throttled => {
                 let _ = self.pool.add(l.clone());
             }
             Event::Phase(h, Phase::Throttle) if *h == self.cycle.height => {

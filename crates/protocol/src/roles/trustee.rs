@@ -49,6 +49,11 @@ pub struct Trustee {
     own_views: BTreeMap<PublicKey, u32>,
     decided: bool,
     held: NextCycle,
+    /// Peers told once (per height they are behind at) that the ledger has their block.
+    helped: BTreeSet<(PublicKey, u64)>,
+    /// A cycle announced before this role applied the block that starts it (another
+    /// service's view can be a step ahead): begun once that block is applied.
+    pending_cycle: Option<Cycle>,
     /// Events of the next height that came before its cycle began (another service's view
     /// of the chain can be a step ahead), replayed when it begins. Bounded.
     early: Vec<Event>,
@@ -89,6 +94,8 @@ impl Trustee {
             decided: false,
             held: NextCycle::default(),
             early: Vec::new(),
+            helped: BTreeSet::new(),
+            pending_cycle: None,
         })
     }
 
@@ -125,6 +132,7 @@ impl Trustee {
         self.own_view_inputs = None;
         self.own_views.clear();
         self.decided = false;
+        self.helped.retain(|(_, x)| *x + 2 >= h);
         let restored = self.signer.journal.at_height(h);
         self.ibft = Ibft::new(
             h,
@@ -185,8 +193,12 @@ impl Trustee {
                     let state = &self.f.chain.state;
                     self.batches
                         .retain(|d, b| !state.included.contains_key(d) && b.cycle + expiry + 2 >= ch);
+                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == ch + 1) {
+                        self.start_height(now, c, out);
+                    }
                 }
             }
+            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
             Event::Cycle(c) => self.start_height(now, *c, out),
             Event::Batch(b) => {
                 let d = b.digest();
@@ -439,7 +451,9 @@ impl Trustee {
                         .collect()
                 });
                 out.push(Output::Event(Event::Wanted(self.cycle.height, missing.clone())));
-                out.push(Output::Send(from, Msg::BatchRequest(missing)));
+                if from != PublicKey([0; 32]) {
+                    out.push(Output::Send(from, Msg::BatchRequest(missing)));
+                }
                 if self.waiting.len() < limits::WAITING_BLOCKS {
                     self.waiting.insert(hash, b);
                 }
@@ -457,6 +471,7 @@ impl Trustee {
                 .as_ref()
                 .is_none_or(|m| m.batches.iter().all(|r| self.batches.contains_key(&r.digest)));
             if ready {
+                // Every batch it names is held now; the sender is not needed.
                 let _ = self.admit_block(PublicKey([0; 32]), b, out);
             } else {
                 self.waiting.insert(b.hash(), b);
@@ -538,8 +553,14 @@ impl Trustee {
                     return self.hold(from, Msg::Vote(v));
                 }
                 if v.height < h {
-                    // The voter is behind: the ledger hands it the block it is still voting on.
-                    out.push(Output::Event(Event::Behind(from, v.height)));
+                    // The voter is behind: the ledger hands it the block it is still voting on,
+                    // once per peer and height.
+                    if v.height + 2 >= h
+                        && self.helped.len() < limits::NEXT_CYCLE_TOTAL
+                        && self.helped.insert((from, v.height))
+                    {
+                        out.push(Output::Event(Event::Behind(from, v.height)));
+                    }
                     return Err(Reject::Stale);
                 }
                 v.verify_sig(self.f.chain.id()).map_err(|_| Reject::Signature)?;
