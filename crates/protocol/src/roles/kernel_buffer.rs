@@ -65,7 +65,7 @@ impl KernelBufferRole {
         !self.f.chain.payroll_of(self.cycle.height - 1, &self.root).is_empty()
     }
 
-    pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+    pub fn on_event(&mut self, _now: u64, ev: &Event, out: &mut Vec<Output>) {
         match ev {
             Event::Certified(cb, batches) => {
                 if let Ok(Some(outcome)) = self.f.apply(cb, batches) {
@@ -79,7 +79,8 @@ impl KernelBufferRole {
                         .on_executed(cb.block.height(), &outcome.receipts, &included, &self.f.chain.state, &p);
                     let next = self.f.chain.height() + 1;
                     if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
-                        self.on_event(now, &Event::Cycle(c), out);
+                        self.cycle = c;
+                        self.closed = false;
                     }
                 }
             }
