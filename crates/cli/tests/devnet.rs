@@ -127,25 +127,48 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
         }
     }
 
-    // Datacenter 3 stops (its store stays); the others go on.
-    let dc3 = dcs[3].take().expect("running");
-    let at_stop = dc3.height.load(Ordering::SeqCst);
-    dc3.stop().await;
-    wait_for("three heights without dc3", 60, async || {
+    // The datacenter with the least seat weight (at most f: the others then hold a quorum)
+    // stops; its store stays; the others go on. Seats follow the recent leaders' sponsors, so
+    // which one that is depends on the run: a replica of dc0's chain says.
+    let top = status(0).await.height;
+    let mut replica = daoli_protocol::chain::Chain::new(net.genesis.clone()).unwrap();
+    for h in 1..=top {
+        let (cb, batches) = block(0, h).await;
+        let store = batches.into_iter().map(|b| (b.digest(), b)).collect();
+        replica.commit(cb, &store).expect("dc0's chain verifies");
+    }
+    let seats = replica.seats(top + 1);
+    let ids = devnet::identities(N);
+    let victim = (1..N)
+        .min_by_key(|i| seats.weight(&ids[*i].vote.public()))
+        .expect("a datacenter");
+    assert!(
+        seats.weight(&ids[victim].vote.public()) <= seats.f(),
+        "three of four hold a quorum"
+    );
+    println!(
+        "stopping dc{victim} (weight {} of {})",
+        seats.weight(&ids[victim].vote.public()),
+        seats.n()
+    );
+    let stopped = dcs[victim].take().expect("running");
+    let at_stop = stopped.height.load(Ordering::SeqCst);
+    stopped.stop().await;
+    wait_for("three heights without it", 60, async || {
         status(0).await.height >= at_stop + 3
     })
     .await;
 
-    // dc3 restarts from its data directory and catches up.
-    let dc3 = devnet::start_dc(&net, 3).await.expect("dc3 restarts");
-    assert!(dc3.resumed_at >= at_stop, "it resumed from its store");
+    // It restarts from its data directory and catches up.
+    let back = devnet::start_dc(&net, victim).await.expect("it restarts");
+    assert!(back.resumed_at >= at_stop, "it resumed from its store");
     let target = status(0).await.height;
-    wait_for("dc3 to catch up", 90, async || status(3).await.height >= target).await;
-    wait_for("dc3 ready", 30, async || dc3.readiness.state().is_ok()).await;
-    dcs[3] = Some(dc3);
+    wait_for("it to catch up", 90, async || status(victim).await.height >= target).await;
+    wait_for("it to be ready", 30, async || back.readiness.state().is_ok()).await;
+    dcs[victim] = Some(back);
 
-    // Every acknowledged transaction is executed, exactly once (those dc3 acknowledged
-    // before it stopped, once it is back: its buffer kept them).
+    // Every acknowledged transaction is executed, exactly once (those the stopped datacenter
+    // acknowledged before it stopped, once it is back: its buffer kept them).
     let executed = async || {
         let top = status(0).await.height;
         let mut seen: BTreeMap<Hash32, u32> = BTreeMap::new();
