@@ -908,3 +908,176 @@ fn a_block_naming_the_other_version_of_an_equivocated_batch_is_validated() {
         n.describe()
     );
 }
+
+// The chain follower's trusted path (`Chain::follow`) still refuses a block out of place: one
+// that names another previous block, or skips a height.
+#[test]
+fn the_follower_refuses_a_block_that_does_not_extend_its_tip() {
+    let net = net();
+    let mut c = net.chain_at(0);
+    let (cb, batches) = net.record[0].clone();
+    let store = batches.iter().map(|b| (b.digest(), b.clone())).collect();
+    let mut other = cb.clone();
+    other.block.header.prev_hash = Hash32([9; 32]);
+    assert!(matches!(c.follow(other, &store), Err(BlockError::Prev { .. })));
+    let (cb2, b2) = net.record[1].clone();
+    let store2 = b2.iter().map(|b| (b.digest(), b.clone())).collect();
+    assert!(matches!(c.follow(cb2, &store2), Err(BlockError::Height { .. })));
+    assert_eq!(c.height(), 0, "nothing applied");
+    c.follow(cb, &store).unwrap();
+    assert_eq!(c.height(), 1);
+}
+
+// Roles in separate services can see a cycle announced before the block that starts it; they
+// begin it only once that block is applied (else they would use the previous height's seats),
+// and a peer still voting at a certified height is helped once, not once per vote.
+#[test]
+fn a_trustee_begins_a_cycle_after_its_block_and_helps_a_late_voter_once() {
+    use daoli_protocol::dcc::Cycle;
+    use daoli_protocol::node::{Msg, Reject};
+    use daoli_protocol::roles::trustee::Trustee;
+    use daoli_protocol::roles::{Event, Output};
+    let net = net();
+    let mut t = Trustee::new(net.genesis.clone(), net.dcs[0].vote.clone(), vec![]).unwrap();
+    let mut out = Vec::new();
+    let two = Cycle {
+        height: 2,
+        start: 5_000,
+        length: 1_000,
+    };
+    t.on_event(5_000, &Event::Cycle(two), &mut out);
+    assert_eq!(t.cycle.height, 1, "block 1 is not applied yet");
+    let (cb, b) = net.record[0].clone();
+    t.on_event(5_000, &Event::Certified(Box::new(cb), b), &mut out);
+    assert_eq!((t.cycle, t.ibft.height), (two, 2), "begun once its block is applied");
+    let chain = net.genesis.chain_id();
+    let late = Vote::sign_unchecked(&net.dcs[1].vote, &chain, 1, 0, Step::Prevote, None, 0);
+    let from = net.dcs[1].root.public();
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(
+            t.on_msg(5_010, from, Msg::Vote(late.clone()), &mut out),
+            Err(Reject::Stale)
+        );
+    }
+    let helped = out
+        .iter()
+        .filter(|o| matches!(o, Output::Event(Event::Behind(..))))
+        .count();
+    assert_eq!(helped, 1);
+}
+
+// Lot drawing counts this datacenter's own lots like anyone's: until the throttle only (the
+// hashing runs off the protocol's thread and may finish late).
+#[test]
+fn own_lots_after_the_throttle_are_not_counted() {
+    use daoli_protocol::dcc::Cycle;
+    use daoli_protocol::roles::lot_drawing::LotDrawing;
+    use daoli_protocol::roles::{Event, Phase};
+    let net = net();
+    let c = net.chain_at(0);
+    let id = *c.id();
+    let p = &net.genesis.params;
+    let mut d = LotDrawing::new(net.genesis.clone()).unwrap();
+    let mut out = Vec::new();
+    let one = Cycle {
+        height: 1,
+        start: 0,
+        length: 1_000,
+    };
+    d.on_event(0, &Event::Cycle(one), &mut out);
+    let early = common::sponsored_lot(&id, 1, c.tip_hash(), &net.dcs[1], "own-early", p.pow_bits, 0);
+    let late = common::sponsored_lot(&id, 1, c.tip_hash(), &net.dcs[1], "own-late", p.pow_bits, 0);
+    d.on_event(10, &Event::Lot(early.clone()), &mut out);
+    d.on_event(600, &Event::Phase(1, Phase::Throttle), &mut out);
+    d.on_event(700, &Event::Lot(late.clone()), &mut out);
+    assert!(d.pool.holds(&early));
+    assert!(!d.pool.holds(&late));
+}
+
+// Checks each role makes on a peer's message, one per role: a lot after the throttle, a seed
+// not proven by the rank-0 producer, a MicroBlock signed by a key that does not produce at
+// its rank, a round-1 proposal from a seat that does not propose round 1.
+#[test]
+fn each_role_refuses_what_its_rule_refuses() {
+    use daoli_protocol::dcc::{Cycle, EventError};
+    use daoli_protocol::node::{Msg, Proposal, Reject};
+    use daoli_protocol::roles::Event;
+    use daoli_protocol::roles::clock::Clock;
+    use daoli_protocol::roles::ledger::Ledger;
+    use daoli_protocol::roles::lot_drawing::LotDrawing;
+    use daoli_protocol::roles::trustee::Trustee;
+    use daoli_protocol::seed::SeedAnnouncement;
+    let net = net();
+    let g = &net.genesis;
+    let c = net.chain_at(0);
+    let id = *c.id();
+    let from = net.dcs[1].root.public();
+    let mut out = Vec::new();
+    let one = Cycle {
+        height: 1,
+        start: 0,
+        length: 1_000,
+    };
+
+    // Lot drawing: a peer's lot counts before the throttle, not after.
+    let mut d = LotDrawing::new(g.clone()).unwrap();
+    d.on_event(0, &Event::Cycle(one), &mut out);
+    let lot = |m: &str| common::sponsored_lot(&id, 1, c.tip_hash(), &net.dcs[1], m, g.params.pow_bits, 0);
+    assert_eq!(d.on_msg(10, from, Msg::Lot(lot("in-time")), &mut out), Ok(()));
+    let late = d.on_msg(one.throttle(&g.params), from, Msg::Lot(lot("late")), &mut out);
+    assert!(matches!(late, Err(Reject::Event(EventError::Late { .. }))), "{late:?}");
+
+    // Clock: the seed of height 1 is proven by the VRF key of rank 0 of block 0, no other.
+    let producer = c.seed_producer(1).unwrap();
+    let (maker, other) = {
+        let k = net.dcs.iter().position(|x| x.vrf.public() == producer).unwrap();
+        (&net.dcs[k], &net.dcs[(k + 1) % net.dcs.len()])
+    };
+    let mut clock = Clock::new(g.clone(), maker.root.public(), maker.vrf.clone(), 0).unwrap();
+    clock.start(0, &mut out);
+    let forged = SeedAnnouncement::produce(&other.vrf, &id, &c.seeds[0], 1);
+    assert!(matches!(
+        clock.on_msg(10, from, Msg::Seed(forged), &mut out),
+        Err(Reject::Seed(_))
+    ));
+    let real = SeedAnnouncement::produce(&maker.vrf, &id, &c.seeds[0], 1);
+    assert_eq!(clock.on_msg(10, from, Msg::Seed(real), &mut out), Ok(()));
+
+    // Ledger and trustee at height 2.
+    let (cb1, b1) = net.record[0].clone();
+    let (cb2, _) = net.record[1].clone();
+    let mut l = Ledger::new(g.clone(), net.dcs[0].root.public(), net.dcs[0].micro.clone()).unwrap();
+    l.on_msg(10, from, Msg::Certified(cb1.clone(), b1.clone()), &mut out)
+        .unwrap();
+    let m = cb2.block.micro.clone().expect("a MicroBlock at height 2");
+    let stranger = net.dcs.iter().find(|x| x.micro.public() != m.producer_pk).unwrap();
+    let mut wrong = m.clone();
+    wrong.producer_pk = stranger.micro.public();
+    let wrong = wrong.sign(&stranger.micro, &id);
+    assert_eq!(l.on_msg(20, from, Msg::Micro(wrong), &mut out), Err(Reject::Signature));
+    assert_eq!(l.on_msg(20, from, Msg::Micro(m), &mut out), Ok(()));
+
+    let mut t = Trustee::new(g.clone(), net.dcs[0].vote.clone(), vec![]).unwrap();
+    t.on_event(10, &Event::Certified(Box::new(cb1), b1), &mut out);
+    t.on_event(
+        10,
+        &Event::Cycle(Cycle {
+            height: 2,
+            start: 10,
+            length: 1_000,
+        }),
+        &mut out,
+    );
+    let proposer = t.ibft.seats.proposer(1);
+    let seat = net
+        .dcs
+        .iter()
+        .find(|x| x.vote.public() != proposer && t.ibft.seats.weight(&x.vote.public()) > 0)
+        .unwrap();
+    let p = Proposal::new(&seat.vote, &id, 1, None, cb2.block.clone());
+    assert_eq!(
+        t.on_msg(20, from, Msg::Proposal(p), &mut out),
+        Err(Reject::NotProposer(1))
+    );
+}

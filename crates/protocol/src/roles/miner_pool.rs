@@ -171,3 +171,75 @@ impl MinerPool {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Hash32;
+    use crate::params::Identity;
+
+    // A lot a hosted miner or a client device brings is countersigned only if it is for this
+    // cycle and block, names this sponsor, meets the proof of work and is the miner's first.
+    #[test]
+    fn a_mined_lot_is_countersigned_once_and_only_if_valid() {
+        let id = Identity::from_label("pool-test/dc0");
+        let mut g = Genesis::solo(&id, vec![]);
+        g.params.pow_bits = 4;
+        let chain = g.chain_id();
+        let mut pool = MinerPool::new(g, id.sponsor.clone(), vec![], 1).unwrap();
+        let mut out = Vec::new();
+        pool.on_event(
+            0,
+            &Event::Cycle(Cycle {
+                height: 1,
+                start: 0,
+                length: 1_000,
+            }),
+            &mut out,
+        );
+        let tip = pool.f.chain.tip_hash();
+        let lot = |sponsor: PublicKey, height: u64, prev: crate::codec::Hash32, miner: &str, bits: u32| {
+            let t = LotTemplate {
+                height,
+                prev_hash: prev,
+                sponsor,
+            };
+            crate::lot::mine(&Keypair::from_label(miner), &chain, &t, bits, 0, 1 << 20).unwrap()
+        };
+        let me = id.sponsor.public();
+        let wrong = |l: Lot, pool: &mut MinerPool| {
+            let mut out = Vec::new();
+            let r = pool.on_mined(0, l, &mut out);
+            assert!(out.is_empty(), "a refused lot signs nothing");
+            r
+        };
+        assert_eq!(wrong(lot(me, 2, tip, "m", 4), &mut pool), Err(Reject::Stale));
+        assert_eq!(
+            wrong(lot(me, 1, Hash32([1; 32]), "m", 4), &mut pool),
+            Err(Reject::Stale)
+        );
+        assert!(matches!(
+            wrong(lot(id.vote.public(), 1, tip, "m", 4), &mut pool),
+            Err(Reject::Lot(LotError::Sponsor(_)))
+        ));
+        // Too little work (pow_bits 0 where the chain wants 4); the first nonce rarely meets 4.
+        let weak = (0..64)
+            .map(|i| lot(me, 1, tip, &format!("weak{i}"), 0))
+            .find(|l| l.hash().leading_zero_bits() < 4)
+            .unwrap();
+        assert!(matches!(
+            wrong(weak, &mut pool),
+            Err(Reject::Lot(LotError::AboveTarget { .. }))
+        ));
+        let good = lot(me, 1, tip, "m", 4);
+        let mut out = Vec::new();
+        pool.on_mined(0, good.clone(), &mut out).unwrap();
+        assert!(matches!(&out[0], Output::PersistSigned(m) if matches!(**m, Msg::Lot(_))));
+        let mut other = lot(me, 1, tip, "m", 4);
+        other.nonce += 1;
+        assert!(matches!(
+            wrong(other, &mut pool),
+            Err(Reject::Lot(LotError::SecondLot(..)))
+        ));
+    }
+}
