@@ -1,20 +1,18 @@
 //! `daoli keygen`, `daoli tx send|status`, `daoli chain status`, `daoli load`: against any
 //! datacenter's client endpoint, with human output or `--json`.
 
-use crate::load;
+use crate::load::{self, connect};
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::{Hash32, hex_array};
 use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_wire::client::{ChainStatus, PayrollRoute, SubmitTx, TxReply, TxStatus};
 use daoli_wire::proto as pb;
-use daoli_wire::proto::client_client::ClientClient;
 use serde_json::json;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 #[derive(Debug, clap::Args)]
 pub struct Endpoint {
@@ -96,13 +94,6 @@ pub struct LoadArgs {
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("{msg}");
     ExitCode::FAILURE
-}
-
-async fn connect(endpoint: &str) -> Result<ClientClient<Channel>, String> {
-    ClientClient::connect(endpoint.to_string())
-        .await
-        .map(|c| c.max_decoding_message_size(daoli_wire::limits::CLIENT_CLIENT_MAX_DECODING))
-        .map_err(|e| format!("{endpoint}: cannot connect: {e}"))
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -79,11 +79,12 @@ where
     out
 }
 
-async fn connect(endpoint: &str) -> Result<ClientClient<Channel>, String> {
-    let c = ClientClient::connect(endpoint.to_string())
+/// A client of a datacenter's client endpoint, taking replies up to the wire's limit.
+pub async fn connect(endpoint: &str) -> Result<ClientClient<Channel>, String> {
+    ClientClient::connect(endpoint.to_string())
         .await
-        .map_err(|e| format!("{endpoint}: {e}"))?;
-    Ok(c.max_decoding_message_size(daoli_wire::limits::CLIENT_CLIENT_MAX_DECODING))
+        .map(|c| c.max_decoding_message_size(daoli_wire::limits::CLIENT_CLIENT_MAX_DECODING))
+        .map_err(|e| format!("{endpoint}: cannot connect: {e}"))
 }
 
 struct Shared {
@@ -122,7 +123,7 @@ pub async fn drive(
             Err(e) => eprintln!("load: {e}"),
         }
     }
-    let Some(mut any) = clients.values().next().cloned() else {
+    let Some(any) = clients.values().next().cloned() else {
         eprintln!("load: no datacenter reachable");
         return Report::default();
     };
@@ -307,7 +308,6 @@ pub async fn drive(
         let _ = t.await;
     }
     refill.abort();
-    let _ = &mut any;
     // Wait for what was acknowledged to become final, a few cycles at most.
     let wait = Instant::now();
     while wait.elapsed() < Duration::from_secs(10) {

@@ -59,25 +59,29 @@ async fn wait_for(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Where `key` sends transactions this cycle, as dc0 routes it, and a client of that buffer.
+async fn route(key: &Keypair) -> (PayrollRoute, ClientClient<Channel>) {
+    let mut c = client(0).await;
+    let route: PayrollRoute = c
+        .route(pb::RouteRequest {
+            sender: key.public().0.to_vec(),
+        })
+        .await
+        .expect("route")
+        .into_inner()
+        .try_into()
+        .expect("a route");
+    let b = daoli::load::connect(&route.endpoint).await.expect("buffer endpoint");
+    (route, b)
+}
+
 /// Submits a transfer from `key` with `nonce` to the buffer its route names, retrying while the
 /// route moves; returns its hash once acknowledged.
 async fn submit(chain: &ChainId, key: &Keypair, nonce: u64) -> Hash32 {
     let to = Keypair::from_label("devnet-test/recipient").public();
     for _ in 0..50 {
-        let mut c = client(0).await;
-        let route: PayrollRoute = c
-            .route(pb::RouteRequest {
-                sender: key.public().0.to_vec(),
-            })
-            .await
-            .expect("route")
-            .into_inner()
-            .try_into()
-            .expect("a route");
+        let (route, mut b) = route(key).await;
         let tx = Transaction::new(key, chain, nonce, 1, TxKind::Transfer { to, amount: 7 }, vec![]);
-        let mut b = ClientClient::connect(route.endpoint.clone())
-            .await
-            .expect("buffer endpoint");
         let r: TxReply = b
             .submit_tx(pb::SubmitTxRequest::from(&SubmitTx { tx, slot: route.slot }))
             .await
@@ -300,19 +304,7 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
         vec![],
     );
     tx.sig.0[40] ^= 1;
-    let mut c = client(0).await;
-    let route: PayrollRoute = c
-        .route(pb::RouteRequest {
-            sender: keys[5].public().0.to_vec(),
-        })
-        .await
-        .expect("route")
-        .into_inner()
-        .try_into()
-        .expect("a route");
-    let mut b = ClientClient::connect(route.endpoint.clone())
-        .await
-        .expect("buffer endpoint");
+    let (route, mut b) = route(&keys[5]).await;
     let r: TxReply = b
         .submit_tx(pb::SubmitTxRequest::from(&SubmitTx { tx, slot: route.slot }))
         .await
@@ -328,7 +320,8 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
     assert!(r.result.is_err(), "a badly signed transaction is refused");
     println!("badly signed transaction: refused: {}", r.result.unwrap_err());
     // A malformed client request (no transaction) gets a clear gRPC error.
-    let e = c
+    let e = client(0)
+        .await
         .submit_tx(pb::SubmitTxRequest { tx: None, slot: 0 })
         .await
         .expect_err("refused");

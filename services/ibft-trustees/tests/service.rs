@@ -10,10 +10,9 @@ use daoli_protocol::roles::{Drawn, Event};
 use daoli_runtime::fakes::{Entry, Fakes, TestNet, until};
 use daoli_runtime::host::now_ms;
 
-#[actix::test]
-async fn every_vote_is_stored_before_it_is_sent_and_the_seat_decides() {
-    let net = TestNet::new();
-    let f = Fakes::default();
+/// Starts dc0's trustee (all 11 seats) on `f`, at the throttle of cycle 1, and hands it the
+/// drawing of one lot that may lead: it proposes and votes from there. Returns the cycle length.
+fn at_the_throttle(net: &TestNet, f: &Fakes) -> u64 {
     let id = &net.dcs[0];
     let role = daoli_ibft_trustees::Role::new(net.genesis.clone(), id.vote.clone(), vec![]).unwrap();
     daoli_ibft_trustees::start(role, f.deps(id.root.public(), net.chain()));
@@ -36,10 +35,9 @@ async fn every_vote_is_stored_before_it_is_sent_and_the_seat_decides() {
     let seed = daoli_protocol::seed::fallback(&net.chain(), &chain.seeds[0], 1);
     let length = chain.cycle_length();
     // The throttle is now: the cycle began 0.6 L ago.
-    let start = now_ms() - length * 6 / 10;
     f.bus.inject(Event::Cycle(Cycle {
         height: 1,
-        start,
+        start: now_ms() - length * 6 / 10,
         length,
     }));
     f.bus.inject(Event::Drawn(Box::new(Drawn {
@@ -49,6 +47,14 @@ async fn every_vote_is_stored_before_it_is_sent_and_the_seat_decides() {
         tree: vec![lot.clone()],
         counted: vec![lot],
     })));
+    length
+}
+
+#[actix::test]
+async fn every_vote_is_stored_before_it_is_sent_and_the_seat_decides() {
+    let net = TestNet::new();
+    let f = Fakes::default();
+    at_the_throttle(&net, &f);
     let decided = |e: &[Entry]| e.iter().any(|x| matches!(x, Entry::Published(Event::Decided(..))));
     assert!(until(&f.log, 20, decided).await, "{:?}", f.log.entries());
     let log = f.log.entries();
@@ -74,39 +80,7 @@ async fn a_vote_the_store_did_not_take_never_leaves() {
     let net = TestNet::new();
     let f = Fakes::default();
     f.store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-    let id = &net.dcs[0];
-    let role = daoli_ibft_trustees::Role::new(net.genesis.clone(), id.vote.clone(), vec![]).unwrap();
-    daoli_ibft_trustees::start(role, f.deps(id.root.public(), net.chain()));
-    let chain = daoli_protocol::chain::Chain::new(net.genesis.clone()).unwrap();
-    let t = LotTemplate {
-        height: 1,
-        prev_hash: chain.tip_hash(),
-        sponsor: net.dcs[1].sponsor.public(),
-    };
-    let lot = mine(
-        &Keypair::from_label("svc-test/m"),
-        &net.chain(),
-        &t,
-        net.genesis.params.pow_bits,
-        0,
-        1 << 20,
-    )
-    .unwrap()
-    .countersign(&net.dcs[1].sponsor, &net.chain());
-    let seed = daoli_protocol::seed::fallback(&net.chain(), &chain.seeds[0], 1);
-    let length = chain.cycle_length();
-    f.bus.inject(Event::Cycle(Cycle {
-        height: 1,
-        start: now_ms() - length * 6 / 10,
-        length,
-    }));
-    f.bus.inject(Event::Drawn(Box::new(Drawn {
-        height: 1,
-        seed,
-        vrf_proof: None,
-        tree: vec![lot.clone()],
-        counted: vec![lot],
-    })));
+    let length = at_the_throttle(&net, &f);
     // Every wave passes; then the clock says the cycle stalled (seats re-send their votes).
     tokio::time::sleep(std::time::Duration::from_millis(2 * length)).await;
     f.bus.inject(Event::Phase(1, daoli_protocol::roles::Phase::Stalled));

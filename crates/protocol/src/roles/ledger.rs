@@ -18,9 +18,6 @@ use crate::statement::{Evidence, Slot};
 use crate::vote::Vote;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// The core does no I/O; the shell logs. Kept as a hook for that.
-fn tracing_note(_e: &BlockError) {}
-
 #[derive(Debug)]
 pub struct Ledger {
     pub f: Follower,
@@ -208,12 +205,11 @@ impl Ledger {
             }
             Event::Decided(cb, choices) if cb.block.height() == h => {
                 self.seed_choices = Some((h, *choices));
-                if let Err(e) = self.commit(now, (**cb).clone(), true, true, out) {
+                if self.commit(now, (**cb).clone(), true, true, out).is_err() {
                     // The trustee validated it against batches this ledger should hold too; if
                     // one is missing here (a restarted ledger, a lost event), the block comes
                     // back certified from the peers, checked, like any block this datacenter
                     // missed.
-                    tracing_note(&e);
                     out.push(Output::Broadcast(Msg::SyncRequest { from: h }));
                 }
             }

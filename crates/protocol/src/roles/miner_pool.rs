@@ -91,28 +91,29 @@ impl MinerPool {
         z ^ (z >> 31)
     }
 
-    pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+    pub fn on_event(&mut self, _now: u64, ev: &Event, out: &mut Vec<Output>) {
         match ev {
             Event::Certified(cb, batches) => {
                 if let Ok(Some(_)) = self.f.apply(cb, batches) {
                     let next = self.f.chain.height() + 1;
                     if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
-                        self.on_event(now, &Event::Cycle(c), out);
+                        self.begin(c);
                     }
                 }
             }
             Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
-            Event::Cycle(c) => {
-                self.cycle = *c;
-                let h = c.height;
-                self.sponsored.retain(|(x, _), _| *x >= h);
-            }
-            Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(now, out),
+            Event::Cycle(c) => self.begin(*c),
+            Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(out),
             _ => {}
         }
     }
 
-    fn mine(&mut self, now: u64, out: &mut Vec<Output>) {
+    fn begin(&mut self, c: Cycle) {
+        self.cycle = c;
+        self.sponsored.retain(|(x, _), _| *x >= c.height);
+    }
+
+    fn mine(&mut self, out: &mut Vec<Output>) {
         let h = self.cycle.height;
         let p = self.f.chain.params();
         let template = LotTemplate {
@@ -138,7 +139,6 @@ impl MinerPool {
                 start,
                 tries,
             };
-            let _ = now;
             out.push(Output::Mine(Box::new(job)));
         }
     }
