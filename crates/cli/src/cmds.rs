@@ -84,6 +84,9 @@ pub struct LoadArgs {
     /// How long to submit, seconds (then up to 10 s more for the last to finalize).
     #[arg(long, default_value_t = 30)]
     duration: u64,
+    /// Sending accounts, each with its own pipelined nonces (the devnet funds 256).
+    #[arg(long, default_value_t = crate::devnet::CLIENT_ACCOUNTS)]
+    senders: usize,
     /// Datacenters verifying each transaction on this machine (for the signature bound).
     #[arg(long, default_value_t = 4)]
     datacenters: usize,
@@ -355,6 +358,7 @@ pub fn load(a: LoadArgs) -> ExitCode {
             a.endpoints.clone(),
             chain,
             a.tps,
+            a.senders,
             tokio::time::sleep(Duration::from_secs(a.duration)),
         )
         .await;

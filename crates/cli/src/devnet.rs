@@ -47,6 +47,12 @@ pub struct Args {
     /// Drive a built-in client at this many transactions per second.
     #[arg(long)]
     pub load: Option<u64>,
+    /// Log filter (tracing env-filter syntax); logs go to stderr.
+    #[arg(long, env = "DAOLI_LOG", default_value = "warn")]
+    pub log: String,
+    /// OTLP/gRPC collector for traces, e.g. http://127.0.0.1:4317 (none: no export).
+    #[arg(long, env = "DAOLI_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<Url>,
 }
 
 /// The seven services of a datacenter, by name, in the order of their stores.
@@ -82,10 +88,14 @@ pub fn peer_addr(base: u16, i: usize) -> SocketAddr {
     ([127, 0, 0, 1], base + 200 + i as u16).into()
 }
 
+/// Client accounts funded at genesis: enough senders for `daoli load` to keep thousands of
+/// transactions in flight within each sender's nonce window.
+pub const CLIENT_ACCOUNTS: usize = 256;
+
 /// The devnet's client accounts (funded at genesis; their keys are derived from public labels,
 /// as fits a local test network).
 pub fn client_keys() -> Vec<Keypair> {
-    (0..16)
+    (0..CLIENT_ACCOUNTS)
         .map(|i| Keypair::from_label(&format!("daoli-devnet/client{i}")))
         .collect()
 }
@@ -315,7 +325,7 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
     let peer = daoli_runtime::peer::serve(peer_addr(net.base_port, i), server, std::future::pending())
         .await
         .map_err(|e| format!("dc{i}: peer endpoint {}: {e}", peer_addr(net.base_port, i)))?;
-    actix::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes.clone()));
+    tokio::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes.clone()));
     let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
         datacenter: id.root.public(),
         chain,
@@ -380,18 +390,13 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         let host = RoleHost::new(clock, deps(0, None));
         RoleHost::start_in_arbiter(&h, move |_| host)
     };
-    let api = ClientApi {
-        clock,
-        miner_pool,
-        kernel_buffer,
-        ledger,
-    };
+    let api = ClientApi::new(clock, miner_pool, kernel_buffer, ledger);
     let client_addr: SocketAddr = ([127, 0, 0, 1], net.base_port + i as u16).into();
     let listener = tokio::net::TcpListener::bind(client_addr)
         .await
         .map_err(|e| format!("dc{i}: client endpoint {client_addr}: {e}"))?;
     let (client_stop, client_stopped) = tokio::sync::oneshot::channel::<()>();
-    actix::spawn(async move {
+    tokio::spawn(async move {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(api.server())
@@ -452,13 +457,39 @@ pub fn run(a: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sys = System::new();
+    // The network side (gRPC servers and clients of every datacenter, envelope checks) runs
+    // on a multi-threaded runtime; each role's actor keeps its own thread.
+    let sys = System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("daoli-net")
+            .build()
+            .expect("a tokio runtime")
+    });
     let code = sys.block_on(devnet(a, g));
     System::current().stop();
     code
 }
 
 async fn devnet(a: Args, g: Genesis) -> ExitCode {
+    let telemetry = match daoli_runtime::telemetry::init(&daoli_runtime::telemetry::TelemetryOptions {
+        service: "devnet".into(),
+        datacenter: format!("dc0..dc{}", a.datacenters - 1),
+        log: a.log.clone(),
+        otlp_endpoint: a.otlp_endpoint.clone(),
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("telemetry: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = devnet_run(a, g).await;
+    telemetry.shutdown().await;
+    code
+}
+
+async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
     let n = a.datacenters;
     let ids = identities(n);
     let chain: ChainId = g.chain_id();
@@ -536,7 +567,7 @@ async fn devnet(a: Args, g: Genesis) -> ExitCode {
     let (stop_load, load_stopped) = tokio::sync::oneshot::channel::<()>();
     let load = a.load.map(|tps| {
         let endpoints: Vec<String> = (0..n).map(|i| client_endpoint(a.base_port, i)).collect();
-        tokio::spawn(crate::load::drive(endpoints, chain, tps, async move {
+        tokio::spawn(crate::load::drive(endpoints, chain, tps, CLIENT_ACCOUNTS, async move {
             let _ = load_stopped.await;
         }))
     });

@@ -19,10 +19,19 @@ const PIPELINE: u64 = 32;
 
 #[derive(Debug, Default, Clone)]
 pub struct Report {
+    /// Distinct transactions sent (a retry of a refused one is not counted again).
     pub submitted: u64,
     pub acked: u64,
+    /// Refusals (full queues, a route that changed with the cycle...); each is retried later
+    /// with the same nonce.
     pub refused: u64,
+    /// The refusals by reason.
+    pub refusals: std::collections::BTreeMap<&'static str, u64>,
+    /// Finalized while transactions were being submitted.
     pub finalized: u64,
+    /// Finalized in all, with the wait for the last ones.
+    pub finalized_total: u64,
+    /// The submission window: rates are over it.
     pub elapsed: Duration,
     /// Submit-to-final latencies, milliseconds.
     pub latencies_ms: Vec<u64>,
@@ -41,7 +50,8 @@ impl Report {
         let s = self.elapsed.as_secs_f64().max(1e-9);
         serde_json::json!({
             "submitted": self.submitted, "acknowledged": self.acked, "refused": self.refused,
-            "finalized": self.finalized, "seconds": s,
+            "refusals": self.refusals,
+            "finalized": self.finalized, "finalized_total": self.finalized_total, "seconds": s,
             "submitted_tps": self.submitted as f64 / s, "acknowledged_tps": self.acked as f64 / s,
             "finalized_tps": self.finalized as f64 / s,
             "latency_p50_ms": self.pct(0.5), "latency_p99_ms": self.pct(0.99),
@@ -50,7 +60,7 @@ impl Report {
     pub fn summary(&self) -> String {
         let s = self.elapsed.as_secs_f64().max(1e-9);
         format!(
-            "submitted {} ({:.1} tx/s), acknowledged {} ({:.1} tx/s), refused {}, finalized {} ({:.1} tx/s), latency p50 {} ms p99 {} ms, over {:.1} s",
+            "submitted {} ({:.1} tx/s), acknowledged {} ({:.1} tx/s), refusals retried {}, finalized {} ({:.1} tx/s; {} in all), latency p50 {} ms p99 {} ms, over {:.1} s",
             self.submitted,
             self.submitted as f64 / s,
             self.acked,
@@ -58,10 +68,35 @@ impl Report {
             self.refused,
             self.finalized,
             self.finalized as f64 / s,
+            self.finalized_total,
             self.pct(0.5),
             self.pct(0.99),
             s
-        )
+        ) + &if self.refusals.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; refusals: {}",
+                self.refusals
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+}
+
+/// A refusal's kind, for the report.
+fn refusal(e: &BufferError) -> &'static str {
+    match e {
+        BufferError::Invalid(_) => "invalid",
+        BufferError::NonceWindow { .. } => "nonce-window",
+        BufferError::NonceTaken(_) => "nonce-taken",
+        BufferError::Redirect { .. } => "redirect",
+        BufferError::NoSlot(_) => "no-slot",
+        BufferError::CannotPay { .. } => "cannot-pay",
+        BufferError::Full(_) => "buffer-full",
     }
 }
 
@@ -89,8 +124,30 @@ pub async fn connect(endpoint: &str) -> Result<ClientClient<Channel>, String> {
 
 struct Shared {
     report: Report,
+    /// Submission is over: finalizations from now on only count in the total.
+    draining: bool,
     /// Acknowledged, not yet seen final: tx hash -> submit time.
-    open: HashMap<Hash32, Instant>,
+    open: HashMap<Hash32, (Instant, usize)>,
+    /// Acknowledged, not yet final, per sender: a sender keeps at most [`PIPELINE`] beyond
+    /// its account's nonce, inside the protocol's nonce window.
+    open_by: Vec<u64>,
+    /// Seen final before the sender heard its acknowledgement: hash -> when.
+    early: HashMap<Hash32, Instant>,
+}
+
+/// Final transactions remembered for a late acknowledgement, at most.
+const EARLY: usize = 1 << 18;
+
+impl Shared {
+    fn final_at(&mut self, done: Instant, sent: Instant) {
+        self.report.finalized_total += 1;
+        if !self.draining {
+            self.report.finalized += 1;
+        }
+        self.report
+            .latencies_ms
+            .push(done.saturating_duration_since(sent).as_millis() as u64);
+    }
 }
 
 /// Drives `tps` transactions per second for `duration` (or for ever) against the datacenters
@@ -99,6 +156,7 @@ pub async fn drive(
     endpoints: Vec<String>,
     chain: ChainId,
     tps: u64,
+    senders: usize,
     until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Report {
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -112,7 +170,10 @@ pub async fn drive(
     let start = Instant::now();
     let shared = Arc::new(Mutex::new(Shared {
         report: Report::default(),
+        draining: false,
         open: HashMap::new(),
+        open_by: vec![0; crate::devnet::CLIENT_ACCOUNTS],
+        early: HashMap::new(),
     }));
     let mut clients: HashMap<String, ClientClient<Channel>> = HashMap::new();
     for e in &endpoints {
@@ -145,21 +206,40 @@ pub async fn drive(
                     seen = s.height;
                 }
                 while seen < s.height {
-                    seen += 1;
-                    let Ok(b) = c.get_block(pb::GetBlockRequest { height: seen }).await else {
-                        break;
+                    // A block that could not be fetched is asked for again at the next poll:
+                    // skipping it would leave its transactions open for ever.
+                    let b = match c.get_block(pb::GetBlockRequest { height: seen + 1 }).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            eprintln!("load: block {}: {}", seen + 1, e.message());
+                            break;
+                        }
                     };
-                    let Ok((_, batches)) =
-                        <(daoli_protocol::block::CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner())
-                    else {
-                        break;
+                    seen += 1;
+                    let batches = match <(daoli_protocol::block::CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner())
+                    {
+                        Ok((_, batches)) => batches,
+                        Err(e) => {
+                            eprintln!("load: block {seen} does not decode: {e}");
+                            continue;
+                        }
                     };
                     let now = Instant::now();
                     let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
                     for tx in batches.iter().flat_map(|b| &b.txs) {
-                        if let Some(t) = sh.open.remove(&tx.hash()) {
-                            sh.report.finalized += 1;
-                            sh.report.latencies_ms.push(now.duration_since(t).as_millis() as u64);
+                        let h = tx.hash();
+                        match sh.open.remove(&h) {
+                            Some((t, who)) => {
+                                sh.open_by[who] -= 1;
+                                sh.final_at(now, t);
+                            }
+                            // Final before its acknowledgement reached the sender.
+                            None => {
+                                if sh.early.len() >= EARLY {
+                                    sh.early.clear();
+                                }
+                                sh.early.insert(h, now);
+                            }
                         }
                     }
                 }
@@ -191,7 +271,9 @@ pub async fn drive(
             loop {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                sh.report.elapsed = start.elapsed();
+                if !sh.draining {
+                    sh.report.elapsed = start.elapsed();
+                }
                 eprintln!("load: {}", sh.report.summary());
             }
         })
@@ -199,7 +281,7 @@ pub async fn drive(
     let keys = crate::devnet::client_keys();
     let recipient = keys[0].public();
     let mut tasks = Vec::new();
-    for key in keys {
+    for (who, key) in keys.into_iter().enumerate().take(senders.max(1)) {
         let shared = shared.clone();
         let tokens = tokens.clone();
         let mut any = any.clone();
@@ -208,20 +290,39 @@ pub async fn drive(
         tasks.push(tokio::spawn(async move {
             let mut clients = clients;
             let mut next = 0u64;
-            // Transactions refused for their route, sent again (same nonce) after re-routing,
-            // so a refusal never leaves a nonce gap behind it.
+            // Transactions refused (a full queue, a route that changed with the cycle), sent
+            // again with the same nonce after a pause and re-routing, so a refusal never
+            // leaves a nonce gap behind it.
             let mut retry: Vec<Transaction> = Vec::new();
+            let mut backoff = Duration::ZERO;
+            // Until its first acknowledgement a sender does not know its account's nonce (a
+            // chain that already ran has moved it): a nonce below the window is then stale, not
+            // executed, and the sender starts again from the window's low end.
+            let mut synced = false;
+            // When each transaction of this sender was first sent, until acknowledged.
+            let mut born: HashMap<u64, Instant> = HashMap::new();
             while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                if !backoff.is_zero() {
+                    tokio::time::sleep(backoff).await;
+                }
+                let outstanding = shared.lock().unwrap_or_else(PoisonError::into_inner).open_by[who];
+                if outstanding + retry.len() as u64 >= PIPELINE {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                // Asked every window, of one datacenter: the lineup turns each cycle, and one
+                // view keeps senders from bouncing between buffers in different cycles.
                 let Ok(r) = any
                     .route(pb::RouteRequest {
                         sender: key.public().0.to_vec(),
                     })
                     .await
                 else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    backoff = pause(backoff);
                     continue;
                 };
                 let Ok(route) = PayrollRoute::try_from(r.into_inner()) else {
+                    backoff = pause(backoff);
                     continue;
                 };
                 let c = match clients.get(&route.endpoint) {
@@ -232,13 +333,14 @@ pub async fn drive(
                             c
                         }
                         Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            backoff = pause(backoff);
                             continue;
                         }
                     },
                 };
                 let mut window: Vec<Transaction> = std::mem::take(&mut retry);
-                while (window.len() as u64) < PIPELINE {
+                let again = window.len();
+                while (window.len() as u64) + outstanding < PIPELINE {
                     let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(200), tokens.acquire()).await else {
                         break;
                     };
@@ -259,8 +361,11 @@ pub async fn drive(
                         break;
                     }
                 }
-                let fresh = window.len();
-                shared.lock().unwrap_or_else(PoisonError::into_inner).report.submitted += fresh as u64;
+                shared.lock().unwrap_or_else(PoisonError::into_inner).report.submitted += (window.len() - again) as u64;
+                let sent = Instant::now();
+                for t in &window[again..] {
+                    born.insert(t.nonce, sent);
+                }
                 let replies = futures_join(window.iter().map(|tx| {
                     let mut c = c.clone();
                     let req: pb::SubmitTxRequest = (&SubmitTx {
@@ -269,38 +374,76 @@ pub async fn drive(
                     })
                         .into();
                     async move {
-                        c.submit_tx(req)
-                            .await
-                            .ok()
-                            .and_then(|r| TxReply::try_from(r.into_inner()).ok())
+                        match c.submit_tx(req).await {
+                            Ok(r) => TxReply::try_from(r.into_inner()).map_err(|_| "bad-reply"),
+                            Err(s) if s.code() == tonic::Code::ResourceExhausted => Err("busy"),
+                            Err(s) if s.code() == tonic::Code::FailedPrecondition => Err("refused"),
+                            Err(_) => Err("transport"),
+                        }
                     }
                 }))
                 .await;
-                let at = Instant::now();
                 let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut stale_below = None;
+                let mut other = false;
                 for (tx, r) in window.into_iter().zip(replies) {
                     match r {
-                        Some(TxReply {
+                        // NonceTaken: an earlier send of this very transaction got in (its
+                        // answer was lost); it is the same hash.
+                        Ok(TxReply {
                             tx_hash,
-                            result: Ok(()),
+                            result: Ok(()) | Err(BufferError::NonceTaken(_)),
                         }) => {
                             sh.report.acked += 1;
-                            sh.open.entry(tx_hash).or_insert(at);
+                            let sent = born.remove(&tx.nonce).unwrap_or(sent);
+                            if let Some(done) = sh.early.remove(&tx_hash) {
+                                sh.final_at(done, sent);
+                            } else if let std::collections::hash_map::Entry::Vacant(v) = sh.open.entry(tx_hash) {
+                                v.insert((sent, who));
+                                sh.open_by[who] += 1;
+                            }
+                            synced = true;
                         }
-                        Some(TxReply {
-                            result: Err(BufferError::NonceTaken(_)),
-                            ..
-                        }) => {}
-                        Some(TxReply {
+                        Ok(TxReply {
                             result: Err(BufferError::NonceWindow { low, .. }),
                             ..
-                        }) if tx.nonce < low => {}
-                        Some(TxReply { result: Err(_), .. }) | None => {
+                        }) if tx.nonce < low && !synced => {
+                            sh.report.submitted = sh.report.submitted.saturating_sub(1);
+                            stale_below = stale_below.max(Some(low));
+                        }
+                        // Already executed.
+                        Ok(TxReply {
+                            result: Err(BufferError::NonceWindow { low, .. }),
+                            ..
+                        }) if tx.nonce < low => {
+                            born.remove(&tx.nonce);
+                        }
+                        r => {
+                            let why = match r {
+                                Ok(TxReply { result: Err(e), .. }) => {
+                                    other |= !matches!(e, BufferError::Redirect { .. });
+                                    refusal(&e)
+                                }
+                                Ok(TxReply { result: Ok(()), .. }) => unreachable!("acknowledged above"),
+                                Err(why) => {
+                                    other = true;
+                                    why
+                                }
+                            };
+                            *sh.report.refusals.entry(why).or_default() += 1;
                             sh.report.refused += 1;
                             retry.push(tx);
                         }
                     }
                 }
+                drop(sh);
+                if let Some(low) = stale_below {
+                    retry.retain(|t| t.nonce >= low);
+                    born.retain(|n, _| *n >= low);
+                    next = next.max(low);
+                }
+                // A redirect (the cycle turned) is routed again at once; anything else waits.
+                backoff = if other { pause(backoff) } else { Duration::ZERO };
             }
         }));
     }
@@ -308,6 +451,11 @@ pub async fn drive(
         let _ = t.await;
     }
     refill.abort();
+    {
+        let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        sh.draining = true;
+        sh.report.elapsed = start.elapsed();
+    }
     // Wait for what was acknowledged to become final, a few cycles at most.
     let wait = Instant::now();
     while wait.elapsed() < Duration::from_secs(10) {
@@ -318,8 +466,7 @@ pub async fn drive(
     }
     watcher.abort();
     progress.abort();
-    let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
-    sh.report.elapsed = start.elapsed();
+    let sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
     sh.report.clone()
 }
 
@@ -375,4 +522,10 @@ pub fn signature_rate(secs: f64) -> f64 {
         hs.into_iter().map(|h| h.join().expect("bench thread")).collect()
     });
     per_core.iter().sum::<u64>() as f64 / secs
+}
+
+/// The next pause after a refusal: 50 ms, doubling to 1 s; a retry storm would only load
+/// the datacenter that refused.
+fn pause(last: Duration) -> Duration {
+    (last * 2).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }

@@ -75,8 +75,13 @@ impl Batch {
     /// `H("daoli/v2/batch-id" || digest || buffer_pk || sig)`: the key of the verified-batch
     /// cache, covering the signature too (rule 7).
     pub fn id(&self) -> Hash32 {
+        self.id_of(&self.digest())
+    }
+    /// [`Batch::id`] from the batch's digest, computed once by the caller (the digest hashes
+    /// every transaction).
+    pub fn id_of(&self, digest: &Hash32) -> Hash32 {
         let mut c = Canon::new(tag::BATCH_ID);
-        c.h(&self.digest()).fixed(&self.buffer_pk.0).fixed(&self.sig.0);
+        c.h(digest).fixed(&self.buffer_pk.0).fixed(&self.sig.0);
         c.hash()
     }
     /// One batch per buffer key and lineup address `(cycle, slot)`.
@@ -117,6 +122,18 @@ impl Batch {
         max_batch: usize,
         expected_buffer: &PublicKey,
     ) -> Result<Hash32, BatchError> {
+        self.validate_digest(self.digest(), chain, max_tx, max_batch, expected_buffer)
+    }
+
+    /// [`Batch::validate`] with the batch's digest computed once by the caller.
+    pub(crate) fn validate_digest(
+        &self,
+        d: Hash32,
+        chain: &ChainId,
+        max_tx: usize,
+        max_batch: usize,
+        expected_buffer: &PublicKey,
+    ) -> Result<Hash32, BatchError> {
         if self.buffer_pk != *expected_buffer {
             return Err(BatchError::WrongBuffer(self.cycle.saturating_sub(1), self.slot));
         }
@@ -131,7 +148,6 @@ impl Batch {
                 return Err(BatchError::DuplicateTx);
             }
         }
-        let d = self.digest();
         self.slot_of()
             .verify(chain, &d, &self.sig)
             .map_err(BatchError::Signature)?;

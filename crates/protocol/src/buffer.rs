@@ -95,7 +95,9 @@ impl KernelBuffer {
         }
     }
 
-    /// Checks size, signature, nonce window and duplicates.
+    /// Checks size, nonce window, duplicates, then the signature (the costly check last, so
+    /// that a flood of stale or out-of-window transactions costs a hash each, not a
+    /// verification), then the balance.
     pub fn admit(
         &mut self,
         tx: Transaction,
@@ -103,8 +105,10 @@ impl KernelBuffer {
         state: &State,
         p: &Params,
     ) -> Result<Admitted, BufferError> {
-        tx.verify(chain, p.max_tx_bytes)?;
+        tx.check_size(p.max_tx_bytes)?;
         let h = tx.hash();
+        // The id covers every field and the signature: the very transaction already held was
+        // verified when it was admitted.
         if self.held.contains_key(&h) {
             return Ok(Admitted::Again(h));
         }
@@ -123,6 +127,7 @@ impl KernelBuffer {
         if self.held.len() >= self.cap {
             return Err(BufferError::Full(self.cap));
         }
+        tx.verify(chain, p.max_tx_bytes)?;
         // Admitted only if the sender can pay it after everything it has pending here, so a
         // buffer never acknowledges what cannot pay (rule 9).
         let c = cost(&tx, state);
@@ -361,9 +366,14 @@ mod tests {
         assert_eq!(b.admit(other0, &C, &s, &p), Err(BufferError::NonceTaken(0)));
         let far = Transaction::new(&alice, &C, 1000, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
         assert!(matches!(b.admit(far, &C, &s, &p), Err(BufferError::NonceWindow { .. })));
-        let mut forged = t0.clone();
+        // A bad signature on a fresh nonce: refused, nothing held.
+        let mut forged = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
         forged.fee = 0;
-        assert!(matches!(b.admit(forged, &C, &s, &p), Err(BufferError::Invalid(_))));
+        assert!(matches!(
+            b.admit(forged.clone(), &C, &s, &p),
+            Err(BufferError::Invalid(_))
+        ));
+        assert!(!b.holds(&forged.hash()));
         let big = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
         assert!(matches!(
             b.admit(big, &C, &s, &p),

@@ -324,17 +324,16 @@ impl Chain {
     /// Checks a batch's signatures and limits once; later checks hit the cache.
     pub fn verify_batch(&mut self, b: &Batch) -> Result<Hash32, BlockError> {
         let d = b.digest();
-        let id = b.id();
+        let id = b.id_of(&d);
         if self.verified.contains_key(&id) {
             return Ok(d);
         }
-        self.check_batch(b)?;
+        self.check_batch(b, d)?;
         self.mark_verified(id, b.cycle);
         Ok(d)
     }
 
-    fn check_batch(&self, b: &Batch) -> Result<(), BlockError> {
-        let d = b.digest();
+    fn check_batch(&self, b: &Batch, d: Hash32) -> Result<(), BlockError> {
         if b.cycle == 0 || b.cycle > self.height() + 1 {
             return Err(BlockError::BatchCycle {
                 digest: d.short(),
@@ -346,7 +345,7 @@ impl Chain {
         let entry = self
             .payroll_entry(b.cycle - 1, b.slot)
             .ok_or_else(|| BlockError::NoPayrollEntry(d.short()))?;
-        b.validate(&self.chain_id, p.max_tx_bytes, p.max_batch_bytes, &entry.keys.batch)
+        b.validate_digest(d, &self.chain_id, p.max_tx_bytes, p.max_batch_bytes, &entry.keys.batch)
             .map_err(|e| BlockError::Batch(d.short(), e))?;
         Ok(())
     }
@@ -471,7 +470,8 @@ impl Chain {
             let b = store
                 .get(&r.digest)
                 .ok_or_else(|| BlockError::MissingBatch(ds.clone()))?;
-            if b.cycle != r.cycle || b.slot != r.slot || b.digest() != r.digest {
+            let d = b.digest();
+            if b.cycle != r.cycle || b.slot != r.slot || d != r.digest {
                 return Err(BlockError::BatchRef(ds));
             }
             if r.cycle > h || r.cycle + p.batch_expiry < h {
@@ -484,8 +484,8 @@ impl Chain {
             if self.state.included.contains_key(&r.digest) {
                 return Err(BlockError::BatchIncluded(ds));
             }
-            if !self.verified.contains_key(&b.id()) {
-                self.check_batch(b)?;
+            if !self.verified.contains_key(&b.id_of(&d)) {
+                self.check_batch(b, d)?;
             }
             out.push(b);
         }

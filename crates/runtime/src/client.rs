@@ -1,9 +1,8 @@
 //! The `Client` gRPC service of one datacenter: transactions to its kernel buffer (answered
 //! once durable), status from its ledger, lots from client devices to its miner pool.
 
-use crate::host::{Inspect, RoleHost, SubmitLot, SubmitTx};
+use crate::host::{Inspect, RoleHost, SubmitLot, SubmitTx, SubmitTxs, TxAnswer};
 use actix::Addr;
-use daoli_protocol::block::route_order;
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::ledger::TxOutcome;
 use daoli_protocol::roles::clock::Clock;
@@ -12,15 +11,43 @@ use daoli_protocol::roles::ledger::Ledger;
 use daoli_protocol::roles::miner_pool::MinerPool;
 use daoli_wire::client::{ChainStatus, PayrollRoute, TxReply, TxStatus};
 use daoli_wire::proto as pb;
+use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
+
+/// Client transactions waiting for the kernel buffer, from all connections together; when it
+/// is full a client hears RESOURCE_EXHAUSTED and should back off.
+pub const SUBMIT_QUEUE: usize = 8192;
+
+/// Transactions the kernel buffer takes in one step, and one store transaction, at most.
+pub const GROUP_COMMIT: usize = 512;
+
+type Queued = (SubmitTx, oneshot::Sender<TxAnswer>);
 
 /// The roles a client talks to.
 #[derive(Debug, Clone)]
 pub struct ClientApi {
-    pub clock: Addr<RoleHost<Clock>>,
-    pub miner_pool: Addr<RoleHost<MinerPool>>,
-    pub kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
-    pub ledger: Addr<RoleHost<Ledger>>,
+    clock: Addr<RoleHost<Clock>>,
+    miner_pool: Addr<RoleHost<MinerPool>>,
+    kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
+    ledger: Addr<RoleHost<Ledger>>,
+    submit: mpsc::Sender<Queued>,
+}
+
+/// Hands queued transactions to the kernel buffer in groups: whatever arrived while the last
+/// group was being made durable goes in the next (group commit), so one store write serves
+/// many clients and a lone client still goes at once.
+async fn group_commit(mut queue: mpsc::Receiver<Queued>, kernel_buffer: Addr<RoleHost<KernelBufferRole>>) {
+    let mut group = Vec::with_capacity(GROUP_COMMIT);
+    while queue.recv_many(&mut group, GROUP_COMMIT).await > 0 {
+        let (txs, waiting): (Vec<SubmitTx>, Vec<oneshot::Sender<TxAnswer>>) = group.drain(..).unzip();
+        // The actor is gone: dropping `waiting` answers each client "unavailable".
+        let Ok(answers) = kernel_buffer.send(SubmitTxs(txs)).await else {
+            return;
+        };
+        for (w, a) in waiting.into_iter().zip(answers) {
+            let _ = w.send(a);
+        }
+    }
 }
 
 fn gone<E: std::fmt::Display>(e: E) -> Status {
@@ -32,6 +59,25 @@ fn bad<E: std::fmt::Display>(e: E) -> Status {
 }
 
 impl ClientApi {
+    /// The API over a datacenter's services; starts its group-commit task on the current
+    /// runtime.
+    pub fn new(
+        clock: Addr<RoleHost<Clock>>,
+        miner_pool: Addr<RoleHost<MinerPool>>,
+        kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
+        ledger: Addr<RoleHost<Ledger>>,
+    ) -> Self {
+        let (submit, queue) = mpsc::channel(SUBMIT_QUEUE);
+        tokio::spawn(group_commit(queue, kernel_buffer.clone()));
+        ClientApi {
+            clock,
+            miner_pool,
+            kernel_buffer,
+            ledger,
+            submit,
+        }
+    }
+
     pub fn server(self) -> pb::client_server::ClientServer<Self> {
         pb::client_server::ClientServer::new(self)
             .max_decoding_message_size(daoli_wire::limits::CLIENT_SERVER_MAX_DECODING)
@@ -45,16 +91,22 @@ impl pb::client_server::Client for ClientApi {
         let s: daoli_wire::client::SubmitTx = req.into_inner().try_into().map_err(bad)?;
         let tx_hash = s.tx.hash();
         let from = s.tx.sender;
-        let rx = self
-            .kernel_buffer
-            .send(SubmitTx {
-                tx: s.tx,
-                slot: s.slot,
-                from,
-            })
-            .await
-            .map_err(gone)?
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let (answer, answered) = oneshot::channel();
+        let queued = SubmitTx {
+            tx: s.tx,
+            slot: s.slot,
+            from,
+        };
+        self.submit.try_send((queued, answer)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Status::resource_exhausted(format!(
+                "{SUBMIT_QUEUE} transactions are waiting for this kernel buffer; retry later"
+            )),
+            mpsc::error::TrySendError::Closed(_) => gone("kernel buffer"),
+        })?;
+        let rx = answered.await.map_err(gone)?.map_err(|e| match e {
+            daoli_protocol::node::Reject::Busy(..) => Status::resource_exhausted(e.to_string()),
+            e => Status::failed_precondition(e.to_string()),
+        })?;
         // The reply comes once the transaction is durable.
         let result = rx
             .await
@@ -135,15 +187,11 @@ impl pb::client_server::Client for ClientApi {
         let route = self
             .kernel_buffer
             .send(Inspect(Box::new(move |k: &KernelBufferRole| {
-                let c = &k.f.chain;
-                let h = c.height();
-                route_order(&sender, c.params().payroll).find_map(|slot| {
-                    c.payroll_entry(h, slot).map(|e| PayrollRoute {
-                        cycle: h + 1,
-                        slot,
-                        sponsor: e.dc,
-                        endpoint: e.endpoint,
-                    })
+                k.route(&sender).map(|(cycle, slot, e)| PayrollRoute {
+                    cycle,
+                    slot,
+                    sponsor: e.dc,
+                    endpoint: e.endpoint,
                 })
             })))
             .await

@@ -23,6 +23,12 @@ use tokio::sync::oneshot;
 /// Messages queued for one role's actor before senders wait (bounded mailbox).
 pub const MAILBOX: usize = 1024;
 
+/// Events a role may hold for a full bus before it refuses peer and client input.
+pub const UNPUBLISHED: usize = 4096;
+
+/// How soon events the bus refused are offered again.
+const PUBLISH_RETRY: Duration = Duration::from_millis(10);
+
 /// Local time for the role machines: UTC milliseconds, the unit the DCC certifies.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -74,7 +80,8 @@ pub async fn route_inbound(mut inbound: tokio::sync::mpsc::Receiver<crate::peer:
             let _ = m.reply.send(Err(Reject::Busy("messages being handled", INBOUND_TASKS)));
             continue;
         };
-        actix::spawn(async move {
+        // On the runtime's worker threads (the shell's network side), not an actor's.
+        tokio::spawn(async move {
             let verdict = r
                 .send(Deliver {
                     from: m.from,
@@ -132,7 +139,7 @@ struct Mined(Lot);
 
 /// A client's transaction for payroll slot `slot`: answered once it is durable (or refused).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<oneshot::Receiver<Result<(), BufferError>>, Reject>")]
+#[rtype(result = "TxAnswer")]
 pub struct SubmitTx {
     pub tx: daoli_protocol::tx::Transaction,
     pub slot: u32,
@@ -197,6 +204,8 @@ pub struct RoleHost<R: Role> {
     sub: Option<Box<dyn crate::bus::Subscriber<RoleEvent>>>,
     /// A store write failed: nothing leaves any more.
     failed: bool,
+    /// A publish retry is scheduled.
+    publish_retry: bool,
 }
 
 impl<R: Role> std::fmt::Debug for RoleHost<R> {
@@ -232,6 +241,7 @@ impl<R: Role> RoleHost<R> {
         };
         RoleHost {
             failed: false,
+            publish_retry: false,
             sub,
             role,
             deps,
@@ -252,28 +262,29 @@ impl<R: Role> RoleHost<R> {
         Self::start_in_arbiter(&arbiter.handle(), move |_| self)
     }
 
+    /// Carries out one step's outputs. Everything the step asked to persist is made durable
+    /// first, in one store transaction (group commit: a step that took many client
+    /// transactions pays one write), then the other outputs leave in order. Persisting earlier
+    /// than asked is always safe; sending before persisting never happens.
     fn carry_out(&mut self, outs: Vec<Output>, ctx: &mut Context<Self>) {
         if self.failed {
             return;
         }
-        let mut persist: Vec<Output> = Vec::new();
-        for o in outs {
-            match o {
+        let (persist, rest): (Vec<Output>, Vec<Output>) = outs.into_iter().partition(|o| {
+            matches!(
+                o,
                 Output::PersistTx(_)
-                | Output::PersistEvidence(_)
-                | Output::PersistSigned(_)
-                | Output::PersistVote(_)
-                | Output::PersistBlock(..) => persist.push(o),
-                other => {
-                    if !persist.is_empty() && !self.flush(&mut persist) {
-                        return self.fail(ctx);
-                    }
-                    self.leave(other, ctx);
-                }
-            }
+                    | Output::PersistEvidence(_)
+                    | Output::PersistSigned(_)
+                    | Output::PersistVote(_)
+                    | Output::PersistBlock(..)
+            )
+        });
+        if !persist.is_empty() && !self.flush(&persist) {
+            return self.fail(ctx);
         }
-        if !persist.is_empty() && !self.flush(&mut persist) {
-            self.fail(ctx);
+        for o in rest {
+            self.leave(o, ctx);
         }
     }
 
@@ -288,7 +299,7 @@ impl<R: Role> RoleHost<R> {
         ctx.stop();
     }
 
-    fn flush(&mut self, persist: &mut Vec<Output>) -> bool {
+    fn flush(&mut self, persist: &[Output]) -> bool {
         let batch: Vec<Persist<'_>> = persist
             .iter()
             .filter_map(|o| match o {
@@ -301,8 +312,6 @@ impl<R: Role> RoleHost<R> {
             })
             .collect();
         let r = self.deps.store.write(&batch);
-        drop(batch);
-        persist.clear();
         match r {
             Ok(()) => {
                 self.persisted.inc();
@@ -361,10 +370,37 @@ impl<R: Role> RoleHost<R> {
         while let Some(e) = self.unpublished.pop_front() {
             let ev = RoleEvent(e);
             if let Err(err) = self.deps.bus.try_publish(&ev) {
-                tracing::warn!(service = R::SERVICE, error = %err, "bus full: event held");
+                if self.unpublished.is_empty() {
+                    tracing::warn!(service = R::SERVICE, error = %err, "bus full: events held");
+                }
                 self.unpublished.push_front(ev.0);
                 return;
             }
+        }
+    }
+
+    /// The bus has no room: try again shortly even if no input arrives meanwhile.
+    fn retry_publish(&mut self, ctx: &mut Context<Self>) {
+        if self.unpublished.is_empty() || self.publish_retry {
+            return;
+        }
+        self.publish_retry = true;
+        ctx.run_later(PUBLISH_RETRY, |act, ctx| {
+            act.publish_retry = false;
+            act.publish();
+            act.queued.set(act.unpublished.len() as i64);
+            act.retry_publish(ctx);
+        });
+    }
+
+    /// Peer and client input is refused while this many events wait for the bus: the
+    /// outbound queue stays bounded (bus events and timers still run, so the datacenter
+    /// drains rather than deadlocks).
+    fn backed_up(&self) -> Result<(), Reject> {
+        if self.unpublished.len() >= UNPUBLISHED {
+            Err(Reject::Busy("events waiting for the bus", UNPUBLISHED))
+        } else {
+            Ok(())
         }
     }
 
@@ -396,6 +432,7 @@ impl<R: Role> RoleHost<R> {
         self.publish();
         self.carry_out(out, ctx);
         self.queued.set(self.unpublished.len() as i64);
+        self.retry_publish(ctx);
         r
     }
 }
@@ -430,6 +467,7 @@ impl<R: Role> Handler<FromBus> for RoleHost<R> {
 impl<R: Role> Handler<Deliver> for RoleHost<R> {
     type Result = Result<(), Reject>;
     fn handle(&mut self, m: Deliver, ctx: &mut Context<Self>) -> Self::Result {
+        self.backed_up()?;
         let r = self.step(ctx, |r, now, out| r.on_msg(now, m.from, m.msg, out));
         if let Err(e) = &r
             && *e != Reject::Future
@@ -450,26 +488,73 @@ impl<R: Role> Handler<Mined> for RoleHost<R> {
 impl<R: Role> Handler<SubmitLot> for RoleHost<R> {
     type Result = Result<(), Reject>;
     fn handle(&mut self, m: SubmitLot, ctx: &mut Context<Self>) -> Self::Result {
+        self.backed_up()?;
         self.step(ctx, |r, now, out| r.on_mined(now, m.0, out))
     }
 }
 
-impl<R: Role> Handler<SubmitTx> for RoleHost<R> {
-    type Result = Result<oneshot::Receiver<Result<(), BufferError>>, Reject>;
-    fn handle(&mut self, m: SubmitTx, ctx: &mut Context<Self>) -> Self::Result {
-        let client = self.next_client;
-        self.next_client += 1;
-        let (tx, rx) = oneshot::channel();
-        self.replies.insert(client, tx);
-        let msg = Msg::Tx {
-            client,
-            slot: m.slot,
-            tx: m.tx,
-        };
-        let r = self.step(ctx, |r, now, out| r.on_msg(now, m.from, msg, out));
+impl<R: Role> RoleHost<R> {
+    /// Client transactions in one step: every one that is accepted is persisted in the same
+    /// store transaction, and answered once it is durable.
+    fn submit(&mut self, txs: Vec<SubmitTx>, ctx: &mut Context<Self>) -> Vec<TxAnswer> {
+        if let Err(e) = self.backed_up() {
+            return txs.iter().map(|_| Err(e.clone())).collect();
+        }
+        let mut clients = Vec::with_capacity(txs.len());
+        let mut answers = Vec::with_capacity(txs.len());
+        for _ in &txs {
+            let client = self.next_client;
+            self.next_client += 1;
+            let (tx, rx) = oneshot::channel();
+            self.replies.insert(client, tx);
+            clients.push(client);
+            answers.push(rx);
+        }
+        let verdicts = self.step(ctx, |r, now, out| {
+            txs.into_iter()
+                .zip(&clients)
+                .map(|(m, &client)| {
+                    let msg = Msg::Tx {
+                        client,
+                        slot: m.slot,
+                        tx: m.tx,
+                    };
+                    r.on_msg(now, m.from, msg, out)
+                })
+                .collect::<Vec<_>>()
+        });
         // A role that answers clients replied in the same step; drop what it did not answer.
-        self.replies.remove(&client);
-        r.map(|()| rx)
+        for c in &clients {
+            self.replies.remove(c);
+        }
+        verdicts
+            .into_iter()
+            .zip(answers)
+            .map(|(v, rx)| v.map(|()| rx))
+            .collect()
+    }
+}
+
+/// What a submitted transaction gets: refused outright, or a receiver of the kernel buffer's
+/// answer, sent once the transaction is durable (or refused by the buffer).
+pub type TxAnswer = Result<oneshot::Receiver<Result<(), BufferError>>, Reject>;
+
+/// Client transactions taken together (group commit): one step and one store transaction.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<TxAnswer>")]
+pub struct SubmitTxs(pub Vec<SubmitTx>);
+
+impl<R: Role> Handler<SubmitTx> for RoleHost<R> {
+    type Result = TxAnswer;
+    fn handle(&mut self, m: SubmitTx, ctx: &mut Context<Self>) -> Self::Result {
+        self.submit(vec![m], ctx).pop().expect("one answer per transaction")
+    }
+}
+
+impl<R: Role> Handler<SubmitTxs> for RoleHost<R> {
+    type Result = MessageResult<SubmitTxs>;
+    fn handle(&mut self, m: SubmitTxs, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.submit(m.0, ctx))
     }
 }
 

@@ -152,7 +152,8 @@ pub fn init(opts: &TelemetryOptions) -> Result<TelemetryGuard, TelemetryError> {
     });
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer())
+        // Logs to stderr: stdout stays the program's own output (the devnet's height lines).
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInitialized(e.to_string()))?;

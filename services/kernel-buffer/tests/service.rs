@@ -6,7 +6,7 @@ use daoli_protocol::dcc::Cycle;
 use daoli_protocol::roles::Event;
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_runtime::fakes::{Entry, Fakes, TestNet};
-use daoli_runtime::host::{SubmitTx, now_ms};
+use daoli_runtime::host::{SubmitTx, SubmitTxs, now_ms};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -100,4 +100,58 @@ async fn a_badly_signed_transaction_is_refused_and_nothing_is_stored() {
         .unwrap();
     assert!(matches!(rx.await.unwrap(), Err(BufferError::Invalid(_))));
     assert!(!f.log.entries().iter().any(|e| matches!(e, Entry::Stored(_))));
+}
+
+#[actix::test]
+async fn transactions_taken_together_are_stored_in_one_write_before_any_is_acknowledged() {
+    let (net, f, addr, slot) = setup().await;
+    let mut forged = tx(&net, 4);
+    forged.sig.0[40] ^= 1;
+    let group: Vec<SubmitTx> = (0..4)
+        .map(|n| tx(&net, n))
+        .chain([forged])
+        .map(|tx| SubmitTx {
+            tx,
+            slot,
+            from: net.client.public(),
+        })
+        .collect();
+    let answers = addr.send(SubmitTxs(group)).await.unwrap();
+    assert_eq!(answers.len(), 5);
+    let mut verdicts = Vec::new();
+    for a in answers {
+        verdicts.push(a.unwrap().await.unwrap());
+    }
+    assert!(verdicts[..4].iter().all(|v| v.is_ok()), "{verdicts:?}");
+    assert!(matches!(verdicts[4], Err(BufferError::Invalid(_))));
+    // One store transaction holds the four accepted ones (group commit), nothing of the forged.
+    let stored: Vec<Entry> = f
+        .log
+        .entries()
+        .into_iter()
+        .filter(|e| matches!(e, Entry::Stored(_)))
+        .collect();
+    assert!(
+        matches!(&stored[..], [Entry::Stored(k)] if k == &["tx"; 4]),
+        "{stored:?}"
+    );
+}
+
+#[actix::test]
+async fn a_group_is_not_acknowledged_when_its_write_fails() {
+    let (net, f, addr, slot) = setup().await;
+    f.store.fail.store(true, Ordering::SeqCst);
+    let group: Vec<SubmitTx> = (0..3)
+        .map(|n| SubmitTx {
+            tx: tx(&net, n),
+            slot,
+            from: net.client.public(),
+        })
+        .collect();
+    for a in addr.send(SubmitTxs(group)).await.unwrap() {
+        assert!(
+            a.unwrap().await.is_err(),
+            "acknowledged a transaction that was never stored"
+        );
+    }
 }

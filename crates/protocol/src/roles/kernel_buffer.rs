@@ -61,6 +61,16 @@ impl KernelBufferRole {
         }
     }
 
+    /// Where `sender` submits now: the first slot of its route order that has an entry in
+    /// the cycle this buffer admits for, as `(cycle, slot, entry)`. The same lineup
+    /// [`Self::on_msg`] checks a transaction against, so a route given here is not refused as
+    /// a redirect until the cycle turns.
+    pub fn route(&self, sender: &PublicKey) -> Option<(u64, u32, crate::chain::LineupEntry)> {
+        let c = &self.f.chain;
+        let h = self.cycle.height;
+        route_order(sender, c.params().payroll).find_map(|slot| c.payroll_entry(h - 1, slot).map(|e| (h, slot, e)))
+    }
+
     fn serving(&self) -> bool {
         !self.f.chain.payroll_of(self.cycle.height - 1, &self.root).is_empty()
     }
