@@ -344,6 +344,13 @@ pub fn load(a: LoadArgs) -> ExitCode {
         let Some(first) = a.endpoints.first() else {
             return fail("--endpoint: at least one");
         };
+        if !(1..=crate::devnet::CLIENT_ACCOUNTS).contains(&a.senders) {
+            return fail(format!(
+                "--senders {}: 1 ..= {} (the accounts the devnet funds)",
+                a.senders,
+                crate::devnet::CLIENT_ACCOUNTS
+            ));
+        }
         let chain = match connect(first).await {
             Ok(mut c) => match c.chain_status(pb::ChainStatusRequest {}).await {
                 Ok(r) => match ChainStatus::try_from(r.into_inner()) {

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+/// The pause before re-routing after a redirect.
+const REDIRECT_PAUSE: Duration = Duration::from_millis(10);
+
 /// Transactions a sender has in flight at most (within the nonce window).
 const PIPELINE: u64 = 32;
 
@@ -203,6 +206,8 @@ pub async fn drive(
                     continue;
                 };
                 if seen == 0 {
+                    // Nothing was sent before the first poll could finalize (a block takes a
+                    // cycle); a chain at height 0 starts at 0.
                     seen = s.height;
                 }
                 while seen < s.height {
@@ -306,7 +311,9 @@ pub async fn drive(
                     tokio::time::sleep(backoff).await;
                 }
                 let outstanding = shared.lock().unwrap_or_else(PoisonError::into_inner).open_by[who];
-                if outstanding + retry.len() as u64 >= PIPELINE {
+                // Retries go out in the window below, so only what is acknowledged and not yet
+                // final holds a sender back (gating on retries too could stop it for good).
+                if outstanding >= PIPELINE {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
@@ -386,13 +393,12 @@ pub async fn drive(
                 let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
                 let mut stale_below = None;
                 let mut other = false;
+                let mut redirected = false;
                 for (tx, r) in window.into_iter().zip(replies) {
                     match r {
-                        // NonceTaken: an earlier send of this very transaction got in (its
-                        // answer was lost); it is the same hash.
                         Ok(TxReply {
                             tx_hash,
-                            result: Ok(()) | Err(BufferError::NonceTaken(_)),
+                            result: Ok(()),
                         }) => {
                             sh.report.acked += 1;
                             let sent = born.remove(&tx.nonce).unwrap_or(sent);
@@ -418,10 +424,22 @@ pub async fn drive(
                         }) if tx.nonce < low => {
                             born.remove(&tx.nonce);
                         }
+                        // Another transaction holds this nonce (a resend of this very one is
+                        // answered as accepted): this one can never execute; not retried.
+                        Ok(TxReply {
+                            result: Err(BufferError::NonceTaken(_)),
+                            ..
+                        }) => {
+                            born.remove(&tx.nonce);
+                            *sh.report.refusals.entry("nonce-taken").or_default() += 1;
+                            sh.report.refused += 1;
+                        }
                         r => {
                             let why = match r {
                                 Ok(TxReply { result: Err(e), .. }) => {
-                                    other |= !matches!(e, BufferError::Redirect { .. });
+                                    let redirect = matches!(e, BufferError::Redirect { .. });
+                                    redirected |= redirect;
+                                    other |= !redirect;
                                     refusal(&e)
                                 }
                                 Ok(TxReply { result: Ok(()), .. }) => unreachable!("acknowledged above"),
@@ -442,8 +460,15 @@ pub async fn drive(
                     born.retain(|n, _| *n >= low);
                     next = next.max(low);
                 }
-                // A redirect (the cycle turned) is routed again at once; anything else waits.
-                backoff = if other { pause(backoff) } else { Duration::ZERO };
+                // A redirect (the cycle turned) is routed again after a short pause (the
+                // datacenter asked may not have turned yet); anything else backs off.
+                backoff = if other {
+                    pause(backoff)
+                } else if redirected {
+                    REDIRECT_PAUSE
+                } else {
+                    Duration::ZERO
+                };
             }
         }));
     }

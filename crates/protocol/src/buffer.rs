@@ -374,6 +374,12 @@ mod tests {
             Err(BufferError::Invalid(_))
         ));
         assert!(!b.holds(&forged.hash()));
+        // A bad signature on a taken nonce: answered as taken before the signature is
+        // checked, and nothing changes (the held one is still the only one for nonce 0).
+        let mut forged0 = Transaction::new(&alice, &C, 0, 3, TxKind::Transfer { to, amount: 1 }, vec![]);
+        forged0.fee = 0;
+        assert_eq!(b.admit(forged0.clone(), &C, &s, &p), Err(BufferError::NonceTaken(0)));
+        assert!(!b.holds(&forged0.hash()) && b.holds(&t0.hash()));
         let big = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
         assert!(matches!(
             b.admit(big, &C, &s, &p),

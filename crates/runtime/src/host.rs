@@ -206,6 +206,8 @@ pub struct RoleHost<R: Role> {
     failed: bool,
     /// A publish retry is scheduled.
     publish_retry: bool,
+    /// Events are being held for the bus (logged when it starts and when it ends).
+    holding: bool,
 }
 
 impl<R: Role> std::fmt::Debug for RoleHost<R> {
@@ -242,6 +244,7 @@ impl<R: Role> RoleHost<R> {
         RoleHost {
             failed: false,
             publish_retry: false,
+            holding: false,
             sub,
             role,
             deps,
@@ -370,12 +373,17 @@ impl<R: Role> RoleHost<R> {
         while let Some(e) = self.unpublished.pop_front() {
             let ev = RoleEvent(e);
             if let Err(err) = self.deps.bus.try_publish(&ev) {
-                if self.unpublished.is_empty() {
+                if !self.holding {
+                    self.holding = true;
                     tracing::warn!(service = R::SERVICE, error = %err, "bus full: events held");
                 }
                 self.unpublished.push_front(ev.0);
                 return;
             }
+        }
+        if self.holding {
+            self.holding = false;
+            tracing::info!(service = R::SERVICE, "bus has room again: held events published");
         }
     }
 
@@ -393,9 +401,9 @@ impl<R: Role> RoleHost<R> {
         });
     }
 
-    /// Peer and client input is refused while this many events wait for the bus: the
-    /// outbound queue stays bounded (bus events and timers still run, so the datacenter
-    /// drains rather than deadlocks).
+    /// Client input (transactions, lots) is refused while this many events wait for the bus,
+    /// so clients cannot grow the outbound queue (bus events, timers and peer messages still
+    /// run, so the datacenter drains rather than deadlocks).
     fn backed_up(&self) -> Result<(), Reject> {
         if self.unpublished.len() >= UNPUBLISHED {
             Err(Reject::Busy("events waiting for the bus", UNPUBLISHED))
@@ -467,7 +475,9 @@ impl<R: Role> Handler<FromBus> for RoleHost<R> {
 impl<R: Role> Handler<Deliver> for RoleHost<R> {
     type Result = Result<(), Reject>;
     fn handle(&mut self, m: Deliver, ctx: &mut Context<Self>) -> Self::Result {
-        self.backed_up()?;
+        // Peer messages are not refused for a full bus: a peer takes a refusal as final, and
+        // votes or blocks lost that way cost liveness. Their volume is bounded upstream (per-
+        // peer rate and in-flight limits, the inbound task bound, this mailbox).
         let r = self.step(ctx, |r, now, out| r.on_msg(now, m.from, m.msg, out));
         if let Err(e) = &r
             && *e != Reject::Future
