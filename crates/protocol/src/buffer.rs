@@ -380,6 +380,12 @@ mod tests {
         forged0.fee = 0;
         assert_eq!(b.admit(forged0.clone(), &C, &s, &p), Err(BufferError::NonceTaken(0)));
         assert!(!b.holds(&forged0.hash()) && b.holds(&t0.hash()));
+        // Too large is the first answer, whatever else is wrong (nothing is hashed first).
+        let big_far = Transaction::new(&alice, &C, 1000, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
+        assert!(matches!(
+            b.admit(big_far, &C, &s, &p),
+            Err(BufferError::Invalid(TxError::TooLarge { .. }))
+        ));
         let big = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![0; 5000]);
         assert!(matches!(
             b.admit(big, &C, &s, &p),

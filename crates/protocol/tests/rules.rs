@@ -727,6 +727,46 @@ fn a_redirect_names_the_registered_endpoint() {
     assert_eq!(endpoint, Some(registered));
 }
 
+// A route is the lineup a kernel buffer checks a transaction against: a client sent where
+// `route` says is accepted there, not redirected.
+#[test]
+fn a_transaction_sent_where_route_says_is_accepted_there() {
+    use daoli_protocol::node::{Msg, Output};
+    let net = net();
+    // Funded at genesis (common::certified_net).
+    let client = Keypair::from_label("nt-client");
+    let asked = common::node(&net.genesis, &net.dcs, 0);
+    let (cycle, slot, entry) = asked.kernel_buffer.route(&client.public()).expect("a slot this cycle");
+    assert_eq!(cycle, 1);
+    let i = net
+        .dcs
+        .iter()
+        .position(|d| d.root.public() == entry.dc)
+        .expect("a founder serves it");
+    let mut sponsor = common::node(&net.genesis, &net.dcs, i);
+    let tx = daoli_protocol::tx::Transaction::new(
+        &client,
+        sponsor.chain().id(),
+        0,
+        1,
+        daoli_protocol::tx::TxKind::Transfer {
+            to: net.dcs[1].root.public(),
+            amount: 1,
+        },
+        vec![],
+    );
+    let (out, r) = sponsor.handle(10, client.public(), Msg::Tx { client: 1, slot, tx });
+    assert_eq!(r, Ok(()));
+    let replies: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Reply { result, .. } => Some(result.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies, [Ok(())]);
+}
+
 // The review's mutations: a batch included once cannot be included again, and a block's seed
 // must be one of the two valid values (both checks are in block validation, not only in the
 // functions they call).
@@ -783,6 +823,68 @@ fn a_block_reincluding_a_batch_or_with_a_third_seed_is_refused() {
     });
     let e = commit(&mut c, forged, &net.record[1].1);
     assert!(matches!(e, Err(BlockError::Seed(_))), "{e:?}");
+}
+
+// Rule 7: a batch is known by its digest and its signature together. A copy of a verified
+// batch with a bad signature is not verified by the cache; a block naming a batch is checked
+// against the batch it gets (its digest, its signatures), not against the name alone.
+#[test]
+fn a_batch_is_verified_by_its_content_and_its_signature_not_its_name() {
+    use daoli_protocol::block::{Batch, BatchRef};
+    use std::collections::BTreeMap;
+    let net = net();
+    let (cb2, _) = &net.record[1];
+    let m2 = cb2.block.micro.as_ref().unwrap();
+    let c = net.chain_at(1);
+    let id = *c.id();
+    let entry = c.payroll_entry(1, 0).unwrap();
+    let buffer = net.owner(&entry.keys.batch).batch.clone();
+    let client = Keypair::from_label("nt-client");
+    let transfer = |amount| {
+        daoli_protocol::tx::Transaction::new(
+            &client,
+            &id,
+            0,
+            1,
+            daoli_protocol::tx::TxKind::Transfer {
+                to: net.dcs[0].root.public(),
+                amount,
+            },
+            vec![],
+        )
+    };
+    let batch = Batch::seal(&buffer, &id, 2, 0, vec![transfer(5)]);
+    let mut forged = batch.clone();
+    forged.sig.0[5] ^= 1;
+
+    // The cache: the genuine batch verified first does not vouch for the forged copy.
+    let mut cached = net.chain_at(1);
+    cached.verify_batch(&batch).unwrap();
+    assert!(cached.verify_batch(&forged).is_err());
+
+    let block_naming = |c: &Chain, b: &Batch| {
+        let r = BatchRef {
+            cycle: b.cycle,
+            slot: b.slot,
+            digest: b.digest(),
+        };
+        let m = remicro(net, c, m2, |m| m.batches = vec![r]);
+        recertify(net, c, cb2, |cb| cb.block.micro = Some(m))
+    };
+    // A block naming the forged batch, never seen before: its signature is checked there.
+    let mut c = net.chain_at(1);
+    let cb = block_naming(&c, &forged);
+    let store = BTreeMap::from([(forged.digest(), forged.clone())]);
+    let e = c.validate_block(&cb.block, &store);
+    assert!(matches!(e, Err(BlockError::Batch(..))), "{e:?}");
+    // A store that answers the name with another batch (same lineup address, other
+    // transactions): refused as a wrong reference.
+    let other = Batch::seal(&buffer, &id, 2, 0, vec![transfer(6)]);
+    let mut c = net.chain_at(1);
+    let cb = block_naming(&c, &batch);
+    let store = BTreeMap::from([(batch.digest(), other)]);
+    let e = c.validate_block(&cb.block, &store);
+    assert!(matches!(e, Err(BlockError::BatchRef(_))), "{e:?}");
 }
 
 // Rule 8: a batch for the next cycle is held, not lost: v1 (and v2 until this test) deferred it
