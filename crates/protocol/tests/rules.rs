@@ -1028,6 +1028,39 @@ fn the_follower_refuses_a_block_that_does_not_extend_its_tip() {
     assert_eq!(c.height(), 0, "nothing applied");
     c.follow(cb, &store).unwrap();
     assert_eq!(c.height(), 1);
+    // A block naming a batch the caller did not pass: refused, not executed without it.
+    use daoli_protocol::block::{Batch, BatchRef};
+    let c1 = net.chain_at(1);
+    let id = *c1.id();
+    let buffer = net.owner(&c1.payroll_entry(1, 0).unwrap().keys.batch).batch.clone();
+    let client = Keypair::from_label("nt-client");
+    let tx = daoli_protocol::tx::Transaction::new(
+        &client,
+        &id,
+        0,
+        1,
+        daoli_protocol::tx::TxKind::Transfer {
+            to: net.dcs[0].root.public(),
+            amount: 5,
+        },
+        vec![],
+    );
+    let batch = Batch::seal(&buffer, &id, 2, 0, vec![tx]);
+    let (cb2, _) = &net.record[1];
+    let r = BatchRef {
+        cycle: 2,
+        slot: 0,
+        digest: batch.digest(),
+    };
+    let m = remicro(net, &c1, cb2.block.micro.as_ref().unwrap(), |m| m.batches = vec![r]);
+    let cb = recertify(net, &c1, cb2, |cb| cb.block.micro = Some(m));
+    let mut c = net.chain_at(1);
+    let none: std::collections::BTreeMap<Hash32, Batch> = Default::default();
+    assert!(matches!(c.follow(cb.clone(), &none), Err(BlockError::MissingBatch(_))));
+    assert_eq!(c.height(), 1, "nothing applied");
+    let store = std::collections::BTreeMap::from([(batch.digest(), &batch)]);
+    c.follow(cb, &store).unwrap();
+    assert_eq!(c.height(), 2);
 }
 
 // Roles in separate services can see a cycle announced before the block that starts it; they
