@@ -308,8 +308,9 @@ impl Chain {
 
     /// Records a batch this datacenter's own ledger verified (a role's follower trusts its
     /// ledger, so the signatures are not checked twice).
-    pub fn note_batch(&mut self, b: &Batch) {
-        self.mark_verified(b.id(), b.cycle);
+    /// `digest` is `b.digest()`, computed once by the caller.
+    pub(crate) fn note_batch(&mut self, b: &Batch, digest: &Hash32) {
+        self.mark_verified(b.id_of(digest), b.cycle);
     }
 
     fn mark_verified(&mut self, id: Hash32, cycle: u64) {
@@ -323,7 +324,12 @@ impl Chain {
 
     /// Checks a batch's signatures and limits once; later checks hit the cache.
     pub fn verify_batch(&mut self, b: &Batch) -> Result<Hash32, BlockError> {
-        let d = b.digest();
+        self.verify_batch_digest(b, b.digest())
+    }
+
+    /// [`Chain::verify_batch`] with `d = b.digest()` computed once by the caller (the digest
+    /// hashes every transaction).
+    pub(crate) fn verify_batch_digest(&mut self, b: &Batch, d: Hash32) -> Result<Hash32, BlockError> {
         let id = b.id_of(&d);
         if self.verified.contains_key(&id) {
             return Ok(d);
@@ -547,8 +553,13 @@ impl Chain {
     /// Appends a block that this datacenter's own ledger (or trustee) already verified and
     /// certified: a role machine's chain follower executes it without checking signatures
     /// again. Only the batches are looked up; a block naming one the caller did not pass is
-    /// refused, as is a block out of place.
-    pub fn follow(&mut self, cb: CertifiedBlock, store: &BTreeMap<Hash32, Batch>) -> Result<ExecOutcome, BlockError> {
+    /// refused, as is a block out of place. The store may hold the batches or references to
+    /// them (a follower need not copy a block's batches to look them up).
+    pub fn follow<B: std::borrow::Borrow<Batch>>(
+        &mut self,
+        cb: CertifiedBlock,
+        store: &BTreeMap<Hash32, B>,
+    ) -> Result<ExecOutcome, BlockError> {
         self.next_height_of(&cb.block)?;
         let tip = self.tip_hash();
         if cb.block.header.prev_hash != tip {
@@ -565,6 +576,7 @@ impl Chain {
                 .map(|r| {
                     store
                         .get(&r.digest)
+                        .map(B::borrow)
                         .ok_or_else(|| BlockError::MissingBatch(r.digest.short()))
                 })
                 .collect::<Result<Vec<_>, _>>()?,

@@ -3,6 +3,7 @@
 
 use crate::block::{Batch, CertifiedBlock};
 use crate::chain::{BlockError, Chain};
+use crate::dcc::Cycle;
 use crate::ledger::ExecOutcome;
 use crate::params::{Genesis, ParamsError};
 use std::collections::BTreeMap;
@@ -10,13 +11,35 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub struct Follower {
     pub chain: Chain,
+    /// A cycle announced before this role applied the block that starts it (another
+    /// service's view can be a step ahead): handed over once that block is applied.
+    pending_cycle: Option<Cycle>,
 }
 
 impl Follower {
     pub fn new(genesis: Genesis) -> Result<Self, ParamsError> {
         Ok(Follower {
             chain: Chain::new(genesis)?,
+            pending_cycle: None,
         })
+    }
+
+    /// A cycle announcement: `Some` if it can begin now (the block that starts it is applied);
+    /// otherwise it is kept until [`Follower::released`] hands it over.
+    pub fn cycle(&mut self, c: &Cycle) -> Option<Cycle> {
+        if c.height == self.chain.height() + 1 {
+            Some(*c)
+        } else {
+            self.pending_cycle = Some(*c);
+            None
+        }
+    }
+
+    /// The kept cycle that can begin now that its block is applied (call after
+    /// [`Follower::apply`]).
+    pub fn released(&mut self) -> Option<Cycle> {
+        let next = self.chain.height() + 1;
+        self.pending_cycle.take_if(|c| c.height == next)
     }
 
     /// Applies block `h` if it is the next one; `Ok(None)` for one already applied (a
@@ -25,7 +48,7 @@ impl Follower {
         if cb.block.height() <= self.chain.height() {
             return Ok(None);
         }
-        let store: BTreeMap<_, _> = batches.iter().map(|b| (b.digest(), b.clone())).collect();
+        let store: BTreeMap<_, &Batch> = batches.iter().map(|b| (b.digest(), b)).collect();
         self.chain.follow(cb.clone(), &store).map(Some)
     }
 }

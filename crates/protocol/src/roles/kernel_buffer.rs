@@ -23,8 +23,6 @@ pub struct KernelBufferRole {
     batch_key: Keypair,
     pub buffer: KernelBuffer,
     cycle: Cycle,
-    /// A cycle announced before this role applied the block that starts it.
-    pending_cycle: Option<Cycle>,
     /// Mining closed this cycle: from then on, transactions arriving at a datacenter that
     /// serves no slot are handed over at once.
     closed: bool,
@@ -42,7 +40,6 @@ impl KernelBufferRole {
                 start: 0,
                 length: 0,
             },
-            pending_cycle: None,
             closed: false,
         })
     }
@@ -75,6 +72,11 @@ impl KernelBufferRole {
         !self.f.chain.payroll_of(self.cycle.height - 1, &self.root).is_empty()
     }
 
+    fn begin(&mut self, c: Cycle) {
+        self.cycle = c;
+        self.closed = false;
+    }
+
     pub fn on_event(&mut self, _now: u64, ev: &Event, out: &mut Vec<Output>) {
         match ev {
             Event::Certified(cb, batches) => {
@@ -87,17 +89,15 @@ impl KernelBufferRole {
                     let p = self.f.chain.params().clone();
                     self.buffer
                         .on_executed(cb.block.height(), &outcome.receipts, &included, &self.f.chain.state, &p);
-                    let next = self.f.chain.height() + 1;
-                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
-                        self.cycle = c;
-                        self.closed = false;
+                    if let Some(c) = self.f.released() {
+                        self.begin(c);
                     }
                 }
             }
-            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
             Event::Cycle(c) => {
-                self.cycle = *c;
-                self.closed = false;
+                if let Some(c) = self.f.cycle(c) {
+                    self.begin(c);
+                }
             }
             Event::Phase(h, phase) if *h == self.cycle.height => match phase {
                 Phase::Start => self.hand_over(out),

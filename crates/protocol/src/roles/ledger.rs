@@ -120,9 +120,10 @@ impl Ledger {
         out: &mut Vec<Output>,
     ) -> Result<(), BlockError> {
         for b in batches {
-            self.add_batch(b);
+            let d = b.digest();
+            self.add_batch(b, d);
         }
-        self.commit(now, cb, false, false, out)
+        self.commit(now, cb, false, out)
     }
 
     /// Puts back, after a crash, a MicroBlock or batch this datacenter signed.
@@ -133,12 +134,11 @@ impl Ledger {
             Msg::Micro(m) if m.height >= h => {
                 self.produced.insert(m.height, m.clone());
             }
-            Msg::Batch(b)
-                if b.cycle + expiry >= h
-                    && !self.f.chain.state.included.contains_key(&b.digest())
-                    && self.add_batch(b.clone()) =>
-            {
-                out.push(Output::Event(Event::Batch(b.clone())));
+            Msg::Batch(b) if b.cycle + expiry >= h => {
+                let d = b.digest();
+                if !self.f.chain.state.included.contains_key(&d) && self.add_batch(b.clone(), d) {
+                    out.push(Output::Event(Event::Batch(b.clone())));
+                }
             }
             _ => {}
         }
@@ -151,8 +151,9 @@ impl Ledger {
         self.helped.clear();
     }
 
-    fn add_batch(&mut self, b: Batch) -> bool {
-        match self.f.chain.verify_batch(&b) {
+    /// `d` is `b.digest()`, computed once by the caller.
+    fn add_batch(&mut self, b: Batch, d: Hash32) -> bool {
+        match self.f.chain.verify_batch_digest(&b, d) {
             Ok(d) => {
                 self.batches.entry(d).or_insert(b);
                 true
@@ -200,12 +201,15 @@ impl Ledger {
     pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
         let h = self.height();
         match ev {
-            Event::Sealed(b) if !self.batches.contains_key(&b.digest()) && self.add_batch(b.clone()) => {
-                out.push(Output::Event(Event::Batch(b.clone())));
+            Event::Sealed(b) => {
+                let d = b.digest();
+                if !self.batches.contains_key(&d) && self.add_batch(b.clone(), d) {
+                    out.push(Output::Event(Event::Batch(b.clone())));
+                }
             }
             Event::Decided(cb, choices) if cb.block.height() == h => {
                 self.seed_choices = Some((h, *choices));
-                if self.commit(now, (**cb).clone(), true, true, out).is_err() {
+                if self.commit(now, (**cb).clone(), true, out).is_err() {
                     // The trustee validated it against batches this ledger should hold too; if
                     // one is missing here (a restarted ledger, a lost event), the block comes
                     // back certified from the peers, checked, like any block this datacenter
@@ -283,14 +287,15 @@ impl Ledger {
         let chain = &self.f.chain;
         let p = chain.params();
         let state = &chain.state;
+        // Keyed by digest.
         let mut refs: Vec<BatchRef> = self
             .batches
-            .values()
-            .filter(|b| b.cycle <= h && b.cycle + p.batch_expiry >= h)
-            .map(|b| BatchRef {
+            .iter()
+            .filter(|(_, b)| b.cycle <= h && b.cycle + p.batch_expiry >= h)
+            .map(|(d, b)| BatchRef {
                 cycle: b.cycle,
                 slot: b.slot,
-                digest: b.digest(),
+                digest: *d,
             })
             .filter(|r| !state.included.contains_key(&r.digest))
             .collect();
@@ -321,17 +326,11 @@ impl Ledger {
         out.push(Output::Broadcast(Msg::Micro(m)));
     }
 
-    /// Commits block `h`: `trusted` when this datacenter's trustee decided it (it validated
-    /// the block and formed the certificate from verified votes), verified otherwise.
-    fn commit(
-        &mut self,
-        now: u64,
-        cb: CertifiedBlock,
-        trusted: bool,
-        announce: bool,
-        out: &mut Vec<Output>,
-    ) -> Result<(), BlockError> {
-        let outcome = if trusted {
+    /// Commits block `h`: `decided` when this datacenter's trustee decided it (it validated
+    /// the block and formed the certificate from verified votes: trusted, and announced to the
+    /// peers), verified otherwise (a block from a peer or the store).
+    fn commit(&mut self, now: u64, cb: CertifiedBlock, decided: bool, out: &mut Vec<Output>) -> Result<(), BlockError> {
+        let outcome = if decided {
             self.f.chain.follow(cb.clone(), &self.batches)?
         } else {
             self.f.chain.commit(cb.clone(), &self.batches)?
@@ -361,7 +360,7 @@ impl Ledger {
         }
         let batches = self.batches_of(&cb.block);
         out.push(Output::PersistBlock(Box::new(cb.clone()), batches.clone()));
-        if announce {
+        if decided {
             out.push(Output::Broadcast(Msg::Certified(cb.clone(), batches.clone())));
         }
         out.push(Output::Committed(Box::new(Committed {
@@ -414,9 +413,10 @@ impl Ledger {
             for k in candidates {
                 let (cb, batches) = self.ahead.remove(&k).expect("listed");
                 for b in batches {
-                    self.add_batch(b);
+                    let d = b.digest();
+                    self.add_batch(b, d);
                 }
-                if self.commit(now, cb, false, false, out).is_ok() {
+                if self.commit(now, cb, false, out).is_ok() {
                     committed = true;
                     break;
                 }
@@ -452,7 +452,7 @@ impl Ledger {
                 }
                 let d = b.digest();
                 if !self.batches.contains_key(&d) {
-                    self.f.chain.verify_batch(&b)?;
+                    self.f.chain.verify_batch_digest(&b, d)?;
                     match self.batch_slots.get(&b.slot_of()) {
                         Some(first) => {
                             if let Some(e) = first.evidence(&b) {
@@ -536,9 +536,10 @@ impl Ledger {
                     return Err(Reject::Future);
                 }
                 for b in batches {
-                    self.add_batch(b);
+                    let d = b.digest();
+                    self.add_batch(b, d);
                 }
-                self.commit(now, cb, false, false, out)?;
+                self.commit(now, cb, false, out)?;
                 Ok(())
             }
             Msg::SyncRequest { from: start } => {

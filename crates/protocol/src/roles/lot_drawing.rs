@@ -20,8 +20,6 @@ pub struct LotDrawing {
     seed: Option<SeedAnnouncement>,
     throttled: bool,
     held: NextCycle,
-    /// A cycle announced before this role applied the block that starts it.
-    pending_cycle: Option<Cycle>,
 }
 
 impl LotDrawing {
@@ -37,8 +35,17 @@ impl LotDrawing {
             seed: None,
             throttled: false,
             held: NextCycle::default(),
-            pending_cycle: None,
         })
+    }
+
+    fn begin(&mut self, now: u64, c: Cycle, out: &mut Vec<Output>) {
+        self.cycle = c;
+        self.pool = LotPool::new(c.height);
+        self.seed = None;
+        self.throttled = false;
+        for (from, m) in self.held.take(c.height) {
+            let _ = self.on_msg(now, from, m, out);
+        }
     }
 
     pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
@@ -49,20 +56,14 @@ impl LotDrawing {
                     for e in std::mem::take(&mut self.pool.evidence) {
                         out.push(Output::Event(Event::Evidence(e)));
                     }
-                    let next = self.f.chain.height() + 1;
-                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
-                        self.on_event(now, &Event::Cycle(c), out);
+                    if let Some(c) = self.f.released() {
+                        self.begin(now, c, out);
                     }
                 }
             }
-            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
             Event::Cycle(c) => {
-                self.cycle = *c;
-                self.pool = LotPool::new(c.height);
-                self.seed = None;
-                self.throttled = false;
-                for (from, m) in self.held.take(c.height) {
-                    let _ = self.on_msg(now, from, m, out);
+                if let Some(c) = self.f.cycle(c) {
+                    self.begin(now, c, out);
                 }
             }
             Event::Seed(a) if a.height == self.cycle.height => {

@@ -52,8 +52,6 @@ pub struct MinerPool {
     pub miners: Vec<Keypair>,
     rng: u64,
     cycle: Cycle,
-    /// A cycle announced before this role applied the block that starts it.
-    pending_cycle: Option<Cycle>,
     /// Durable: the lot countersigned per (height, miner), so a restart never signs a second.
     sponsored: BTreeMap<(u64, PublicKey), Lot>,
 }
@@ -70,7 +68,6 @@ impl MinerPool {
                 start: 0,
                 length: 0,
             },
-            pending_cycle: None,
             sponsored: BTreeMap::new(),
         })
     }
@@ -94,15 +91,17 @@ impl MinerPool {
     pub fn on_event(&mut self, _now: u64, ev: &Event, out: &mut Vec<Output>) {
         match ev {
             Event::Certified(cb, batches) => {
-                if let Ok(Some(_)) = self.f.apply(cb, batches) {
-                    let next = self.f.chain.height() + 1;
-                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == next) {
-                        self.begin(c);
-                    }
+                if let Ok(Some(_)) = self.f.apply(cb, batches)
+                    && let Some(c) = self.f.released()
+                {
+                    self.begin(c);
                 }
             }
-            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
-            Event::Cycle(c) => self.begin(*c),
+            Event::Cycle(c) => {
+                if let Some(c) = self.f.cycle(c) {
+                    self.begin(c);
+                }
+            }
             Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(out),
             _ => {}
         }

@@ -51,9 +51,6 @@ pub struct Trustee {
     held: NextCycle,
     /// Peers told once (per height they are behind at) that the ledger has their block.
     helped: BTreeSet<(PublicKey, u64)>,
-    /// A cycle announced before this role applied the block that starts it (another
-    /// service's view can be a step ahead): begun once that block is applied.
-    pending_cycle: Option<Cycle>,
     /// Events of the next height that came before its cycle began (another service's view
     /// of the chain can be a step ahead), replayed when it begins. Bounded.
     early: Vec<Event>,
@@ -95,7 +92,6 @@ impl Trustee {
             held: NextCycle::default(),
             early: Vec::new(),
             helped: BTreeSet::new(),
-            pending_cycle: None,
         })
     }
 
@@ -193,17 +189,20 @@ impl Trustee {
                     let state = &self.f.chain.state;
                     self.batches
                         .retain(|d, b| !state.included.contains_key(d) && b.cycle + expiry + 2 >= ch);
-                    if let Some(c) = self.pending_cycle.take_if(|c| c.height == ch + 1) {
+                    if let Some(c) = self.f.released() {
                         self.start_height(now, c, out);
                     }
                 }
             }
-            Event::Cycle(c) if c.height != self.f.chain.height() + 1 => self.pending_cycle = Some(*c),
-            Event::Cycle(c) => self.start_height(now, *c, out),
+            Event::Cycle(c) => {
+                if let Some(c) = self.f.cycle(c) {
+                    self.start_height(now, c, out);
+                }
+            }
             Event::Batch(b) => {
                 let d = b.digest();
                 if !self.batches.contains_key(&d) {
-                    self.f.chain.note_batch(b);
+                    self.f.chain.note_batch(b, &d);
                     self.batches.insert(d, b.clone());
                     self.retry_waiting(out);
                 }
