@@ -1,7 +1,7 @@
 //! The values the `Client` service carries, typed: requests as the core's objects, replies as
 //! the core's `BufferError` or small structs where the core has no type.
 
-use crate::convert::{hash, key, required};
+use crate::convert::{hash, key, required, usize_of};
 use crate::error::WireError;
 use crate::limits;
 use crate::peer::{certified_from_pb, certified_to_pb};
@@ -12,14 +12,6 @@ use daoli_protocol::codec::{ChainId, Hash32};
 use daoli_protocol::crypto::{PublicKey, SigError, Signature};
 use daoli_protocol::lot::Lot;
 use daoli_protocol::tx::{Transaction, TxError};
-
-fn usize_of(field: &'static str, v: u64) -> Result<usize, WireError> {
-    usize::try_from(v).map_err(|_| WireError::OutOfRange {
-        field,
-        value: v,
-        why: "over this platform's usize",
-    })
-}
 
 /// `SubmitTx`: a transaction for payroll slot `slot` of the latest certified block the client
 /// knows (`node::Msg::Tx` without the shell's client id).

@@ -71,13 +71,25 @@ pub(crate) fn list<P, T: TryFrom<P, Error = WireError>>(
     bounded(field, v, limit, T::try_from)
 }
 
+/// A `u64` from the wire as a `usize`, refused where it does not fit.
+pub(crate) fn usize_of(field: &'static str, v: u64) -> Result<usize, WireError> {
+    usize::try_from(v).map_err(|_| WireError::OutOfRange {
+        field,
+        value: v,
+        why: "over this platform's usize",
+    })
+}
+
 pub(crate) fn encode_all<'a, C: 'a, P: From<&'a C>>(v: &'a [C]) -> Vec<P> {
     v.iter().map(P::from).collect()
 }
 
 /// Checks that transactions' canonical sizes sum to at most [`limits::MAX_BATCH_BYTES`].
 pub(crate) fn check_tx_bytes(what: &'static str, txs: &[Transaction]) -> Result<(), WireError> {
-    let got: usize = txs.iter().map(Transaction::size).sum();
+    batch_bytes(what, txs.iter().map(Transaction::size).sum())
+}
+
+fn batch_bytes(what: &'static str, got: usize) -> Result<(), WireError> {
     if got > limits::MAX_BATCH_BYTES {
         return Err(WireError::Oversized {
             what,
@@ -96,8 +108,14 @@ pub(crate) fn txs(
     v: Vec<pb::Transaction>,
     limit: usize,
 ) -> Result<Vec<Transaction>, WireError> {
-    let txs: Vec<Transaction> = list(field, v, limit)?;
-    check_tx_bytes(what, &txs)?;
+    // Each transaction's canonical size is computed once, for its own limit and the sum.
+    let mut got = 0usize;
+    let txs = bounded(field, v, limit, |p| {
+        let (t, n) = tx_sized(p)?;
+        got += n;
+        Ok(t)
+    })?;
+    batch_bytes(what, got)?;
     Ok(txs)
 }
 
@@ -237,24 +255,29 @@ impl TryFrom<pb::Transaction> for Transaction {
     /// Also refuses a transaction whose canonical size is over [`limits::MAX_TX_BYTES`]: no
     /// genesis accepts it.
     fn try_from(p: pb::Transaction) -> Result<Self, WireError> {
-        let tx = Transaction {
-            sender: key("Transaction.sender", p.sender)?,
-            nonce: p.nonce,
-            fee: p.fee,
-            kind: required("Transaction.kind", p.kind)?.try_into()?,
-            memo: p.memo,
-            sig: sig("Transaction.sig", p.sig)?,
-        };
-        let size = tx.size();
-        if size > limits::MAX_TX_BYTES {
-            return Err(WireError::Oversized {
-                what: "Transaction (canonical size)",
-                got: size,
-                limit: limits::MAX_TX_BYTES,
-            });
-        }
-        Ok(tx)
+        tx_sized(p).map(|(t, _)| t)
     }
+}
+
+/// A decoded transaction and its canonical size.
+fn tx_sized(p: pb::Transaction) -> Result<(Transaction, usize), WireError> {
+    let tx = Transaction {
+        sender: key("Transaction.sender", p.sender)?,
+        nonce: p.nonce,
+        fee: p.fee,
+        kind: required("Transaction.kind", p.kind)?.try_into()?,
+        memo: p.memo,
+        sig: sig("Transaction.sig", p.sig)?,
+    };
+    let size = tx.size();
+    if size > limits::MAX_TX_BYTES {
+        return Err(WireError::Oversized {
+            what: "Transaction (canonical size)",
+            got: size,
+            limit: limits::MAX_TX_BYTES,
+        });
+    }
+    Ok((tx, size))
 }
 
 impl From<&Batch> for pb::Batch {

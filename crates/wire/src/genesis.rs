@@ -1,7 +1,7 @@
 //! The genesis and its parameters. Decoding checks the shape (lengths, counts, `usize` range);
 //! whether the values make a valid network is `Genesis::validate`'s question.
 
-use crate::convert::{bounded, hash, key, list, required};
+use crate::convert::{bounded, encode_all, hash, key, list, required, usize_of};
 use crate::error::WireError;
 use crate::limits;
 use crate::proto as pb;
@@ -9,14 +9,6 @@ use daoli_protocol::params::{
     Datacenter, Genesis, MAX_GENESIS_ACCOUNTS, MAX_GENESIS_DATACENTERS, MAX_GENESIS_ROUNDS, Params, PeriodicLottery,
     RoundSpec,
 };
-
-fn size(field: &'static str, v: u64) -> Result<usize, WireError> {
-    usize::try_from(v).map_err(|_| WireError::OutOfRange {
-        field,
-        value: v,
-        why: "over this platform's usize",
-    })
-}
 
 impl From<&Params> for pb::Params {
     fn from(p: &Params) -> Self {
@@ -56,31 +48,33 @@ impl TryFrom<pb::Params> for Params {
     fn try_from(p: pb::Params) -> Result<Self, WireError> {
         Ok(Params {
             l0_ms: p.l0_ms,
-            window: size("Params.window", p.window)?,
+            window: usize_of("Params.window", p.window)?,
             phi_permille: p.phi_permille,
             delta_permille: p.delta_permille,
-            seats: size("Params.seats", p.seats)?,
-            waves: bounded("Params.waves", p.waves, limits::MAX_WAVES, |w| size("Params.waves", w))?,
+            seats: usize_of("Params.seats", p.seats)?,
+            waves: bounded("Params.waves", p.waves, limits::MAX_WAVES, |w| {
+                usize_of("Params.waves", w)
+            })?,
             wave_gap_permille: p.wave_gap_permille,
             step_timeout_permille: p.step_timeout_permille,
-            backups: size("Params.backups", p.backups)?,
-            payroll: size("Params.payroll", p.payroll)?,
+            backups: usize_of("Params.backups", p.backups)?,
+            payroll: usize_of("Params.payroll", p.payroll)?,
             pow_bits: p.pow_bits,
             draw_delay: p.draw_delay,
             delay_blocks: p.delay_blocks,
             delay_iterations: p.delay_iterations,
-            delay_segments: size("Params.delay_segments", p.delay_segments)?,
+            delay_segments: usize_of("Params.delay_segments", p.delay_segments)?,
             coinbase: p.coinbase,
             signer_share_permille: p.signer_share_permille,
             wage: p.wage,
             sponsor_share_permille: p.sponsor_share_permille,
-            max_tx_bytes: size("Params.max_tx_bytes", p.max_tx_bytes)?,
-            max_batch_bytes: size("Params.max_batch_bytes", p.max_batch_bytes)?,
+            max_tx_bytes: usize_of("Params.max_tx_bytes", p.max_tx_bytes)?,
+            max_batch_bytes: usize_of("Params.max_batch_bytes", p.max_batch_bytes)?,
             nonce_window: p.nonce_window,
             batch_expiry: p.batch_expiry,
             min_bond: p.min_bond,
             registration_age: p.registration_age,
-            max_evidence: size("Params.max_evidence", p.max_evidence)?,
+            max_evidence: usize_of("Params.max_evidence", p.max_evidence)?,
         })
     }
 }
@@ -157,7 +151,7 @@ impl From<&Genesis> for pb::Genesis {
         pb::Genesis {
             network: g.network.clone(),
             params: Some((&g.params).into()),
-            founders: g.founders.iter().map(Into::into).collect(),
+            founders: encode_all(&g.founders),
             seats: g.seats.iter().map(|s| s.0.to_vec()).collect(),
             seed: g.seed.0.to_vec(),
             timestamp_ms: g.timestamp_ms,
@@ -169,7 +163,7 @@ impl From<&Genesis> for pb::Genesis {
                     balance: *balance,
                 })
                 .collect(),
-            rounds: g.rounds.iter().map(Into::into).collect(),
+            rounds: encode_all(&g.rounds),
             periodic_lottery: g.periodic_lottery.as_ref().map(Into::into),
         }
     }

@@ -185,16 +185,9 @@ pub fn encode_body(msg: &Msg) -> Result<Vec<u8>, WireError> {
         Msg::Certified(_, b) => check_len("Certified.batches", b.len(), limits::MAX_CERTIFIED_BATCHES)?,
         _ => {}
     }
-    let p = pb::PeerMessage::try_from(msg)?;
-    let len = p.encoded_len();
-    if len > limits::MAX_BODY_BYTES {
-        return Err(WireError::Oversized {
-            what: "PeerMessage",
-            got: len,
-            limit: limits::MAX_BODY_BYTES,
-        });
-    }
-    let body = p.encode_to_vec();
+    // check_body refuses an oversized body with the same error a length check before
+    // encoding would give (encoding measures the message anyway).
+    let body = pb::PeerMessage::try_from(msg)?.encode_to_vec();
     check_body(&body)?;
     Ok(body)
 }
