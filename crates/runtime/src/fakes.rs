@@ -123,7 +123,9 @@ impl FakeBus {
     }
     /// An event from another service (not logged).
     pub fn inject(&self, e: Event) {
-        self.inner.try_publish(&RoleEvent(e)).expect("room on the test bus");
+        self.inner
+            .try_publish(&RoleEvent(Arc::new(e)))
+            .expect("room on the test bus");
     }
 }
 
@@ -132,11 +134,11 @@ impl Bus<RoleEvent> for FakeBus {
         self.inner.topic(event)
     }
     fn try_publish(&self, event: &RoleEvent) -> Result<(), BusError> {
-        self.log.push(Entry::Published(event.0.clone()));
+        self.log.push(Entry::Published((*event.0).clone()));
         self.inner.try_publish(event)
     }
     fn publish<'a>(&'a self, event: &'a RoleEvent) -> BoxFuture<'a, Result<(), BusError>> {
-        self.log.push(Entry::Published(event.0.clone()));
+        self.log.push(Entry::Published((*event.0).clone()));
         self.inner.publish(event)
     }
     fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<RoleEvent>>, BusError> {

@@ -39,7 +39,9 @@ pub fn now_ms() -> u64 {
 /// A role event as a bus payload. One ordered stream per datacenter (`events`, one
 /// partition): roles rely on causal order (a cycle begins after the block that starts it).
 #[derive(Debug, Clone)]
-pub struct RoleEvent(pub Event);
+/// Shared, not copied: the bus hands one event to each of the datacenter's seven services, and
+/// a `Certified` event carries a block with all its transactions.
+pub struct RoleEvent(pub Arc<Event>);
 
 impl BusPayload for RoleEvent {
     fn topic(&self) -> &'static str {
@@ -131,7 +133,7 @@ impl LocalRoutes {
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-struct FromBus(Event);
+struct FromBus(Arc<Event>);
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -196,7 +198,7 @@ pub struct RoleHost<R: Role> {
     next_client: u64,
     wake: Option<(u64, SpawnHandle)>,
     /// Events the bus had no room for yet, published before anything newer.
-    unpublished: VecDeque<Event>,
+    unpublished: VecDeque<Arc<Event>>,
     queued: Gauge,
     refused: Counter,
     persisted: Counter,
@@ -330,7 +332,7 @@ impl<R: Role> RoleHost<R> {
     fn leave(&mut self, o: Output, ctx: &mut Context<Self>) {
         match o {
             Output::Event(e) => {
-                self.unpublished.push_back(e);
+                self.unpublished.push_back(Arc::new(e));
                 self.publish();
             }
             Output::Broadcast(m) => self.deps.peers.broadcast(m),
