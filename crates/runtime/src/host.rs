@@ -275,16 +275,7 @@ impl<R: Role> RoleHost<R> {
         if self.failed {
             return;
         }
-        let (persist, rest): (Vec<Output>, Vec<Output>) = outs.into_iter().partition(|o| {
-            matches!(
-                o,
-                Output::PersistTx(_)
-                    | Output::PersistEvidence(_)
-                    | Output::PersistSigned(_)
-                    | Output::PersistVote(_)
-                    | Output::PersistBlock(..)
-            )
-        });
+        let (persist, rest): (Vec<Output>, Vec<Output>) = outs.into_iter().partition(|o| Persist::of(o).is_some());
         if !persist.is_empty() && !self.flush(&persist) {
             return self.fail(ctx);
         }
@@ -305,17 +296,7 @@ impl<R: Role> RoleHost<R> {
     }
 
     fn flush(&mut self, persist: &[Output]) -> bool {
-        let batch: Vec<Persist<'_>> = persist
-            .iter()
-            .filter_map(|o| match o {
-                Output::PersistTx(tx) => Some(Persist::Tx(tx)),
-                Output::PersistEvidence(e) => Some(Persist::Evidence(e)),
-                Output::PersistSigned(m) => Some(Persist::Signed(m)),
-                Output::PersistVote(v) => Some(Persist::Vote(v)),
-                Output::PersistBlock(cb, b) => Some(Persist::Block(cb, b)),
-                _ => None,
-            })
-            .collect();
+        let batch: Vec<Persist<'_>> = persist.iter().filter_map(Persist::of).collect();
         let r = self.deps.store.write(&batch);
         match r {
             Ok(()) => {

@@ -60,6 +60,7 @@
 use daoli_protocol::block::{Batch, CertifiedBlock};
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::node::{Durable, Msg};
+use daoli_protocol::roles::Output;
 use daoli_protocol::statement::Evidence;
 use daoli_protocol::tx::Transaction;
 use daoli_protocol::vote::{Step, Vote, VoteJournal, VoteKey};
@@ -90,6 +91,20 @@ pub enum Persist<'a> {
     Vote(&'a Vote),
     /// A certified block with its batches, in one transaction.
     Block(&'a CertifiedBlock, &'a [Batch]),
+}
+
+impl<'a> Persist<'a> {
+    /// The persistence request a role machine's output makes, if it makes one.
+    pub fn of(o: &'a Output) -> Option<Self> {
+        match o {
+            Output::PersistTx(tx) => Some(Persist::Tx(tx)),
+            Output::PersistEvidence(e) => Some(Persist::Evidence(e)),
+            Output::PersistSigned(m) => Some(Persist::Signed(m)),
+            Output::PersistVote(v) => Some(Persist::Vote(v)),
+            Output::PersistBlock(cb, b) => Some(Persist::Block(cb, b)),
+            _ => None,
+        }
+    }
 }
 
 /// What a service reads back at start-up.
