@@ -516,20 +516,30 @@ impl EmbeddedStore {
         txn.commit().map_err(self.err())
     }
 
+    /// Appends transactions not stored yet to the log, numbered in order; the tables are
+    /// opened and the log's end found once for all of them (a group commit brings hundreds).
+    fn put_txs(&self, txn: &redb::WriteTransaction, txs: &[&Transaction]) -> Result<(), StoreError> {
+        let n = &self.names;
+        let mut ids = txn.open_table(n.tx_ids()).map_err(self.err())?;
+        let mut t = txn.open_table(n.txs()).map_err(self.err())?;
+        let mut last = t.last().map_err(self.err())?.map(|(k, _)| k.value());
+        for tx in txs {
+            let id = tx.hash().0;
+            if ids.get(id).map_err(self.err())?.is_some() {
+                continue;
+            }
+            let seq = next_seq(last);
+            t.insert(seq, encode(*tx).as_slice()).map_err(self.err())?;
+            ids.insert(id, seq).map_err(self.err())?;
+            last = Some(seq);
+        }
+        Ok(())
+    }
+
     fn apply(&self, txn: &redb::WriteTransaction, p: &Persist<'_>, floor: u64) -> Result<(), StoreError> {
         let n = &self.names;
         match *p {
-            Persist::Tx(tx) => {
-                let id = tx.hash().0;
-                let mut ids = txn.open_table(n.tx_ids()).map_err(self.err())?;
-                if ids.get(id).map_err(self.err())?.is_some() {
-                    return Ok(());
-                }
-                let mut t = txn.open_table(n.txs()).map_err(self.err())?;
-                let seq = next_seq(t.last().map_err(self.err())?.map(|(k, _)| k.value()));
-                t.insert(seq, encode(tx).as_slice()).map_err(self.err())?;
-                ids.insert(id, seq).map_err(self.err())?;
-            }
+            Persist::Tx(tx) => self.put_txs(txn, std::slice::from_ref(&tx))?,
             Persist::ForgetTxs(hashes) => {
                 let mut ids = txn.open_table(n.tx_ids()).map_err(self.err())?;
                 let mut t = txn.open_table(n.txs()).map_err(self.err())?;
@@ -671,9 +681,24 @@ impl Store for EmbeddedStore {
             let meta = txn.open_table(self.names.meta()).map_err(self.err())?;
             self.floor_in(&meta)?
         };
-        for p in batch {
-            // An error returns before commit: dropping the transaction aborts all of `batch`.
-            self.apply(&txn, p, floor)?;
+        // An error returns before commit: dropping the transaction aborts all of `batch`.
+        let mut rest = batch;
+        while let Some(first) = rest.first() {
+            // A run of transactions goes in together.
+            let run: Vec<&Transaction> = rest
+                .iter()
+                .map_while(|p| match p {
+                    Persist::Tx(tx) => Some(*tx),
+                    _ => None,
+                })
+                .collect();
+            if run.is_empty() {
+                self.apply(&txn, first, floor)?;
+                rest = &rest[1..];
+            } else {
+                self.put_txs(&txn, &run)?;
+                rest = &rest[run.len()..];
+            }
         }
         txn.commit().map_err(self.err())
     }
