@@ -10,10 +10,11 @@ use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::ledger::LotteryEvent;
 use daoli_protocol::node::{Committed, Durable};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
+use daoli_protocol::roles::Role;
 use daoli_runtime::admin::{AdminState, Readiness};
 use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
 use daoli_runtime::client::ClientApi;
-use daoli_runtime::config::{Peer as PeerConfig, PeerLimits};
+use daoli_runtime::config::{Peer as PeerConfig, PeerLimits, Service};
 use daoli_runtime::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
 use daoli_runtime::metrics::Metrics;
 use daoli_runtime::peer::{ClientOptions, PeerServer, Peers, ServeHandle, ServerOptions};
@@ -54,17 +55,6 @@ pub struct Args {
     #[arg(long, env = "DAOLI_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<Url>,
 }
-
-/// The seven services of a datacenter, by name, in the order of their stores.
-pub const SERVICES: [&str; 7] = [
-    "clock-beacon",
-    "miner-pool",
-    "lot-drawing",
-    "kernel-buffer",
-    "ibft-trustees",
-    "ledger",
-    "lottery",
-];
 
 pub fn identities(n: usize) -> Vec<Identity> {
     (0..n)
@@ -251,9 +241,9 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
     let dir = net.data_dir.join(format!("dc{i}"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let db = Arc::new(EmbeddedDb::open(dir.join("store.redb")).map_err(|e| format!("dc{i}: {e}"))?);
-    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    let mut stores: Vec<(&str, Arc<dyn Store>)> = Vec::new();
     let mut durable = Durable::default();
-    for s in SERVICES {
+    for s in Service::ALL.map(Service::as_str) {
         let st = EmbeddedStore::new(db.clone(), s).map_err(|e| format!("dc{i} {s}: {e}"))?;
         let r = st.recover().map_err(|e| format!("dc{i} {s}: {e}"))?;
         durable.blocks.extend(r.durable.blocks);
@@ -261,7 +251,7 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         durable.evidence.extend(r.durable.evidence);
         durable.signed.extend(r.durable.signed);
         durable.votes.extend(r.votes);
-        stores.push(Arc::new(st));
+        stores.push((s, Arc::new(st)));
     }
     drop(db);
     let resumed_at = durable.blocks.len() as u64;
@@ -326,16 +316,32 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         .await
         .map_err(|e| format!("dc{i}: peer endpoint {}: {e}", peer_addr(net.base_port, i)))?;
     tokio::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes.clone()));
-    let deps = |k: usize, on_committed: Option<CommittedHook>| HostDeps {
+    let base = HostDeps {
         datacenter: id.root.public(),
         chain,
-        store: stores[k].clone(),
+        store: stores[0].1.clone(),
         bus: bus.clone(),
         peers: peers.clone(),
         local: routes.clone(),
         metrics: admin.metrics.clone(),
-        on_committed,
+        on_committed: None,
     };
+    // A role's host, with its service's store.
+    fn host<R: Role>(role: R, base: &HostDeps, stores: &[(&str, Arc<dyn Store>)]) -> RoleHost<R> {
+        let store = stores
+            .iter()
+            .find(|(s, _)| *s == R::SERVICE)
+            .expect("a store per service")
+            .1
+            .clone();
+        RoleHost::new(role, HostDeps { store, ..base.clone() })
+    }
+    fn start<R: Role>(arbiters: &mut Vec<Arbiter>, host: RoleHost<R>) -> Addr<RoleHost<R>> {
+        let arbiter = Arbiter::new();
+        let addr = RoleHost::start_in_arbiter(&arbiter.handle(), move |_| host);
+        arbiters.push(arbiter);
+        addr
+    }
     let Datacenter {
         clock,
         miner_pool,
@@ -346,50 +352,30 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         lottery,
         ..
     } = dc;
+    // Every host joins the bus when it is made, so all seven are made before any starts: no
+    // event published at a start is missed by a service made later.
+    let lottery = host(lottery, &base, &stores);
+    let trustee = host(trustee, &base, &stores);
+    let ledger = host(
+        ledger,
+        &HostDeps {
+            on_committed: Some(hook),
+            ..base.clone()
+        },
+        &stores,
+    );
+    let kernel_buffer = host(kernel_buffer, &base, &stores);
+    let lot_drawing = host(lot_drawing, &base, &stores);
+    let miner_pool = host(miner_pool, &base, &stores);
+    let clock = host(clock, &base, &stores);
     let mut arbiters = Vec::new();
-    let on = |a: &mut Vec<Arbiter>| {
-        let arb = Arbiter::new();
-        let h = arb.handle();
-        a.push(arb);
-        h
-    };
-    // Each host joins the bus when it is made, here, before any of them starts: no event is
-    // published before every role subscribed.
-    let h = on(&mut arbiters);
-    {
-        let host = RoleHost::new(lottery, deps(6, None));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
-    let h = on(&mut arbiters);
-    {
-        let host = RoleHost::new(trustee, deps(4, None));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
-    let h = on(&mut arbiters);
-    let ledger = {
-        let host = RoleHost::new(ledger, deps(5, Some(hook)));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
-    let h = on(&mut arbiters);
-    let kernel_buffer = {
-        let host = RoleHost::new(kernel_buffer, deps(3, None));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
-    let h = on(&mut arbiters);
-    {
-        let host = RoleHost::new(lot_drawing, deps(2, None));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
-    let h = on(&mut arbiters);
-    let miner_pool = {
-        let host = RoleHost::new(miner_pool, deps(1, None));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
-    let h = on(&mut arbiters);
-    let clock = {
-        let host = RoleHost::new(clock, deps(0, None));
-        RoleHost::start_in_arbiter(&h, move |_| host)
-    };
+    start(&mut arbiters, lottery);
+    start(&mut arbiters, trustee);
+    let ledger = start(&mut arbiters, ledger);
+    let kernel_buffer = start(&mut arbiters, kernel_buffer);
+    start(&mut arbiters, lot_drawing);
+    let miner_pool = start(&mut arbiters, miner_pool);
+    let clock = start(&mut arbiters, clock);
     let api = ClientApi::new(clock, miner_pool, kernel_buffer, ledger);
     let client_addr: SocketAddr = ([127, 0, 0, 1], net.base_port + i as u16).into();
     let listener = tokio::net::TcpListener::bind(client_addr)
