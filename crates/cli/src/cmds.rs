@@ -6,7 +6,7 @@ use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::{Hash32, hex_array};
 use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_wire::client::{ChainStatus, PayrollRoute, SubmitTx, TxReply, TxStatus};
+use daoli_wire::client::{ChainStatus, SubmitTx, TxReply, TxStatus};
 use daoli_wire::proto as pb;
 use serde_json::json;
 use std::io::Read;
@@ -183,25 +183,11 @@ async fn send(
     let key = load_key(key)?;
     let to = PublicKey(hex_array(to).map_err(|e| format!("--to: {e}"))?);
     let mut c = connect(&ep.endpoint).await?;
-    let st: ChainStatus = c
-        .chain_status(pb::ChainStatusRequest {})
-        .await
-        .map_err(|e| e.message().to_string())?
-        .into_inner()
-        .try_into()
-        .map_err(|e| format!("{e}"))?;
+    let st = load::chain_status(&mut c).await?;
     let mut nonce = nonce.unwrap_or(0);
     // A few tries: the route changes every cycle, and the nonce may need finding.
     for _ in 0..6 {
-        let route: PayrollRoute = c
-            .route(pb::RouteRequest {
-                sender: key.public().0.to_vec(),
-            })
-            .await
-            .map_err(|e| e.message().to_string())?
-            .into_inner()
-            .try_into()
-            .map_err(|e| format!("{e}"))?;
+        let route = load::route(&mut c, &key.public()).await?;
         let tx = Transaction::new(&key, &st.chain_id, nonce, fee, TxKind::Transfer { to, amount }, vec![]);
         let mut target = connect(&route.endpoint).await?;
         let reply: TxReply = target
@@ -298,14 +284,7 @@ pub fn chain(cmd: ChainCmd) -> ExitCode {
     runtime().block_on(async move {
         let r = async {
             let mut c = connect(&ep.endpoint).await?;
-            let s: ChainStatus = c
-                .chain_status(pb::ChainStatusRequest {})
-                .await
-                .map_err(|e| e.message().to_string())?
-                .into_inner()
-                .try_into()
-                .map_err(|e: daoli_wire::WireError| e.to_string())?;
-            Ok::<_, String>(s)
+            load::chain_status(&mut c).await
         }
         .await;
         match r {

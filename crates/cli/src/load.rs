@@ -5,6 +5,7 @@
 use daoli_protocol::block::Batch;
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::{ChainId, Hash32};
+use daoli_protocol::crypto::PublicKey;
 use daoli_protocol::tx::{Transaction, TxKind};
 use daoli_wire::client::{ChainStatus, PayrollRoute, SubmitTx, TxReply};
 use daoli_wire::proto as pb;
@@ -41,27 +42,34 @@ pub struct Report {
 }
 
 impl Report {
-    fn pct(&self, p: f64) -> u64 {
+    /// p50 and p99 latency, milliseconds (one sort for both).
+    fn p50_p99(&self) -> (u64, u64) {
         let mut v = self.latencies_ms.clone();
         v.sort_unstable();
-        if v.is_empty() {
-            return 0;
-        }
-        v[((v.len() - 1) as f64 * p).round() as usize]
+        let at = |p: f64| {
+            if v.is_empty() {
+                0
+            } else {
+                v[((v.len() - 1) as f64 * p).round() as usize]
+            }
+        };
+        (at(0.5), at(0.99))
     }
     pub fn json(&self) -> serde_json::Value {
         let s = self.elapsed.as_secs_f64().max(1e-9);
+        let (p50, p99) = self.p50_p99();
         serde_json::json!({
             "submitted": self.submitted, "acknowledged": self.acked, "refused": self.refused,
             "refusals": self.refusals,
             "finalized": self.finalized, "finalized_total": self.finalized_total, "seconds": s,
             "submitted_tps": self.submitted as f64 / s, "acknowledged_tps": self.acked as f64 / s,
             "finalized_tps": self.finalized as f64 / s,
-            "latency_p50_ms": self.pct(0.5), "latency_p99_ms": self.pct(0.99),
+            "latency_p50_ms": p50, "latency_p99_ms": p99,
         })
     }
     pub fn summary(&self) -> String {
         let s = self.elapsed.as_secs_f64().max(1e-9);
+        let (p50, p99) = self.p50_p99();
         format!(
             "submitted {} ({:.1} tx/s), acknowledged {} ({:.1} tx/s), refusals retried {}, finalized {} ({:.1} tx/s; {} in all), latency p50 {} ms p99 {} ms, over {:.1} s",
             self.submitted,
@@ -72,8 +80,8 @@ impl Report {
             self.finalized,
             self.finalized as f64 / s,
             self.finalized_total,
-            self.pct(0.5),
-            self.pct(0.99),
+            p50,
+            p99,
             s
         ) + &if self.refusals.is_empty() {
             String::new()
@@ -123,6 +131,26 @@ pub async fn connect(endpoint: &str) -> Result<ClientClient<Channel>, String> {
         .await
         .map(|c| c.max_decoding_message_size(daoli_wire::limits::CLIENT_CLIENT_MAX_DECODING))
         .map_err(|e| format!("{endpoint}: cannot connect: {e}"))
+}
+
+/// A datacenter's view of the chain.
+pub async fn chain_status(c: &mut ClientClient<Channel>) -> Result<ChainStatus, String> {
+    let r = c
+        .chain_status(pb::ChainStatusRequest {})
+        .await
+        .map_err(|e| e.message().to_string())?;
+    ChainStatus::try_from(r.into_inner()).map_err(|e| e.to_string())
+}
+
+/// Where `sender` submits transactions this cycle, as the datacenter `c` sees it.
+pub async fn route(c: &mut ClientClient<Channel>, sender: &PublicKey) -> Result<PayrollRoute, String> {
+    let r = c
+        .route(pb::RouteRequest {
+            sender: sender.0.to_vec(),
+        })
+        .await
+        .map_err(|e| e.message().to_string())?;
+    PayrollRoute::try_from(r.into_inner()).map_err(|e| e.to_string())
 }
 
 struct Shared {
@@ -199,10 +227,7 @@ pub async fn drive(
             let mut seen = 0u64;
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let Ok(s) = c.chain_status(pb::ChainStatusRequest {}).await else {
-                    continue;
-                };
-                let Ok(s) = ChainStatus::try_from(s.into_inner()) else {
+                let Ok(s) = chain_status(&mut c).await else {
                     continue;
                 };
                 if seen == 0 {
@@ -275,11 +300,15 @@ pub async fn drive(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                if !sh.draining {
-                    sh.report.elapsed = start.elapsed();
-                }
-                eprintln!("load: {}", sh.report.summary());
+                // Formatted outside the lock the senders and the watcher take.
+                let report = {
+                    let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !sh.draining {
+                        sh.report.elapsed = start.elapsed();
+                    }
+                    sh.report.clone()
+                };
+                eprintln!("load: {}", report.summary());
             }
         })
     };
@@ -319,16 +348,7 @@ pub async fn drive(
                 }
                 // Asked every window, of one datacenter: the lineup turns each cycle, and one
                 // view keeps senders from bouncing between buffers in different cycles.
-                let Ok(r) = any
-                    .route(pb::RouteRequest {
-                        sender: key.public().0.to_vec(),
-                    })
-                    .await
-                else {
-                    backoff = pause(backoff);
-                    continue;
-                };
-                let Ok(route) = PayrollRoute::try_from(r.into_inner()) else {
+                let Ok(route) = route(&mut any, &key.public()).await else {
                     backoff = pause(backoff);
                     continue;
                 };
