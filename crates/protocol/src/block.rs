@@ -279,6 +279,10 @@ pub struct Block {
 }
 
 impl Block {
+    /// The digests of the batches its MicroBlock names, in order (none without one).
+    pub fn batch_digests(&self) -> impl Iterator<Item = Hash32> + '_ {
+        self.micro.iter().flat_map(|m| m.batches.iter().map(|r| r.digest))
+    }
     /// `H("daoli/v2/block" || H(header) || H(tree) || H(microblock) or zero)`.
     pub fn hash(&self) -> Hash32 {
         let mut c = Canon::new(tag::BLOCK);

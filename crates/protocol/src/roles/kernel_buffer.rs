@@ -81,11 +81,7 @@ impl KernelBufferRole {
         match ev {
             Event::Certified(cb, batches) => {
                 if let Ok(Some(outcome)) = self.f.apply(cb, batches) {
-                    let included: Vec<Hash32> = cb
-                        .block
-                        .micro
-                        .as_ref()
-                        .map_or(Vec::new(), |m| m.batches.iter().map(|r| r.digest).collect());
+                    let included: Vec<Hash32> = cb.block.batch_digests().collect();
                     let p = self.f.chain.params().clone();
                     self.buffer
                         .on_executed(cb.block.height(), &outcome.receipts, &included, &self.f.chain.state, &p);

@@ -336,11 +336,7 @@ impl Ledger {
             self.f.chain.commit(cb.clone(), &self.batches)?
         };
         let h = cb.block.height();
-        let included: Vec<Hash32> = cb
-            .block
-            .micro
-            .as_ref()
-            .map_or(Vec::new(), |m| m.batches.iter().map(|r| r.digest).collect());
+        let included: Vec<Hash32> = cb.block.batch_digests().collect();
         let p = self.f.chain.params().clone();
         for d in &included {
             if let Some(b) = self.batches.remove(d) {

@@ -442,13 +442,7 @@ impl Trustee {
                 Ok(hash)
             }
             Err(BlockError::MissingBatch(_)) => {
-                let missing: Vec<Hash32> = b.micro.as_ref().map_or(Vec::new(), |m| {
-                    m.batches
-                        .iter()
-                        .map(|r| r.digest)
-                        .filter(|d| !self.batches.contains_key(d))
-                        .collect()
-                });
+                let missing: Vec<Hash32> = b.batch_digests().filter(|d| !self.batches.contains_key(d)).collect();
                 out.push(Output::Event(Event::Wanted(self.cycle.height, missing.clone())));
                 if from != PublicKey([0; 32]) {
                     out.push(Output::Send(from, Msg::BatchRequest(missing)));
