@@ -51,7 +51,7 @@ pub enum TxCmd {
         /// Fee, in base units.
         #[arg(long, default_value_t = 1)]
         fee: u64,
-        /// The sender's nonce (default: found from the buffer's answer).
+        /// The sender's nonce (default: the account's next nonce in the latest certified state).
         #[arg(long)]
         nonce: Option<u64>,
     },
@@ -184,7 +184,10 @@ async fn send(
     let to = PublicKey(hex_array(to).map_err(|e| format!("--to: {e}"))?);
     let mut c = connect(&ep.endpoint).await?;
     let st = load::chain_status(&mut c).await?;
-    let mut nonce = nonce.unwrap_or(0);
+    let mut nonce = match nonce {
+        Some(n) => n,
+        None => load::account(&mut c, &key.public()).await?.nonce,
+    };
     // A few tries: the route changes every cycle, and the nonce may need finding.
     for _ in 0..6 {
         let route = load::route(&mut c, &key.public()).await?;

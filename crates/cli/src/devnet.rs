@@ -146,15 +146,22 @@ fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
     let mut signers: Vec<String> = c.signers.iter().map(name).collect();
     signers.sort();
     signers.dedup();
+    // A block can carry a transaction it does not execute (it ran ahead of a nonce gap and
+    // comes again later, it repeats one already executed, or it cannot pay its fee): those
+    // are shown apart, so "txs" counts executions.
+    let skipped = c.outcome.receipts.iter().filter(|r| !r.outcome.used_nonce()).count();
     let mut s = format!(
         "height {:>4}  leader {}  round {}  signed [{}]  txs {}  root {}",
         c.height,
         c.leader.short(),
         c.round,
         signers.join(","),
-        c.txs,
+        c.txs - skipped,
         c.outcome.state_root.short()
     );
+    if skipped > 0 {
+        s += &format!("  skipped {skipped}");
+    }
     for e in &c.outcome.lottery {
         match e {
             LotteryEvent::Opened { round, open, close } => s += &format!("  | lottery {round} open {open}..={close}"),

@@ -1,13 +1,16 @@
 //! A load generator: many senders, pipelined nonces, a target rate; it reports submitted,
 //! acknowledged and finalized transactions per second and submit-to-final latency, with a
-//! progress line while it runs. Finalized = seen in a certified block's batches.
+//! progress line while it runs. Finalized = executed by a certified block: a block can carry a
+//! transaction without executing it (it ran ahead of a nonce gap and comes again later), so
+//! the watcher replays each sender's nonce from the account's nonce when the run began. It
+//! assumes nothing else sends from the devnet's client accounts while it runs.
 
 use daoli_protocol::block::Batch;
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::{ChainId, Hash32};
 use daoli_protocol::crypto::PublicKey;
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_wire::client::{ChainStatus, PayrollRoute, SubmitTx, TxReply};
+use daoli_wire::client::{AccountStatus, ChainStatus, PayrollRoute, SubmitTx, TxReply};
 use daoli_wire::proto as pb;
 use daoli_wire::proto::client_client::ClientClient;
 use std::collections::HashMap;
@@ -142,6 +145,15 @@ pub async fn chain_status(c: &mut ClientClient<Channel>) -> Result<ChainStatus, 
     ChainStatus::try_from(r.into_inner()).map_err(|e| e.to_string())
 }
 
+/// `key`'s account in the state after the latest certified block `c` has.
+pub async fn account(c: &mut ClientClient<Channel>, key: &PublicKey) -> Result<AccountStatus, String> {
+    let r = c
+        .account(pb::AccountRequest { key: key.0.to_vec() })
+        .await
+        .map_err(|e| e.message().to_string())?;
+    AccountStatus::try_from(r.into_inner()).map_err(|e| e.to_string())
+}
+
 /// Where `sender` submits transactions this cycle, as the datacenter `c` sees it.
 pub async fn route(c: &mut ClientClient<Channel>, sender: &PublicKey) -> Result<PayrollRoute, String> {
     let r = c
@@ -164,6 +176,34 @@ struct Shared {
     open_by: Vec<u64>,
     /// Seen final before the sender heard its acknowledgement: hash -> when.
     early: HashMap<Hash32, Instant>,
+}
+
+/// Which transactions of a block executed, for the load's own senders: a sender's
+/// transactions execute in nonce order, each only as the account's next nonce.
+struct Replay {
+    index: HashMap<PublicKey, usize>,
+    /// Each sender's account nonce after the blocks replayed so far, and the height it was
+    /// read at (None: not known, and every carried transaction of it counts).
+    next: Vec<Option<(u64, u64)>>,
+}
+
+impl Replay {
+    /// Whether `tx`, carried by block `height` (replayed in order), executed there.
+    fn executed(&mut self, height: u64, tx: &Transaction) -> bool {
+        let Some(&who) = self.index.get(&tx.sender) else {
+            return false;
+        };
+        match &mut self.next[who] {
+            // The nonce read already counts this block.
+            Some((_, read_at)) if height <= *read_at => false,
+            Some((n, _)) if *n == tx.nonce => {
+                *n += 1;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
 }
 
 /// Final transactions remembered for a late acknowledgement, at most.
@@ -215,22 +255,42 @@ pub async fn drive(
             Err(e) => eprintln!("load: {e}"),
         }
     }
-    let Some(any) = clients.values().next().cloned() else {
+    let Some(mut any) = clients.values().next().cloned() else {
         eprintln!("load: no datacenter reachable");
         return Report::default();
     };
-    // Watches certified blocks: a transaction is final once a block's batches carry it.
+    let keys = crate::devnet::client_keys();
+    let senders = senders.clamp(1, keys.len());
+    // Each sender starts at its account's nonce: an earlier run on this chain moved it.
+    let mut nonces: Vec<Option<(u64, u64)>> = Vec::with_capacity(senders);
+    for k in &keys[..senders] {
+        nonces.push(account(&mut any, &k.public()).await.ok().map(|a| (a.nonce, a.height)));
+    }
+    if nonces.iter().any(Option::is_none) {
+        eprintln!("load: some account nonces could not be read; those senders find theirs from the buffers' answers");
+    }
+    // The watcher starts below the oldest read, so no block is missed.
+    let watch_from = nonces.iter().flatten().map(|(_, h)| *h).min();
+    let mut replay = Replay {
+        index: keys[..senders]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.public(), i))
+            .collect(),
+        next: nonces.clone(),
+    };
+    // Watches certified blocks: a transaction is final once a block executes it.
     let watcher = {
         let shared = shared.clone();
         let mut c = any.clone();
         tokio::spawn(async move {
-            let mut seen = 0u64;
+            let mut seen = watch_from.unwrap_or(0);
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let Ok(s) = chain_status(&mut c).await else {
                     continue;
                 };
-                if seen == 0 {
+                if seen == 0 && watch_from.is_none() {
                     // Nothing was sent before the first poll could finalize (a block takes a
                     // cycle); a chain at height 0 starts at 0.
                     seen = s.height;
@@ -256,7 +316,11 @@ pub async fn drive(
                     };
                     let now = Instant::now();
                     let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Batches in the MicroBlock's order: the order they execute in.
                     for tx in batches.iter().flat_map(|b| &b.txs) {
+                        if !replay.executed(seen, tx) {
+                            continue;
+                        }
                         let h = tx.hash();
                         match sh.open.remove(&h) {
                             Some((t, who)) => {
@@ -312,18 +376,18 @@ pub async fn drive(
             }
         })
     };
-    let keys = crate::devnet::client_keys();
     let recipient = keys[0].public();
     let mut tasks = Vec::new();
-    for (who, key) in keys.into_iter().enumerate().take(senders.max(1)) {
+    for (who, key) in keys.into_iter().enumerate().take(senders) {
         let shared = shared.clone();
         let tokens = tokens.clone();
         let mut any = any.clone();
         let clients = clients.clone();
         let stopping = stopping.clone();
+        let first = nonces[who].map(|(n, _)| n);
         tasks.push(tokio::spawn(async move {
             let mut clients = clients;
-            let mut next = 0u64;
+            let mut next = first.unwrap_or(0);
             // Transactions refused (a full queue, a route that changed with the cycle), sent
             // again with the same nonce after a pause and re-routing, so a refusal never
             // leaves a nonce gap behind it.
@@ -332,7 +396,7 @@ pub async fn drive(
             // Until its first acknowledgement a sender does not know its account's nonce (a
             // chain that already ran has moved it): a nonce below the window is then stale, not
             // executed, and the sender starts again from the window's low end.
-            let mut synced = false;
+            let mut synced = first.is_some();
             // When each transaction of this sender was first sent, until acknowledged.
             let mut born: HashMap<u64, Instant> = HashMap::new();
             while !stopping.load(std::sync::atomic::Ordering::SeqCst) {

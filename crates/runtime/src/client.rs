@@ -9,7 +9,7 @@ use daoli_protocol::roles::clock::Clock;
 use daoli_protocol::roles::kernel_buffer::KernelBufferRole;
 use daoli_protocol::roles::ledger::Ledger;
 use daoli_protocol::roles::miner_pool::MinerPool;
-use daoli_wire::client::{ChainStatus, PayrollRoute, TxReply, TxStatus};
+use daoli_wire::client::{AccountStatus, ChainStatus, PayrollRoute, TxReply, TxStatus};
 use daoli_wire::proto as pb;
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
@@ -180,6 +180,24 @@ impl pb::client_server::Client for ClientApi {
             .map_err(gone)?
             .ok_or_else(|| Status::not_found(format!("no certified block at height {h}")))?;
         Ok(Response::new((&block.0, block.1.as_slice()).into()))
+    }
+
+    async fn account(&self, req: Request<pb::AccountRequest>) -> Result<Response<pb::AccountReply>, Status> {
+        let k: daoli_protocol::crypto::PublicKey = req.into_inner().try_into().map_err(bad)?;
+        let a = self
+            .ledger
+            .send(Inspect(Box::new(move |l: &Ledger| {
+                let c = l.chain();
+                let a = c.state.account(&k);
+                AccountStatus {
+                    height: c.height(),
+                    balance: a.balance,
+                    nonce: a.nonce,
+                }
+            })))
+            .await
+            .map_err(gone)?;
+        Ok(Response::new((&a).into()))
     }
 
     async fn route(&self, req: Request<pb::RouteRequest>) -> Result<Response<pb::RouteReply>, Status> {

@@ -162,6 +162,44 @@ impl TryFrom<pb::RouteRequest> for PublicKey {
     }
 }
 
+impl TryFrom<pb::AccountRequest> for PublicKey {
+    type Error = WireError;
+    fn try_from(p: pb::AccountRequest) -> Result<Self, WireError> {
+        key("AccountRequest.key", p.key)
+    }
+}
+
+/// `Account`: an account in the state after certified block `height`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountStatus {
+    pub height: u64,
+    /// Base units.
+    pub balance: u64,
+    /// The next nonce: the account's transactions below it are executed.
+    pub nonce: u64,
+}
+
+impl From<&AccountStatus> for pb::AccountReply {
+    fn from(a: &AccountStatus) -> Self {
+        pb::AccountReply {
+            height: a.height,
+            balance: a.balance,
+            nonce: a.nonce,
+        }
+    }
+}
+
+impl TryFrom<pb::AccountReply> for AccountStatus {
+    type Error = WireError;
+    fn try_from(p: pb::AccountReply) -> Result<Self, WireError> {
+        Ok(AccountStatus {
+            height: p.height,
+            balance: p.balance,
+            nonce: p.nonce,
+        })
+    }
+}
+
 impl From<&BufferError> for pb::TxRefusal {
     /// The reason is the error's text, cut to [`limits::MAX_REASON_BYTES`].
     fn from(e: &BufferError) -> Self {

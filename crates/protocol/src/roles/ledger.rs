@@ -10,7 +10,7 @@ use crate::block::{Batch, BatchRef, Block, CertifiedBlock, MicroBlock};
 use crate::chain::{BlockError, Chain};
 use crate::codec::Hash32;
 use crate::crypto::{Keypair, PublicKey, Signature};
-use crate::ledger::TxOutcome;
+use crate::ledger::{Receipt, TxOutcome};
 use crate::limits;
 use crate::node::{Committed, Msg, Reject};
 use crate::params::{Genesis, ParamsError};
@@ -102,6 +102,33 @@ impl Ledger {
     /// The height that executed transaction `tx` and its outcome, if recent.
     pub fn receipt(&self, tx: &Hash32) -> Option<&(u64, TxOutcome)> {
         self.receipts.get(tx)
+    }
+
+    /// Remembers where block `h` executed each transaction and how. Two skips are not the
+    /// transaction's outcome: one that ran ahead of a nonce gap (its buffer re-pools it for a
+    /// later block), and a repeat of one already executed (a copy that reached two buffers).
+    /// Recording either would report a pending or executed transaction as failed.
+    fn note_receipts(&mut self, h: u64, receipts: &[Receipt]) {
+        for r in receipts {
+            if matches!(r.outcome, TxOutcome::BadNonce { expected, got } if got > expected) {
+                continue;
+            }
+            match self.receipts.get(&r.tx_hash) {
+                Some((_, o)) if o.used_nonce() => {}
+                Some(_) => {
+                    self.receipts.insert(r.tx_hash, (h, r.outcome));
+                }
+                None => {
+                    self.receipts.insert(r.tx_hash, (h, r.outcome));
+                    self.receipt_order.push_back(r.tx_hash);
+                }
+            }
+        }
+        while self.receipt_order.len() > RECEIPTS_KEPT {
+            if let Some(old) = self.receipt_order.pop_front() {
+                self.receipts.remove(&old);
+            }
+        }
     }
 
     /// Block `h` with its batches: the public data a verifier replays.
@@ -344,16 +371,7 @@ impl Ledger {
             }
         }
         self.batches.retain(|_, b| b.cycle + p.batch_expiry + 2 >= h);
-        for r in &outcome.receipts {
-            if self.receipts.insert(r.tx_hash, (h, r.outcome)).is_none() {
-                self.receipt_order.push_back(r.tx_hash);
-            }
-        }
-        while self.receipt_order.len() > RECEIPTS_KEPT {
-            if let Some(old) = self.receipt_order.pop_front() {
-                self.receipts.remove(&old);
-            }
-        }
+        self.note_receipts(h, &outcome.receipts);
         let batches = self.batches_of(&cb.block);
         out.push(Output::PersistBlock(Box::new(cb.clone()), batches.clone()));
         if decided {
@@ -621,6 +639,41 @@ mod tests {
         l.note_evidence(e, &mut out);
         assert_eq!(l.evidence().len(), 1, "not slashed: pooled and persisted");
         assert!(matches!(out[0], Output::PersistEvidence(_)));
+    }
+
+    // Found by the load generator: a transaction that ran ahead of a nonce gap is carried by a
+    // block, skipped, and executed in a later one; a second copy of an executed transaction is
+    // skipped too. Neither skip may show as the transaction's outcome.
+    #[test]
+    fn a_skipped_copy_is_not_the_receipt() {
+        let (g, id, _) = solo();
+        let mut l = Ledger::new(g, id.root.public(), id.micro.clone()).unwrap();
+        let (ahead, done, unpaid) = (Hash32([1; 32]), Hash32([2; 32]), Hash32([3; 32]));
+        let r = |tx_hash, outcome| Receipt { tx_hash, outcome };
+        let cannot = TxOutcome::CannotPayFee { balance: 0, fee: 1 };
+        l.note_receipts(
+            3,
+            &[
+                r(ahead, TxOutcome::BadNonce { expected: 0, got: 5 }),
+                r(done, TxOutcome::Ok),
+                r(unpaid, cannot),
+            ],
+        );
+        assert_eq!(l.receipt(&ahead), None, "ran ahead: still pending");
+        assert_eq!(l.receipt(&unpaid), Some(&(3, cannot)), "a failure is recorded");
+        l.note_receipts(
+            4,
+            &[
+                r(ahead, TxOutcome::Ok),
+                r(done, TxOutcome::BadNonce { expected: 1, got: 0 }),
+            ],
+        );
+        assert_eq!(l.receipt(&ahead), Some(&(4, TxOutcome::Ok)));
+        assert_eq!(
+            l.receipt(&done),
+            Some(&(3, TxOutcome::Ok)),
+            "the repeat changed nothing"
+        );
     }
 
     // Found in review: the peer's answer to the trustee's batch request can reach the ledger

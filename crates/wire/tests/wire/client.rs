@@ -8,7 +8,7 @@ use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, PublicKey, SigError, Signature};
 use daoli_protocol::lot::Lot;
 use daoli_protocol::tx::TxError;
-use daoli_wire::client::{ChainStatus, PayrollRoute, SubmitTx, TxReply, TxStatus};
+use daoli_wire::client::{AccountStatus, ChainStatus, PayrollRoute, SubmitTx, TxReply, TxStatus};
 use daoli_wire::proto as pb;
 use daoli_wire::{WireError, limits};
 use prost::Message;
@@ -121,6 +121,13 @@ fn client_replies_and_requests() {
     })
     .unwrap();
     assert_eq!(k, sender);
+    let k = PublicKey::try_from(pb::AccountRequest { key: sender.0.to_vec() }).unwrap();
+    assert_eq!(k, sender);
+    rt::<AccountStatus, pb::AccountReply>(&AccountStatus {
+        height: 7,
+        balance: 1 << 40,
+        nonce: 3,
+    });
     let h = Hash32::try_from(pb::TxStatusRequest { tx_hash: vec![5; 32] }).unwrap();
     assert_eq!(h, Hash32([5; 32]));
 
@@ -227,6 +234,10 @@ fn malformed_client_messages() {
     assert_eq!(
         PublicKey::try_from(pb::RouteRequest::default()).unwrap_err(),
         len("RouteRequest.sender", 32, 0)
+    );
+    assert_eq!(
+        PublicKey::try_from(pb::AccountRequest { key: vec![1; 31] }).unwrap_err(),
+        len("AccountRequest.key", 32, 31)
     );
     assert_eq!(
         Hash32::try_from(pb::TxStatusRequest { tx_hash: vec![0; 64] }).unwrap_err(),
