@@ -54,6 +54,15 @@ fn gone<E: std::fmt::Display>(e: E) -> Status {
     Status::unavailable(format!("service stopped: {e}"))
 }
 
+/// A role's refusal of a client's input: busy is for later (RESOURCE_EXHAUSTED, back off),
+/// anything else is final for this input.
+fn refused(e: daoli_protocol::node::Reject) -> Status {
+    match e {
+        daoli_protocol::node::Reject::Busy(..) => Status::resource_exhausted(e.to_string()),
+        e => Status::failed_precondition(e.to_string()),
+    }
+}
+
 fn bad<E: std::fmt::Display>(e: E) -> Status {
     Status::invalid_argument(e.to_string())
 }
@@ -67,7 +76,18 @@ impl ClientApi {
         kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
         ledger: Addr<RoleHost<Ledger>>,
     ) -> Self {
-        let (submit, queue) = mpsc::channel(SUBMIT_QUEUE);
+        Self::with_queue(clock, miner_pool, kernel_buffer, ledger, SUBMIT_QUEUE)
+    }
+
+    /// As [`ClientApi::new`], with room for `queue` waiting transactions.
+    pub fn with_queue(
+        clock: Addr<RoleHost<Clock>>,
+        miner_pool: Addr<RoleHost<MinerPool>>,
+        kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
+        ledger: Addr<RoleHost<Ledger>>,
+        queue: usize,
+    ) -> Self {
+        let (submit, queue) = mpsc::channel(queue.max(1));
         tokio::spawn(group_commit(queue, kernel_buffer.clone()));
         ClientApi {
             clock,
@@ -99,18 +119,17 @@ impl pb::client_server::Client for ClientApi {
         };
         self.submit.try_send((queued, answer)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Status::resource_exhausted(format!(
-                "{SUBMIT_QUEUE} transactions are waiting for this kernel buffer; retry later"
+                "{} transactions are waiting for this kernel buffer; retry later",
+                self.submit.max_capacity()
             )),
             mpsc::error::TrySendError::Closed(_) => gone("kernel buffer"),
         })?;
-        let rx = answered.await.map_err(gone)?.map_err(|e| match e {
-            daoli_protocol::node::Reject::Busy(..) => Status::resource_exhausted(e.to_string()),
-            e => Status::failed_precondition(e.to_string()),
-        })?;
-        // The reply comes once the transaction is durable.
+        let rx = answered.await.map_err(gone)?.map_err(refused)?;
+        // The reply comes once the transaction is durable. Without one (the service stopped:
+        // its store failed) the transaction was not acknowledged.
         let result = rx
             .await
-            .map_err(|_| Status::internal("the kernel buffer gave no answer"))?;
+            .map_err(|_| gone("kernel buffer; the transaction was not acknowledged"))?;
         Ok(Response::new((&TxReply { tx_hash, result }).into()))
     }
 
@@ -221,6 +240,25 @@ impl pb::client_server::Client for ClientApi {
     async fn submit_lot(&self, req: Request<pb::SubmitLotRequest>) -> Result<Response<pb::SubmitLotReply>, Status> {
         let lot: daoli_protocol::lot::Lot = req.into_inner().try_into().map_err(bad)?;
         let r = self.miner_pool.send(SubmitLot(lot)).await.map_err(gone)?;
+        // Busy is for later, as for transactions; a refusal of this lot is the reply.
+        if let Err(e @ daoli_protocol::node::Reject::Busy(..)) = r {
+            return Err(refused(e));
+        }
         Ok(Response::new((&r.map_err(|e| e.to_string())).into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daoli_protocol::node::Reject;
+
+    // A client backs off and retries on RESOURCE_EXHAUSTED; FAILED_PRECONDITION is final.
+    #[test]
+    fn busy_is_for_later_and_other_refusals_are_final() {
+        let busy = refused(Reject::Busy("events waiting for the bus", 4096));
+        assert_eq!(busy.code(), tonic::Code::ResourceExhausted);
+        assert!(busy.message().contains("4096"), "{}", busy.message());
+        assert_eq!(refused(Reject::NotMine).code(), tonic::Code::FailedPrecondition);
     }
 }

@@ -97,8 +97,10 @@ impl PeerSink for FakePeers {
 }
 
 /// An in-process bus that logs what the actor publishes; a test feeds events with `inject`.
+/// While `full` is set it has no room: `try_publish` fails as a full queue would.
 pub struct FakeBus {
     pub log: Log,
+    pub full: AtomicBool,
     inner: InProcBus<RoleEvent>,
 }
 
@@ -112,6 +114,7 @@ impl FakeBus {
     pub fn new(log: Log) -> Self {
         FakeBus {
             log,
+            full: AtomicBool::new(false),
             inner: InProcBus::new(
                 "test",
                 InProcOptions {
@@ -134,8 +137,17 @@ impl Bus<RoleEvent> for FakeBus {
         self.inner.topic(event)
     }
     fn try_publish(&self, event: &RoleEvent) -> Result<(), BusError> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(BusError::Full {
+                topic: self.topic("events"),
+                group: "test".into(),
+                capacity: 0,
+            });
+        }
+        // Logged once taken: a refused event is offered again.
+        self.inner.try_publish(event)?;
         self.log.push(Entry::Published((*event.0).clone()));
-        self.inner.try_publish(event)
+        Ok(())
     }
     fn publish<'a>(&'a self, event: &'a RoleEvent) -> BoxFuture<'a, Result<(), BusError>> {
         self.log.push(Entry::Published((*event.0).clone()));

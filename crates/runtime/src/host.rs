@@ -557,3 +557,116 @@ impl<R: Role, T: Send + 'static> Handler<Inspect<R, T>> for RoleHost<R> {
         MessageResult((m.0)(&self.role))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{Entry, Fakes};
+    use daoli_protocol::codec::Hash32;
+    use daoli_protocol::roles::Phase;
+    use daoli_protocol::tx::{Transaction, TxKind};
+    use std::sync::atomic::Ordering;
+
+    /// A role that answers each client transaction and publishes `burst` events for it; a
+    /// peer message publishes one.
+    #[derive(Debug)]
+    struct Chatty {
+        burst: usize,
+    }
+
+    impl Role for Chatty {
+        const SERVICE: &'static str = "kernel-buffer";
+        fn on_event(&mut self, _now: u64, _ev: &Event, _out: &mut Vec<Output>) {}
+        fn on_msg(&mut self, _now: u64, _from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+            let n = match msg {
+                Msg::Tx { client, tx, .. } => {
+                    out.push(Output::Reply {
+                        client,
+                        tx_hash: tx.hash(),
+                        result: Ok(()),
+                    });
+                    self.burst
+                }
+                _ => 1,
+            };
+            out.extend((0..n).map(|_| Output::Event(Event::Phase(1, Phase::Start))));
+            Ok(())
+        }
+        fn height(&self) -> u64 {
+            0
+        }
+    }
+
+    fn submit(nonce: u64) -> SubmitTx {
+        let k = daoli_protocol::crypto::Keypair::from_label("host-test/client");
+        let tx = Transaction::new(
+            &k,
+            &Hash32([1; 32]),
+            nonce,
+            1,
+            TxKind::Transfer {
+                to: k.public(),
+                amount: 1,
+            },
+            vec![],
+        );
+        SubmitTx {
+            tx,
+            slot: 0,
+            from: k.public(),
+        }
+    }
+
+    fn published(f: &Fakes) -> usize {
+        f.log
+            .entries()
+            .iter()
+            .filter(|e| matches!(e, Entry::Published(_)))
+            .count()
+    }
+
+    // A full bus must not let clients grow the events a role holds without bound, must not
+    // stall peers (votes refused as busy would cost liveness), and must not leave held events
+    // behind when room returns and no further input comes to push them out.
+    #[actix::test]
+    async fn a_full_bus_holds_events_refuses_clients_past_the_bound_and_drains_by_itself() {
+        let f = Fakes::default();
+        let me = PublicKey([7; 32]);
+        let addr = RoleHost::new(Chatty { burst: UNPUBLISHED }, f.deps(me, Hash32([1; 32]))).start();
+        f.bus.full.store(true, Ordering::SeqCst);
+        // The first transaction is taken; its events are held.
+        let rx = addr.send(submit(0)).await.unwrap().expect("taken: nothing is held yet");
+        assert_eq!(rx.await.unwrap(), Ok(()));
+        assert_eq!(published(&f), 0);
+        // Now UNPUBLISHED events are held: clients are refused as busy, and nothing is added.
+        let refused = addr.send(submit(1)).await.unwrap();
+        assert!(
+            matches!(refused, Err(Reject::Busy(_, UNPUBLISHED))),
+            "{:?}",
+            refused.map(|_| ())
+        );
+        let refused = addr.send(SubmitTxs(vec![submit(2), submit(3)])).await.unwrap();
+        assert!(refused.iter().all(|r| matches!(r, Err(Reject::Busy(..)))));
+        // A peer's message is still taken.
+        let peer = Deliver {
+            from: PublicKey([8; 32]),
+            msg: Msg::SyncRequest { from: 1 },
+        };
+        assert_eq!(addr.send(peer).await.unwrap(), Ok(()));
+        // Room returns; with no further input, the retry timer publishes every held event.
+        f.bus.full.store(false, Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        while published(&f) < UNPUBLISHED + 1 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "held events not published: {}",
+                published(&f)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(published(&f), UNPUBLISHED + 1, "each once, none lost");
+        // And clients are taken again.
+        let rx = addr.send(submit(1)).await.unwrap().expect("taken again");
+        assert_eq!(rx.await.unwrap(), Ok(()));
+    }
+}
