@@ -51,7 +51,8 @@ pub enum TxCmd {
         /// Fee, in base units.
         #[arg(long, default_value_t = 1)]
         fee: u64,
-        /// The sender's nonce (default: the account's next nonce in the latest certified state).
+        /// The sender's nonce (default: the account's next nonce in the latest certified state,
+        /// which does not count its transactions still pending: give it when sending several).
         #[arg(long)]
         nonce: Option<u64>,
     },

@@ -136,6 +136,13 @@ pub fn genesis(dir: &Path, n: usize, base: u16) -> Result<Genesis, String> {
     Ok(g)
 }
 
+/// Transactions block `c` executed. A block can carry a transaction it does not execute (it
+/// ran ahead of a nonce gap and comes again later, it repeats one already executed, or it
+/// cannot pay its fee): the line shows those apart as skipped.
+fn executed(c: &Committed) -> usize {
+    c.outcome.receipts.iter().filter(|r| r.outcome.used_nonce()).count()
+}
+
 fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
     let name = |k: &PublicKey| {
         names
@@ -146,10 +153,7 @@ fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
     let mut signers: Vec<String> = c.signers.iter().map(name).collect();
     signers.sort();
     signers.dedup();
-    // A block can carry a transaction it does not execute (it ran ahead of a nonce gap and
-    // comes again later, it repeats one already executed, or it cannot pay its fee): those
-    // are shown apart, so "txs" counts executions.
-    let skipped = c.outcome.receipts.iter().filter(|r| !r.outcome.used_nonce()).count();
+    let skipped = c.txs - executed(c);
     let mut s = format!(
         "height {:>4}  leader {}  round {}  signed [{}]  txs {}  root {}",
         c.height,
@@ -515,7 +519,7 @@ async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
                 return;
             }
             println!("{}", line(c, &names));
-            executed.fetch_add(c.txs as u64, Ordering::SeqCst);
+            executed.fetch_add(self::executed(c) as u64, Ordering::SeqCst);
             top.fetch_max(c.height, Ordering::SeqCst);
             if c.height >= stop_at.load(Ordering::SeqCst) {
                 quiet.store(true, Ordering::SeqCst);
@@ -575,7 +579,7 @@ async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
         println!("load: {}", r.summary());
     }
     println!(
-        "{} heights certified, {} transactions executed",
+        "{} heights certified, {} transactions executed in them",
         top.load(Ordering::SeqCst),
         executed.load(Ordering::SeqCst)
     );

@@ -24,6 +24,9 @@ const REDIRECT_PAUSE: Duration = Duration::from_millis(10);
 /// Transactions a sender has in flight at most (within the nonce window).
 const PIPELINE: u64 = 32;
 
+/// How long refused transactions are still retried after submission stops.
+const DRAIN: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Default, Clone)]
 pub struct Report {
     /// Distinct transactions sent (a retry of a refused one is not counted again).
@@ -183,8 +186,8 @@ struct Shared {
 struct Replay {
     index: HashMap<PublicKey, usize>,
     /// Each sender's account nonce after the blocks replayed so far, and the height it was
-    /// read at (None: not known, and every carried transaction of it counts).
-    next: Vec<Option<(u64, u64)>>,
+    /// read at.
+    next: Vec<(u64, u64)>,
 }
 
 impl Replay {
@@ -193,16 +196,13 @@ impl Replay {
         let Some(&who) = self.index.get(&tx.sender) else {
             return false;
         };
-        match &mut self.next[who] {
-            // The nonce read already counts this block.
-            Some((_, read_at)) if height <= *read_at => false,
-            Some((n, _)) if *n == tx.nonce => {
-                *n += 1;
-                true
-            }
-            Some(_) => false,
-            None => true,
+        let (next, read_at) = &mut self.next[who];
+        // The nonce read already counts this block.
+        if height <= *read_at || *next != tx.nonce {
+            return false;
         }
+        *next += 1;
+        true
     }
 }
 
@@ -231,13 +231,6 @@ pub async fn drive(
     until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Report {
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stopping = stopping.clone();
-        tokio::spawn(async move {
-            until.await;
-            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
-    }
     let start = Instant::now();
     let shared = Arc::new(Mutex::new(Shared {
         report: Report::default(),
@@ -246,6 +239,19 @@ pub async fn drive(
         open_by: vec![0; crate::devnet::CLIENT_ACCOUNTS],
         early: HashMap::new(),
     }));
+    {
+        let stopping = stopping.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            until.await;
+            // The submission window ends here: rates are over it, and what is acknowledged or
+            // final from now on (retries, the last blocks) counts only in the totals.
+            let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            sh.draining = true;
+            sh.report.elapsed = start.elapsed();
+            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
     let mut clients: HashMap<String, ClientClient<Channel>> = HashMap::new();
     for e in &endpoints {
         match connect(e).await {
@@ -262,15 +268,27 @@ pub async fn drive(
     let keys = crate::devnet::client_keys();
     let senders = senders.clamp(1, keys.len());
     // Each sender starts at its account's nonce: an earlier run on this chain moved it.
-    let mut nonces: Vec<Option<(u64, u64)>> = Vec::with_capacity(senders);
-    for k in &keys[..senders] {
-        nonces.push(account(&mut any, &k.public()).await.ok().map(|a| (a.nonce, a.height)));
+    // Without it the watcher could not tell an executed transaction from a skipped copy.
+    let mut nonces: Vec<(u64, u64)> = Vec::with_capacity(senders);
+    for (i, k) in keys[..senders].iter().enumerate() {
+        let mut tries = 0;
+        let a = loop {
+            match account(&mut any, &k.public()).await {
+                Ok(a) => break a,
+                Err(e) if tries >= 3 => {
+                    eprintln!("load: cannot read the account of sender {i}: {e}");
+                    return Report::default();
+                }
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        nonces.push((a.nonce, a.height));
     }
-    if nonces.iter().any(Option::is_none) {
-        eprintln!("load: some account nonces could not be read; those senders find theirs from the buffers' answers");
-    }
-    // The watcher starts below the oldest read, so no block is missed.
-    let watch_from = nonces.iter().flatten().map(|(_, h)| *h).min();
+    // The watcher starts at the oldest read, so no block is missed.
+    let watch_from = nonces.iter().map(|(_, h)| *h).min().unwrap_or(0);
     let mut replay = Replay {
         index: keys[..senders]
             .iter()
@@ -284,17 +302,12 @@ pub async fn drive(
         let shared = shared.clone();
         let mut c = any.clone();
         tokio::spawn(async move {
-            let mut seen = watch_from.unwrap_or(0);
+            let mut seen = watch_from;
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let Ok(s) = chain_status(&mut c).await else {
                     continue;
                 };
-                if seen == 0 && watch_from.is_none() {
-                    // Nothing was sent before the first poll could finalize (a block takes a
-                    // cycle); a chain at height 0 starts at 0.
-                    seen = s.height;
-                }
                 while seen < s.height {
                     // A block that could not be fetched is asked for again at the next poll:
                     // skipping it would leave its transactions open for ever.
@@ -305,15 +318,26 @@ pub async fn drive(
                             break;
                         }
                     };
-                    seen += 1;
+                    // Nor is one that does not decode or lacks a batch: the replay of each
+                    // sender's nonces needs every block, whole and in order.
                     let batches = match <(daoli_protocol::block::CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner())
                     {
-                        Ok((_, batches)) => batches,
+                        Ok((cb, batches)) if cb.block.batch_digests().count() == batches.len() => batches,
+                        Ok((cb, batches)) => {
+                            eprintln!(
+                                "load: block {} names {} batches, {} came",
+                                seen + 1,
+                                cb.block.batch_digests().count(),
+                                batches.len()
+                            );
+                            break;
+                        }
                         Err(e) => {
-                            eprintln!("load: block {seen} does not decode: {e}");
-                            continue;
+                            eprintln!("load: block {} does not decode: {e}", seen + 1);
+                            break;
                         }
                     };
+                    seen += 1;
                     let now = Instant::now();
                     let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
                     // Batches in the MicroBlock's order: the order they execute in.
@@ -384,29 +408,36 @@ pub async fn drive(
         let mut any = any.clone();
         let clients = clients.clone();
         let stopping = stopping.clone();
-        let first = nonces[who].map(|(n, _)| n);
+        let first = nonces[who].0;
         tasks.push(tokio::spawn(async move {
             let mut clients = clients;
-            let mut next = first.unwrap_or(0);
+            let mut next = first;
             // Transactions refused (a full queue, a route that changed with the cycle), sent
             // again with the same nonce after a pause and re-routing, so a refusal never
             // leaves a nonce gap behind it.
             let mut retry: Vec<Transaction> = Vec::new();
             let mut backoff = Duration::ZERO;
-            // Until its first acknowledgement a sender does not know its account's nonce (a
-            // chain that already ran has moved it): a nonce below the window is then stale, not
-            // executed, and the sender starts again from the window's low end.
-            let mut synced = first.is_some();
             // When each transaction of this sender was first sent, until acknowledged.
             let mut born: HashMap<u64, Instant> = HashMap::new();
-            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // Once submission stops, refused transactions are still sent until acknowledged
+            // (for a while): one left out would leave the sender's acknowledged transactions
+            // after it behind a gap that never fills, and they would expire unexecuted.
+            let mut drain_until: Option<Instant> = None;
+            loop {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    let until = *drain_until.get_or_insert_with(|| Instant::now() + DRAIN);
+                    if retry.is_empty() || Instant::now() >= until {
+                        break;
+                    }
+                }
                 if !backoff.is_zero() {
                     tokio::time::sleep(backoff).await;
                 }
                 let outstanding = shared.lock().unwrap_or_else(PoisonError::into_inner).open_by[who];
                 // Retries go out in the window below, so only what is acknowledged and not yet
-                // final holds a sender back (gating on retries too could stop it for good).
-                if outstanding >= PIPELINE {
+                // final holds a sender back; a pending retry is never held (the acknowledged
+                // ones may wait on its nonce).
+                if outstanding >= PIPELINE && retry.is_empty() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
@@ -431,7 +462,7 @@ pub async fn drive(
                 };
                 let mut window: Vec<Transaction> = std::mem::take(&mut retry);
                 let again = window.len();
-                while (window.len() as u64) + outstanding < PIPELINE {
+                while drain_until.is_none() && (window.len() as u64) + outstanding < PIPELINE {
                     let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(200), tokens.acquire()).await else {
                         break;
                     };
@@ -475,7 +506,6 @@ pub async fn drive(
                 }))
                 .await;
                 let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut stale_below = None;
                 let mut other = false;
                 let mut redirected = false;
                 for (tx, r) in window.into_iter().zip(replies) {
@@ -492,14 +522,6 @@ pub async fn drive(
                                 v.insert((sent, who));
                                 sh.open_by[who] += 1;
                             }
-                            synced = true;
-                        }
-                        Ok(TxReply {
-                            result: Err(BufferError::NonceWindow { low, .. }),
-                            ..
-                        }) if tx.nonce < low && !synced => {
-                            sh.report.submitted = sh.report.submitted.saturating_sub(1);
-                            stale_below = stale_below.max(Some(low));
                         }
                         // Already executed.
                         Ok(TxReply {
@@ -539,11 +561,6 @@ pub async fn drive(
                     }
                 }
                 drop(sh);
-                if let Some(low) = stale_below {
-                    retry.retain(|t| t.nonce >= low);
-                    born.retain(|n, _| *n >= low);
-                    next = next.max(low);
-                }
                 // A redirect (the cycle turned) is routed again after a short pause (the
                 // datacenter asked may not have turned yet); anything else backs off.
                 backoff = if other {
@@ -560,11 +577,6 @@ pub async fn drive(
         let _ = t.await;
     }
     refill.abort();
-    {
-        let mut sh = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        sh.draining = true;
-        sh.report.elapsed = start.elapsed();
-    }
     // Wait for what was acknowledged to become final, a few cycles at most.
     let wait = Instant::now();
     while wait.elapsed() < Duration::from_secs(10) {
@@ -637,4 +649,44 @@ pub fn signature_rate(secs: f64) -> f64 {
 /// the datacenter that refused.
 fn pause(last: Duration) -> Duration {
     (last * 2).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daoli_protocol::crypto::Keypair;
+
+    // A block may carry a sender's transaction without executing it (ahead of its nonce, or a
+    // repeat); only the account's next nonce executes, and blocks the account read already
+    // counts are not replayed.
+    #[test]
+    fn only_the_next_nonce_of_a_block_after_the_read_counts_as_executed() {
+        let k = Keypair::from_label("load-test/sender");
+        let other = Keypair::from_label("load-test/other");
+        let chain = Hash32([3; 32]);
+        let t = |key: &Keypair, n| {
+            Transaction::new(
+                key,
+                &chain,
+                n,
+                1,
+                TxKind::Transfer {
+                    to: key.public(),
+                    amount: 1,
+                },
+                vec![],
+            )
+        };
+        // Read at height 5: nonce 2 is next.
+        let mut r = Replay {
+            index: [(k.public(), 0)].into_iter().collect(),
+            next: vec![(2, 5)],
+        };
+        assert!(!r.executed(5, &t(&k, 2)), "height 5 is in the read already");
+        assert!(!r.executed(6, &t(&k, 3)), "ahead of 2: skipped");
+        assert!(r.executed(6, &t(&k, 2)));
+        assert!(!r.executed(6, &t(&k, 2)), "a repeat");
+        assert!(r.executed(7, &t(&k, 3)), "the skipped one, carried again");
+        assert!(!r.executed(7, &t(&other, 4)), "not a sender of this run");
+    }
 }

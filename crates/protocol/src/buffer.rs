@@ -48,8 +48,8 @@ struct Held {
     tx: Transaction,
     /// The cycle of the batch it was last sealed in.
     sealed: Option<u64>,
-    /// The cycle its nonce-gap clock started: when it was admitted, last re-pooled, or last
-    /// saw its sender's account move.
+    /// The cycle its nonce-gap clock started: when it was admitted, last found not behind a
+    /// gap, or last saw its sender's account move.
     since: u64,
     /// Its sender's account nonce at `since`.
     seen_nonce: u64,
@@ -284,12 +284,9 @@ impl KernelBuffer {
         }
     }
 
-    /// Pools `h` again at `height`. Its gap clock restarts: it was sealed, so the nonces
-    /// before it were in flight, not missing.
-    fn repool(&mut self, h: Hash32, height: u64) {
+    fn repool(&mut self, h: Hash32) {
         if let Some(x) = self.held.get_mut(&h) {
             x.sealed = None;
-            x.since = height;
             self.pending.insert((x.tx.sender, x.tx.nonce, h));
         }
     }
@@ -305,7 +302,7 @@ impl KernelBuffer {
                 continue;
             }
             match r.outcome {
-                TxOutcome::BadNonce { expected, got } if got > expected => self.repool(r.tx_hash, height),
+                TxOutcome::BadNonce { expected, got } if got > expected => self.repool(r.tx_hash),
                 _ => self.forget(&r.tx_hash),
             }
         }
@@ -326,30 +323,35 @@ impl KernelBuffer {
             .map(|(h, _)| *h)
             .collect();
         for h in expired {
-            self.repool(h, height);
+            self.repool(h);
         }
-        // A transaction behind a nonce gap that has not moved for GAP_EXPIRY_CYCLES expires:
-        // nothing will fill the gap it waits on (rule 9). It is not sealed, so nothing ran. A
-        // gap that moves (the sender's account advanced: the nonces before it are being
-        // executed from other batches or buffers) restarts the clock, so an acknowledged
-        // transaction queued behind slow predecessors is not dropped.
-        for x in self.held.values_mut() {
-            let n = state.account(&x.tx.sender).nonce;
-            if n > x.seen_nonce {
-                x.seen_nonce = n;
+        // Rule 9: a transaction behind a nonce gap expires once the gap has not moved for
+        // GAP_EXPIRY_CYCLES: nothing will fill it. It is not behind a gap while every nonce
+        // from its sender's account nonce up to it is held here (sealed or pending: an
+        // overloaded buffer may take cycles to seal them all, and a batch carried out of order
+        // re-pools the ones that ran ahead). The clock restarts while it is not behind a gap
+        // and when the account advances (the nonces before it are executing from other
+        // batches or buffers), so acknowledged transactions queued behind slow predecessors
+        // are kept; a gap nobody fills still expires, and a hand-over does not reset it.
+        let mut run_end: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        let mut gapped = Vec::new();
+        for (h, x) in self.held.iter_mut() {
+            let sender = x.tx.sender;
+            let account = state.account(&sender).nonce;
+            let end = *run_end.entry(sender).or_insert_with(|| {
+                let mut n = account;
+                while self.by_nonce.contains_key(&(sender, n)) {
+                    n += 1;
+                }
+                n
+            });
+            if account > x.seen_nonce || x.tx.nonce < end {
+                x.seen_nonce = x.seen_nonce.max(account);
                 x.since = height;
+            } else if x.sealed.is_none() && x.since + limits::GAP_EXPIRY_CYCLES < height {
+                gapped.push(*h);
             }
         }
-        let gapped: Vec<Hash32> = self
-            .held
-            .iter()
-            .filter(|(_, x)| {
-                x.sealed.is_none()
-                    && x.since + limits::GAP_EXPIRY_CYCLES < height
-                    && x.tx.nonce > state.account(&x.tx.sender).nonce
-            })
-            .map(|(h, _)| *h)
-            .collect();
         for h in gapped {
             self.forget(&h);
         }
@@ -507,43 +509,81 @@ mod tests {
     // Found by `daoli load`: 1,600 of 90,000 acknowledged transactions were never executed. A
     // sender's later batch was carried before its earlier one (the earlier came late), so its
     // transactions ran ahead, were re-pooled, and then expired as a nonce gap counted from
-    // their admission, although the nonces before them were only in flight. Acknowledged
-    // transactions are never dropped for a gap that is moving.
+    // their admission, although the nonces before them were held here, in flight. Found in
+    // review: an overloaded buffer (batches full) leaves a sender's run pending for cycles;
+    // that is no gap either.
     #[test]
-    fn a_gap_that_moves_does_not_expire_acknowledged_transactions() {
-        let (mut s, p, alice) = setup();
+    fn a_run_held_here_is_not_a_gap_however_long_it_waits() {
+        let (s, p, alice) = setup();
         let to = Keypair::from_label("bob").public();
         let key = Keypair::from_label("dc");
         let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
         let mut b = KernelBuffer::default();
-        for n in 0..4 {
+        for n in 0..6 {
             b.admit(t(n), &C, &s, &p).unwrap();
         }
-        // 0 and 1 in the batch of cycle 1; 2 and 3 (after them, in flight) in cycle 2's.
+        // 0 and 1 in the batch of cycle 1; 2 and 3 (after them, in flight) in cycle 2's; 4
+        // and 5 never sealed (no room in the batches).
         b.pending.retain(|(_, n, _)| *n < 2);
         assert_eq!(b.seal(&key, &C, 1, 0, &s, &p).unwrap().txs, vec![t(0), t(1)]);
         for n in 2..4 {
             b.pending.insert((alice.public(), n, t(n).hash()));
         }
         assert_eq!(b.seal(&key, &C, 2, 0, &s, &p).unwrap().txs, vec![t(2), t(3)]);
+        for n in 4..6 {
+            b.pending.insert((alice.public(), n, t(n).hash()));
+        }
         // Block 3 carries cycle 2's batch only: 2 and 3 ran ahead, and are pooled again.
         let ahead = |n: u64| Receipt {
             tx_hash: t(n).hash(),
             outcome: TxOutcome::BadNonce { expected: 0, got: n },
         };
         b.on_executed(3, &[ahead(2), ahead(3)], &[], &s, &p);
-        // Cycle 1's batch is carried much later, past the gap expiry counted from admission.
-        let late = 3 + limits::GAP_EXPIRY_CYCLES;
-        b.on_executed(late, &[], &[], &s, &p);
-        assert!(
-            b.holds(&t(2).hash()) && b.holds(&t(3).hash()),
-            "re-pooled: the clock restarted"
-        );
-        // Another buffer executes nonce 0 and 1 (the account moves): the clock restarts again.
+        // Nothing executes for many cycles: every one is kept.
+        for h in 4..4 + 3 * limits::GAP_EXPIRY_CYCLES {
+            b.on_executed(h, &[], &[], &s, &p);
+        }
+        assert_eq!(b.held_len(), 6, "nothing behind a gap: all kept");
+    }
+
+    // The predecessors are in another buffer: the gap here moves while they execute, and only a
+    // gap that stops moving expires.
+    #[test]
+    fn a_gap_that_moves_is_kept_and_one_that_stops_expires() {
+        let (mut s, p, alice) = setup();
+        let to = Keypair::from_label("bob").public();
+        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let mut b = KernelBuffer::default();
+        b.admit(t(2), &C, &s, &p).unwrap();
+        b.admit(t(3), &C, &s, &p).unwrap();
+        // Nonce 0 executes elsewhere at height 10; 1 never comes.
         s.accounts.get_mut(&alice.public()).unwrap().nonce = 1;
-        b.on_executed(late, &[], &[], &s, &p);
-        b.on_executed(late + limits::GAP_EXPIRY_CYCLES, &[], &[], &s, &p);
-        assert!(b.holds(&t(2).hash()), "the gap moved at {late}");
-        // (A gap that stops moving still expires: the test above.)
+        b.on_executed(10, &[], &[], &s, &p);
+        b.on_executed(10 + limits::GAP_EXPIRY_CYCLES, &[], &[], &s, &p);
+        assert_eq!(b.held_len(), 2, "the gap moved at 10");
+        b.on_executed(10 + limits::GAP_EXPIRY_CYCLES + 1, &[], &[], &s, &p);
+        assert_eq!(b.held_len(), 0, "it stopped moving at 10");
+        assert!(b.debits.is_empty());
+    }
+
+    // Found in review: a buffer that serves no slot hands its pending transactions over each
+    // cycle, marked sealed, and re-pools them at the batch expiry; if re-pooling restarted the
+    // gap clock, gapped junk would never expire there.
+    #[test]
+    fn handing_over_does_not_keep_a_gap_alive() {
+        let (s, p, alice) = setup();
+        let to = Keypair::from_label("bob").public();
+        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let mut b = KernelBuffer::default();
+        b.admit(t(5), &C, &s, &p).unwrap();
+        let mut h = 1;
+        while b.holds(&t(5).hash()) {
+            assert!(h < 4 * limits::GAP_EXPIRY_CYCLES, "the gap never expires");
+            if b.pending_len() > 0 {
+                assert_eq!(b.hand_over(h), vec![t(5)]);
+            }
+            b.on_executed(h, &[], &[], &s, &p);
+            h += 1;
+        }
     }
 }

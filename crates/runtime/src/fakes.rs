@@ -150,8 +150,11 @@ impl Bus<RoleEvent> for FakeBus {
         Ok(())
     }
     fn publish<'a>(&'a self, event: &'a RoleEvent) -> BoxFuture<'a, Result<(), BusError>> {
-        self.log.push(Entry::Published((*event.0).clone()));
-        self.inner.publish(event)
+        Box::pin(async move {
+            self.inner.publish(event).await?;
+            self.log.push(Entry::Published((*event.0).clone()));
+            Ok(())
+        })
     }
     fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<RoleEvent>>, BusError> {
         self.inner.subscribe(event, group)

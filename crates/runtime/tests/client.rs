@@ -65,7 +65,21 @@ async fn dc(queue: usize) -> Dc {
         start: now_ms(),
         length: 1_000_000,
     }));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let client = net.client.public();
+    let started = std::time::Instant::now();
+    loop {
+        let cycle = kb
+            .send(Inspect(Box::new(move |k: &KernelBufferRole| {
+                k.route(&client).map(|r| r.0)
+            })))
+            .await
+            .unwrap();
+        if cycle == Some(1) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "cycle 1 never began");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let api = ClientApi::with_queue(clock, pool, kb.clone(), ledger, queue);
     Dc {
         net,
@@ -89,65 +103,83 @@ impl Dc {
         );
         Request::new((&SubmitTx { tx, slot: self.slot }).into())
     }
-    /// Holds the kernel buffer's thread for `ms` (a slow store write would).
-    fn stall(&self, ms: u64) -> tokio::task::JoinHandle<()> {
+    /// Holds the kernel buffer's thread (as a slow store write would) until the returned
+    /// sender is dropped or sent to; returns once the buffer is held.
+    async fn stall(&self) -> std::sync::mpsc::Sender<()> {
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = tokio::sync::oneshot::channel::<()>();
         let kb = self.kb.clone();
         tokio::spawn(async move {
             let _ = kb
                 .send(Inspect(Box::new(move |_: &KernelBufferRole| {
-                    std::thread::sleep(Duration::from_millis(ms))
+                    let _ = held.send(());
+                    let _ = gate.recv();
                 })))
                 .await;
-        })
+        });
+        holding.await.expect("the buffer's thread is held");
+        release
     }
+    /// Transactions the kernel buffer's store took.
     fn stored(&self) -> usize {
         self.kb_fakes
             .log
             .entries()
             .iter()
-            .filter(|e| matches!(e, daoli_runtime::fakes::Entry::Stored(_)))
-            .count()
+            .map(|e| match e {
+                daoli_runtime::fakes::Entry::Stored(k) => k.iter().filter(|k| **k == "tx").count(),
+                _ => 0,
+            })
+            .sum()
     }
 }
 
 #[actix::test]
 async fn a_full_submit_queue_is_resource_exhausted_and_the_queued_are_still_answered() {
     let d = std::sync::Arc::new(dc(1).await);
-    let stalled = d.stall(600);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // The first goes into a group that waits for the buffer; the second fills the queue.
-    let first = {
-        let d = d.clone();
-        tokio::spawn(async move { d.api.submit_tx(d.request(0)).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let second = {
-        let d = d.clone();
-        tokio::spawn(async move { d.api.submit_tx(d.request(1)).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let e = d.api.submit_tx(d.request(2)).await.expect_err("no room");
-    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
-    assert!(e.message().contains("1 transactions are waiting"), "{}", e.message());
-    stalled.await.unwrap();
-    // The two queued are taken once the buffer is free, each acknowledged after its write.
-    for r in [first.await.unwrap(), second.await.unwrap()] {
-        let r: TxReply = r.expect("answered").into_inner().try_into().unwrap();
+    let release = d.stall().await;
+    // With the buffer held, one transaction can wait in a group and one in the queue (room
+    // for 1); the rest are refused at once, whatever the timing.
+    let mut waiting = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..8 {
+        let h = {
+            let d = d.clone();
+            tokio::spawn(async move { d.api.submit_tx(d.request(n)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if h.is_finished() {
+            let e = h
+                .await
+                .unwrap()
+                .expect_err("only a refusal answers while the buffer is held");
+            assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+            assert!(e.message().contains("1 transactions are waiting"), "{}", e.message());
+            refused.push(n);
+        } else {
+            waiting.push(h);
+        }
+    }
+    assert!((1..=2).contains(&waiting.len()), "{} waiting", waiting.len());
+    assert_eq!(d.stored(), 0, "nothing written while held");
+    drop(release);
+    // The waiting ones are taken once the buffer is free, and acknowledged after their write.
+    for h in waiting.drain(..) {
+        let r: TxReply = h.await.unwrap().expect("answered").into_inner().try_into().unwrap();
         assert_eq!(r.result, Ok(()));
     }
-    assert!(d.stored() >= 1);
-    // The refused one was never held: sent again, it is new (stored, acknowledged).
-    let before = d.stored();
+    assert_eq!(d.stored(), 8 - refused.len());
+    // A refused one was never held: sent again, it is new (stored, acknowledged).
     let r: TxReply = d
         .api
-        .submit_tx(d.request(2))
+        .submit_tx(d.request(refused[0]))
         .await
         .unwrap()
         .into_inner()
         .try_into()
         .unwrap();
     assert_eq!(r.result, Ok(()));
-    assert_eq!(d.stored(), before + 1);
+    assert_eq!(d.stored(), 8 - refused.len() + 1);
 }
 
 #[actix::test]
