@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka broker (KRaft) and a PostgreSQL server on loopback, for the local
+# cluster and for CI. Idempotent; versions pinned; downloads cached under $DAOLI_TOOLS.
+#
+#   deploy/local/infra.sh install   fetch Kafka's jars (Maven Central) and check PostgreSQL
+#   deploy/local/infra.sh start     install if needed, then start both and wait until ready
+#   deploy/local/infra.sh status    what runs, where
+#   deploy/local/infra.sh stop      stop both (data stays in $DAOLI_LOCAL)
+#   deploy/local/infra.sh kill-kafka | kill-postgres   SIGKILL one (crash tests)
+#   deploy/local/infra.sh start-kafka | start-postgres  start one again after a kill
+#   deploy/local/infra.sh wipe      stop, then delete the data
+#
+# Environment (defaults):
+#   DAOLI_TOOLS=$HOME/.cache/daoli-tools   cached downloads, shared between checkouts
+#   DAOLI_LOCAL=<repo>/.daoli-local        data, logs and pid files of this checkout
+#   DAOLI_KAFKA_PORT=19092 (controller: +1)   DAOLI_PG_PORT=15432
+set -euo pipefail
+
+KAFKA_VERSION=4.4.0
+SLF4J_VERSION=2.0.17
+LOG4J_VERSION=2.25.5
+PG_MAJOR=15
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+TOOLS="${DAOLI_TOOLS:-$HOME/.cache/daoli-tools}"
+LOCAL="${DAOLI_LOCAL:-$ROOT/.daoli-local}"
+KAFKA_PORT="${DAOLI_KAFKA_PORT:-19092}"
+KAFKA_CPORT=$((KAFKA_PORT + 1))
+PG_PORT="${DAOLI_PG_PORT:-15432}"
+KAFKA_HOME="$TOOLS/kafka-$KAFKA_VERSION"
+PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+KAFKA_DATA="$LOCAL/kafka"
+PG_DATA="$LOCAL/postgres"
+
+say() { echo "infra: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Runs a PostgreSQL binary as the postgres user (initdb refuses root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+install_kafka() {
+  if [ -f "$KAFKA_HOME/.complete" ]; then return; fi
+  command -v java >/dev/null || sudo_ apt-get install -y -qq default-jre-headless >/dev/null
+  command -v mvn >/dev/null || sudo_ apt-get install -y -qq maven >/dev/null
+  say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_HOME"
+  rm -rf "$KAFKA_HOME" && mkdir -p "$KAFKA_HOME"
+  # Kafka's poms ship no slf4j binding: log4j2's is added so the broker logs.
+  cat >"$KAFKA_HOME/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>daoli.local</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>$SLF4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+  (cd "$KAFKA_HOME" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime) \
+    || die "Maven could not fetch Kafka's jars (is Maven Central reachable?)"
+  cat >"$KAFKA_HOME/log4j2.properties" <<'EOF'
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+EOF
+  touch "$KAFKA_HOME/.complete"
+}
+
+install_postgres() {
+  [ -x "$PG_BIN/postgres" ] && return
+  say "installing PostgreSQL $PG_MAJOR (Debian)"
+  sudo_ apt-get update -qq && sudo_ apt-get install -y -qq "postgresql-$PG_MAJOR" >/dev/null
+  [ -x "$PG_BIN/postgres" ] || die "no PostgreSQL $PG_MAJOR binaries in $PG_BIN"
+}
+
+kafka_pid() { cat "$LOCAL/kafka.pid" 2>/dev/null || true; }
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+start_kafka() {
+  install_kafka
+  if alive "$(kafka_pid)"; then say "Kafka already runs (pid $(kafka_pid))"; return; fi
+  mkdir -p "$KAFKA_DATA"
+  local cp="$KAFKA_HOME/lib/*"
+  cat >"$LOCAL/kafka.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CPORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$KAFKA_DATA/logs
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+default.replication.factor=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+  if [ ! -f "$KAFKA_DATA/logs/meta.properties" ]; then
+    local id
+    id="$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+    java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$LOCAL/kafka.properties" --standalone >"$LOCAL/kafka-format.log" 2>&1 \
+      || die "formatting Kafka's storage failed: $LOCAL/kafka-format.log"
+  fi
+  say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT"
+  : >"$LOCAL/kafka.log"
+  nohup java -Xmx1g -Xms256m -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
+    -cp "$cp" kafka.Kafka "$LOCAL/kafka.properties" >>"$LOCAL/kafka.log" 2>&1 &
+  echo $! >"$LOCAL/kafka.pid"
+  local i
+  for i in $(seq 1 600); do
+    if grep -q "Kafka Server started" "$LOCAL/kafka.log"; then say "Kafka ready"; return; fi
+    alive "$(kafka_pid)" || die "Kafka exited: see $LOCAL/kafka.log"
+    sleep 0.2
+  done
+  die "Kafka not ready after 120 s: see $LOCAL/kafka.log"
+}
+
+start_postgres() {
+  install_postgres
+  mkdir -p "$LOCAL"
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    mkdir -p "$PG_DATA"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_DATA"
+    # Password authentication on TCP, so a wrong password is refused as it would be in production.
+    local pw="$LOCAL/pg-password"
+    echo "${DAOLI_PG_PASSWORD:-daoli}" >"$pw"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$pw"
+    as_pg "$PG_BIN/initdb" -A scram-sha-256 --pwfile="$pw" -U daoli --no-sync -D "$PG_DATA" >"$LOCAL/pg-init.log" 2>&1 \
+      || die "initdb failed: $LOCAL/pg-init.log"
+  fi
+  if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then say "PostgreSQL already runs"; return; fi
+  say "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PG_PORT"
+  [ "$(id -u)" -eq 0 ] && touch "$LOCAL/postgres.log" && chown postgres: "$LOCAL/postgres.log"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 -l "$LOCAL/postgres.log" \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DATA -c max_connections=400 -c fsync=on" start >/dev/null \
+    || die "PostgreSQL did not start: see $LOCAL/postgres.log"
+  say "PostgreSQL ready (user daoli, password in $LOCAL/pg-password)"
+}
+
+stop_kafka() {
+  local pid; pid="$(kafka_pid)"
+  if alive "$pid"; then
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 150); do alive "$pid" || break; sleep 0.2; done
+    alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+    say "Kafka stopped"
+  fi
+  rm -f "$LOCAL/kafka.pid"
+}
+
+stop_postgres() {
+  if [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null && say "PostgreSQL stopped"
+  fi
+}
+
+kill_postgres() {
+  local pid
+  pid="$(head -1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
+  alive "$pid" && kill -9 "$pid" && say "PostgreSQL killed (pid $pid)"
+  # The postmaster's children go with it once they notice; wait so a restart finds the port free.
+  local i
+  for i in $(seq 1 100); do
+    pgrep -u postgres -f "postgres.*$PG_DATA" >/dev/null || return 0
+    sleep 0.1
+  done
+  pkill -9 -u postgres -f "postgres.*$PG_DATA" || true
+}
+
+status() {
+  if alive "$(kafka_pid)"; then echo "kafka: running, pid $(kafka_pid), bootstrap 127.0.0.1:$KAFKA_PORT"; else echo "kafka: stopped"; fi
+  if [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    echo "postgres: running, postgres://daoli@127.0.0.1:$PG_PORT/postgres"
+  else
+    echo "postgres: stopped"
+  fi
+}
+
+mkdir -p "$LOCAL"
+case "${1:-}" in
+  install) install_kafka; install_postgres ;;
+  start) start_postgres; start_kafka ;;
+  start-kafka) start_kafka ;;
+  start-postgres) start_postgres ;;
+  stop) stop_kafka; stop_postgres ;;
+  kill-kafka) alive "$(kafka_pid)" && kill -9 "$(kafka_pid)" && say "Kafka killed" ;;
+  kill-postgres) kill_postgres ;;
+  status) status ;;
+  wipe) stop_kafka; stop_postgres; rm -rf "$KAFKA_DATA" "$PG_DATA" ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
