@@ -8,7 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PROTOC");
-    let protos: Vec<PathBuf> = ["types", "peer", "client"]
+    let protos: Vec<PathBuf> = ["types", "peer", "client", "events"]
         .iter()
         .map(|p| root.join(format!("daoli/v1/{p}.proto")))
         .collect();

@@ -5,6 +5,7 @@
 //! - Conversions: `From<&core::X> for proto::X` and `TryFrom<proto::X> for core::X` for every
 //!   core object (the genesis included), `node::Msg` <-> [`proto::PeerMessage`], and the client service's values
 //!   ([`client`]). Decoding refuses anything malformed with a [`WireError`] naming the field.
+//! - [`events`]: `roles::Event` <-> [`proto::BusEvent`], the payload of the datacenter's bus.
 //! - [`limits`]: byte and collection limits, and the values for tonic's
 //!   `max_decoding_message_size`.
 //! - [`proto::Envelope::seal`] and [`proto::Envelope::open`]: a peer message signed by the
@@ -23,6 +24,7 @@
 pub mod client;
 mod convert;
 mod error;
+pub mod events;
 mod genesis;
 pub mod limits;
 mod peer;

@@ -200,3 +200,12 @@ pub fn reason(s: impl Into<String>) -> String {
     }
     s
 }
+
+/// Lots one own-view drawing counts at most (the core's bound on lots per cycle).
+pub const MAX_DRAWN_LOTS: usize = core::LOTS_TOTAL;
+/// Digests one `Wanted` event names at most.
+pub const MAX_WANTED_DIGESTS: usize = core::WANTED_BATCHES;
+/// An encoded `BusEvent`, at most: the largest kind is `Certified` (a block with its batches);
+/// a drawing of [`MAX_DRAWN_LOTS`] lots is far smaller. Kafka's message size limits (broker,
+/// topic, producer, consumer) are set from this.
+pub const MAX_EVENT_BYTES: usize = field(MAX_CERTIFIED_BYTES);

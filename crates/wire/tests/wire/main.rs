@@ -3,6 +3,7 @@
 mod client;
 mod common;
 mod envelope;
+mod events;
 mod fuzz;
 mod limits;
 mod malformed;
