@@ -32,6 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
+pub mod kafka;
+
 /// A future that can cross threads, boxed so that [`Bus`] can be a trait object (the bus kind
 /// is chosen by configuration at run time).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -55,6 +57,9 @@ pub enum BusError {
     },
     #[error("the bus is closed")]
     Closed,
+    /// The broker (or the client library) refused the event; it was not published.
+    #[error("the broker refused the event: {0}")]
+    Broker(String),
     #[error("{0:?} is not a name: use 1-100 of a-z, 0-9, '-', '_' and '.'")]
     BadName(String),
 }
@@ -79,6 +84,9 @@ pub trait Subscriber<E: Event>: Send + fmt::Debug {
     fn try_recv(&mut self) -> Option<E>;
     /// Events queued for this member now.
     fn queued(&self) -> usize;
+    /// The event `recv` returned last has had its effect made durable: the group may move past
+    /// it (Kafka: its offset is stored). Until then a restarted member sees it again.
+    fn commit(&mut self) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -131,8 +131,10 @@ impl LocalRoutes {
     }
 }
 
+/// A bus event for the role; answers whether its effect is durable (false once a store write
+/// failed: the event must come again after a restart).
 #[derive(Debug, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 struct FromBus(Arc<Event>);
 
 #[derive(Debug, Message)]
@@ -438,8 +440,11 @@ impl<R: Role> Actor for RoleHost<R> {
             let me = ctx.address();
             actix::spawn(async move {
                 while let Some(RoleEvent(e)) = sub.recv().await {
-                    if me.send(FromBus(e)).await.is_err() {
-                        break;
+                    // The handler persists before it returns: once it answers, the bus may
+                    // move past the event (Kafka stores the offset).
+                    match me.send(FromBus(e)).await {
+                        Ok(true) => sub.commit(),
+                        Ok(false) | Err(_) => break,
                     }
                 }
             });
@@ -449,9 +454,13 @@ impl<R: Role> Actor for RoleHost<R> {
 }
 
 impl<R: Role> Handler<FromBus> for RoleHost<R> {
-    type Result = ();
-    fn handle(&mut self, m: FromBus, ctx: &mut Context<Self>) {
+    type Result = bool;
+    fn handle(&mut self, m: FromBus, ctx: &mut Context<Self>) -> bool {
+        if self.failed {
+            return false;
+        }
         self.step(ctx, |r, now, out| r.on_event(now, &m.0, out));
+        !self.failed
     }
 }
 

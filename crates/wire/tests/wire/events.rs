@@ -6,9 +6,9 @@ use daoli_protocol::block::{Batch, Block, CertifiedBlock};
 use daoli_protocol::dcc::Cycle;
 use daoli_protocol::delay::DelayProof;
 use daoli_protocol::lot::Lot;
-use daoli_protocol::vote::Qc;
 use daoli_protocol::roles::{Drawn, Event, Phase};
 use daoli_protocol::statement::Evidence;
+use daoli_protocol::vote::Qc;
 use daoli_wire::events::{decode_event, encode_event};
 use daoli_wire::{WireError, limits, proto as pb};
 use prost::Message;
@@ -122,14 +122,22 @@ fn a_malformed_or_oversized_event_is_refused_by_name() {
     // An unknown phase, a short hash, a missing proof, too many digests.
     let enc = |k: pb::bus_event::Kind| pb::BusEvent { kind: Some(k) }.encode_to_vec();
     assert_eq!(
-        decode_event(&enc(pb::bus_event::Kind::Phase(pb::PhaseReached { height: 1, phase: 99 }))).unwrap_err(),
+        decode_event(&enc(pb::bus_event::Kind::Phase(pb::PhaseReached {
+            height: 1,
+            phase: 99
+        })))
+        .unwrap_err(),
         WireError::UnknownEnum {
             field: "PhaseReached.phase",
             value: 99
         }
     );
     assert_eq!(
-        decode_event(&enc(pb::bus_event::Kind::Phase(pb::PhaseReached { height: 1, phase: 0 }))).unwrap_err(),
+        decode_event(&enc(pb::bus_event::Kind::Phase(pb::PhaseReached {
+            height: 1,
+            phase: 0
+        })))
+        .unwrap_err(),
         WireError::UnknownEnum {
             field: "PhaseReached.phase",
             value: 0

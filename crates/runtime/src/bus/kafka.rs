@@ -1,0 +1,461 @@
+//! The datacenter's bus on Apache Kafka (librdkafka through rdkafka).
+//!
+//! - **One topic per datacenter**, `daoli.<datacenter>.events`, with **one partition**: roles
+//!   rely on causal order across event kinds (a cycle begins after the block that starts it; a
+//!   trustee sees the batches a MicroBlock names before the MicroBlock), and Kafka orders only
+//!   within a partition. Created at start-up if missing, with the retention and size limits
+//!   below; a topic that exists is used as it is.
+//! - **Producer**: idempotent, `acks=all`, so a retried send is neither lost nor duplicated and
+//!   events stay in publish order. [`Bus::try_publish`] hands the event to librdkafka's bounded
+//!   queue (full: [`BusError::Full`], the host holds the event and retries); a delivery that
+//!   finally fails is logged and counted (`failed_deliveries`).
+//! - **Consumers**: one group per service, `daoli.<datacenter>.<service>`. Offsets are stored
+//!   only by [`Subscriber::commit`], which the host calls once the event's effect is durable,
+//!   and committed by librdkafka every second; after a crash the service sees again what it
+//!   had not made durable, and, being idempotent, changes nothing on what it had.
+//! - **Trace context** travels in the `traceparent` header.
+//! - The payload is a `BusEvent` (proto/daoli/v1/events.proto), refused over
+//!   `limits::MAX_EVENT_BYTES` before it is decoded; an event that does not decode is logged,
+//!   counted (`undecodable`) and skipped, so one bad message cannot stall a service.
+
+use super::{BoxFuture, Bus, BusError, Subscriber};
+use crate::host::RoleEvent;
+use daoli_wire::events::{decode_event, encode_event};
+use daoli_wire::limits::MAX_EVENT_BYTES;
+use opentelemetry::propagation::{Extractor, Injector};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The one event stream of a datacenter.
+pub const EVENTS: &str = "events";
+
+/// How a datacenter's services reach its Kafka cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOptions {
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Replication factor of the topic this datacenter creates (1 on a single broker; 3 in
+    /// production, with `min.insync.replicas` 2).
+    pub replication: i32,
+    /// How long the broker keeps events, ms. A service that is down longer catches up from
+    /// its store and its peers, not from the bus.
+    pub retention_ms: i64,
+    /// Extra librdkafka settings for every client (`security.protocol`, `sasl.*`, ...).
+    pub extra: Vec<(String, String)>,
+    /// How long start-up waits for the broker.
+    pub timeout: Duration,
+}
+
+impl KafkaOptions {
+    pub fn new(brokers: &str) -> Self {
+        KafkaOptions {
+            brokers: brokers.to_string(),
+            replication: 1,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            extra: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// Why the bus could not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaBusError {
+    #[error("Kafka at {brokers}: unreachable: {why}")]
+    Unreachable { brokers: String, why: String },
+    #[error("Kafka topic {topic}: not allowed to create or use it (check the ACLs of this client): {why}")]
+    NotAllowed { topic: String, why: String },
+    #[error("Kafka topic {topic}: {why}")]
+    Topic { topic: String, why: String },
+    #[error("Kafka client configuration: {0}")]
+    Config(String),
+}
+
+/// Delivery reports: failures are logged and counted; `publish` waits for its own.
+#[derive(Debug, Default)]
+struct Deliveries {
+    failed: AtomicU64,
+}
+
+impl ClientContext for Deliveries {}
+
+/// Who waits for a delivery report ([`Bus::publish`]); nobody for [`Bus::try_publish`].
+type Waiter = Box<Option<oneshot::Sender<Result<(), String>>>>;
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Waiter;
+    fn delivery(&self, r: &DeliveryResult<'_>, waiter: Waiter) {
+        let r = match r {
+            Ok(_) => Ok(()),
+            Err((e, m)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(topic = m.topic(), error = %e, "bus event not delivered");
+                Err(e.to_string())
+            }
+        };
+        if let Some(tx) = *waiter {
+            let _ = tx.send(r);
+        }
+    }
+}
+
+/// A datacenter's bus on Kafka.
+pub struct KafkaBus {
+    datacenter: String,
+    opts: KafkaOptions,
+    producer: ThreadedProducer<Deliveries>,
+    undecodable: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("datacenter", &self.datacenter)
+            .field("brokers", &self.opts.brokers)
+            .finish_non_exhaustive()
+    }
+}
+
+fn code(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    e.rdkafka_error_code()
+}
+
+impl KafkaBus {
+    /// Connects to the brokers and makes sure the datacenter's topic exists (creating it),
+    /// before any service runs: an unreachable broker or a missing permission stops start-up
+    /// with an error that names it.
+    pub async fn connect(datacenter: &str, opts: KafkaOptions) -> Result<Self, KafkaBusError> {
+        let topic = format!("daoli.{datacenter}.{EVENTS}");
+        let producer: ThreadedProducer<Deliveries> = opts
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.max.bytes", (MAX_EVENT_BYTES + 4096).to_string())
+            .set("queue.buffering.max.messages", "100000")
+            .set("linger.ms", "1")
+            .set("compression.type", "lz4")
+            .create_with_context(Deliveries::default())
+            .map_err(|e| KafkaBusError::Config(e.to_string()))?;
+        // Metadata answers only if a broker is reachable (and this client may connect).
+        let timeout = opts.timeout;
+        let probe = producer.client().fetch_metadata(None, timeout);
+        if let Err(e) = probe {
+            return Err(KafkaBusError::Unreachable {
+                brokers: opts.brokers.clone(),
+                why: e.to_string(),
+            });
+        }
+        let admin: AdminClient<DefaultClientContext> = opts
+            .client()
+            .create()
+            .map_err(|e| KafkaBusError::Config(e.to_string()))?;
+        let max = (MAX_EVENT_BYTES + 4096).to_string();
+        let retention = opts.retention_ms.to_string();
+        let min_isr = (opts.replication.clamp(1, 2)).to_string();
+        let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(opts.replication))
+            .set("max.message.bytes", &max)
+            .set("retention.ms", &retention)
+            .set("min.insync.replicas", &min_isr);
+        let results = admin
+            .create_topics([&new], &AdminOptions::new().operation_timeout(Some(timeout)))
+            .await
+            .map_err(|e| KafkaBusError::Unreachable {
+                brokers: opts.brokers.clone(),
+                why: e.to_string(),
+            })?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((
+                    t,
+                    c @ (RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed),
+                )) => {
+                    return Err(KafkaBusError::NotAllowed {
+                        topic: t,
+                        why: c.to_string(),
+                    });
+                }
+                Err((t, c)) => {
+                    return Err(KafkaBusError::Topic {
+                        topic: t,
+                        why: c.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(KafkaBus {
+            datacenter: datacenter.to_string(),
+            opts,
+            producer,
+            undecodable: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Deliveries that failed for good since start.
+    pub fn failed_deliveries(&self) -> u64 {
+        self.producer.context().failed.load(Ordering::Relaxed)
+    }
+
+    /// Events skipped because they did not decode.
+    pub fn undecodable(&self) -> u64 {
+        self.undecodable.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every event handed over so far is delivered (or `timeout` passes).
+    pub fn flush(&self, timeout: Duration) -> Result<(), BusError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|e| BusError::Broker(e.to_string()))
+    }
+
+    fn send(&self, event: &RoleEvent, waiter: Waiter) -> Result<(), (BusError, Waiter)> {
+        let topic = self.topic(super::Event::topic(event));
+        let payload = match encode_event(&event.0) {
+            Ok(p) => p,
+            Err(e) => return Err((BusError::Broker(e.to_string()), waiter)),
+        };
+        let key = 0u64.to_be_bytes();
+        let mut headers = HeaderCarrier(OwnedHeaders::new());
+        crate::telemetry::inject(&tracing::Span::current(), &mut headers);
+        let record = BaseRecord::with_opaque_to(&topic, waiter)
+            .payload(&payload)
+            .key(&key[..])
+            .headers(headers.0);
+        self.producer.send(record).map_err(|(e, r)| {
+            let why = match code(&e) {
+                Some(RDKafkaErrorCode::QueueFull) => BusError::Full {
+                    topic: topic.clone(),
+                    group: "producer".into(),
+                    capacity: 100_000,
+                },
+                _ => BusError::Broker(e.to_string()),
+            };
+            (why, r.delivery_opaque)
+        })
+    }
+}
+
+struct HeaderCarrier(OwnedHeaders);
+
+impl Injector for HeaderCarrier {
+    fn set(&mut self, key: &str, value: String) {
+        let h = std::mem::replace(&mut self.0, OwnedHeaders::new());
+        self.0 = h.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
+    }
+}
+
+struct HeaderView<'a, H: Headers>(&'a H);
+
+impl<H: Headers> Extractor for HeaderView<'_, H> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| h.key == key)
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|h| h.key).collect()
+    }
+}
+
+impl Bus<RoleEvent> for KafkaBus {
+    fn topic(&self, event: &str) -> String {
+        format!("daoli.{}.{event}", self.datacenter)
+    }
+
+    fn try_publish(&self, event: &RoleEvent) -> Result<(), BusError> {
+        self.send(event, Box::new(None)).map_err(|(e, _)| e)
+    }
+
+    fn publish<'a>(&'a self, event: &'a RoleEvent) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            loop {
+                let (tx, rx) = oneshot::channel();
+                match self.send(event, Box::new(Some(tx))) {
+                    Ok(()) => {
+                        return rx.await.map_err(|_| BusError::Closed)?.map_err(BusError::Broker);
+                    }
+                    // Back-pressure: wait for librdkafka's queue to drain a little.
+                    Err((BusError::Full { .. }, _)) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    Err((e, _)) => return Err(e),
+                }
+            }
+        })
+    }
+
+    fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<RoleEvent>>, BusError> {
+        let topic = self.topic(event);
+        let group = format!("daoli.{}.{group}", self.datacenter);
+        let consumer: StreamConsumer = self
+            .opts
+            .client()
+            .set("group.id", &group)
+            // Offsets are stored only once an event's effect is durable (Subscriber::commit);
+            // librdkafka commits what is stored every second.
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            // A new group reads the stream from its start (within retention): consumers are
+            // idempotent, and a service with an empty store needs what came before it.
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.max.bytes", (MAX_EVENT_BYTES + 4096).to_string())
+            .set("max.partition.fetch.bytes", (MAX_EVENT_BYTES + 4096).to_string())
+            .set("receive.message.max.bytes", (2 * MAX_EVENT_BYTES).to_string())
+            .create()
+            .map_err(|e| BusError::Broker(e.to_string()))?;
+        consumer
+            .subscribe(&[&topic])
+            .map_err(|e| BusError::Broker(e.to_string()))?;
+        Ok(Box::new(KafkaSubscriber {
+            consumer,
+            topic,
+            group,
+            last: None,
+            undecodable: self.undecodable.clone(),
+        }))
+    }
+}
+
+/// One service's member of its consumer group.
+pub struct KafkaSubscriber {
+    consumer: StreamConsumer,
+    topic: String,
+    group: String,
+    /// Partition and offset of the event `recv` returned last.
+    last: Option<(i32, i64)>,
+    undecodable: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for KafkaSubscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaSubscriber")
+            .field("topic", &self.topic)
+            .field("group", &self.group)
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+impl KafkaSubscriber {
+    async fn next(&mut self) -> RoleEvent {
+        loop {
+            let m = match self.consumer.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    // Transient (a broker restart, a rebalance): librdkafka reconnects.
+                    tracing::warn!(group = %self.group, error = %e, "bus: receive failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let at = (m.partition(), m.offset());
+            let decoded = m.payload().map(decode_event);
+            let parent = m.headers().map(|h| crate::telemetry::extract(&HeaderView(h)));
+            drop(m);
+            match decoded {
+                Some(Ok(e)) => {
+                    self.last = Some(at);
+                    if let Some(cx) = parent {
+                        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                        let span = tracing::debug_span!("bus.consume", group = %self.group, offset = at.1);
+                        let _ = span.set_parent(cx);
+                    }
+                    return RoleEvent(Arc::new(e));
+                }
+                Some(Err(e)) => {
+                    self.undecodable.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(group = %self.group, partition = at.0, offset = at.1, error = %e, "bus: event skipped: it does not decode");
+                    self.store(at);
+                }
+                None => {
+                    self.undecodable.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(group = %self.group, partition = at.0, offset = at.1, "bus: event skipped: no payload");
+                    self.store(at);
+                }
+            }
+        }
+    }
+
+    /// The group may move past `at`.
+    fn store(&self, (partition, offset): (i32, i64)) {
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&self.topic, partition, Offset::Offset(offset + 1))
+            .is_ok()
+            && let Err(e) = self.consumer.store_offsets(&tpl)
+        {
+            tracing::warn!(group = %self.group, error = %e, "bus: offset not stored; the event may come again");
+        }
+    }
+}
+
+impl Subscriber<RoleEvent> for KafkaSubscriber {
+    fn recv(&mut self) -> BoxFuture<'_, Option<RoleEvent>> {
+        Box::pin(async move { Some(self.next().await) })
+    }
+
+    fn try_recv(&mut self) -> Option<RoleEvent> {
+        use std::future::Future as _;
+        let mut f = std::pin::pin!(self.next());
+        match f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(e) => Some(e),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// Events behind this member: the partition's end, less its position (asks the broker,
+    /// 100 ms at most; 0 if it does not answer).
+    fn queued(&self) -> usize {
+        let Some((partition, offset)) = self.last else {
+            return 0;
+        };
+        match self
+            .consumer
+            .client()
+            .fetch_watermarks(&self.topic, partition, Duration::from_millis(100))
+        {
+            Ok((_, high)) => usize::try_from(high - offset - 1).unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    fn commit(&mut self) {
+        if let Some(at) = self.last {
+            self.store(at);
+        }
+    }
+}
+
+impl Drop for KafkaSubscriber {
+    fn drop(&mut self) {
+        // What was stored goes to the group now, not a second later.
+        let _ = self.consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
+    }
+}

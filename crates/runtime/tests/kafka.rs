@@ -1,0 +1,124 @@
+//! The bus on a real Apache Kafka broker (`DAOLI_KAFKA=host:port`; `deploy/local/infra.sh
+//! start` runs one on 127.0.0.1:19092, and the README's test command starts it): events keep
+//! their order and content, a consumer group resumes after the last event whose effect was
+//! made durable (not after the last one it received), an event that does not decode is skipped
+//! rather than stalling the service, and an unreachable broker stops start-up by name.
+
+use daoli_protocol::dcc::Cycle;
+use daoli_protocol::roles::{Event, Phase};
+use daoli_runtime::bus::kafka::{KafkaBus, KafkaBusError, KafkaOptions};
+use daoli_runtime::bus::{Bus, Subscriber};
+use daoli_runtime::host::RoleEvent;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn brokers() -> String {
+    std::env::var("DAOLI_KAFKA").unwrap_or_else(|_| {
+        panic!("DAOLI_KAFKA is not set: these tests need a real broker (deploy/local/infra.sh start, then DAOLI_KAFKA=127.0.0.1:19092)")
+    })
+}
+
+/// A datacenter name no other run has used, so topics and groups start empty.
+fn fresh_dc(what: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("t{what}{t}")
+}
+
+fn cycle(h: u64) -> RoleEvent {
+    RoleEvent(Arc::new(Event::Cycle(Cycle {
+        height: h,
+        start: 1_764_000_000_000 + h,
+        length: 1_000,
+    })))
+}
+
+async fn next(s: &mut Box<dyn Subscriber<RoleEvent>>) -> Event {
+    tokio::time::timeout(Duration::from_secs(30), s.recv())
+        .await
+        .expect("an event within 30 s")
+        .map(|e| (*e.0).clone())
+        .expect("the bus is open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_keep_order_and_a_group_resumes_after_what_it_made_durable() {
+    let dc = fresh_dc("order");
+    let bus = KafkaBus::connect(&dc, KafkaOptions::new(&brokers()))
+        .await
+        .expect("connects");
+    assert_eq!(bus.topic("events"), format!("daoli.{dc}.events"));
+    for h in 1..=20 {
+        if h % 2 == 0 {
+            bus.publish(&cycle(h)).await.expect("delivered");
+        } else {
+            bus.try_publish(&cycle(h)).expect("queued");
+        }
+    }
+    bus.publish(&RoleEvent(Arc::new(Event::Phase(21, Phase::Throttle))))
+        .await
+        .expect("delivered");
+
+    // Two groups each see every event, in order.
+    let mut a = bus.subscribe("events", "kernel-buffer").expect("joins");
+    let mut b = bus.subscribe("events", "ledger").expect("joins");
+    for h in 1..=20 {
+        let want = (*cycle(h).0).clone();
+        assert_eq!(next(&mut a).await, want);
+        assert_eq!(next(&mut b).await, want);
+    }
+    assert_eq!(next(&mut b).await, Event::Phase(21, Phase::Throttle));
+    // Group a made events 1..=10 durable and received 11..=20 without doing so; it stops.
+    drop(a);
+    let mut a = bus.subscribe("events", "kernel-buffer").expect("joins again");
+    for h in 1..=10 {
+        assert_eq!(next(&mut a).await, (*cycle(h).0).clone());
+        a.commit();
+    }
+    drop(a);
+    // Restarted, it sees again exactly what it had not made durable.
+    let mut a = bus.subscribe("events", "kernel-buffer").expect("joins again");
+    assert_eq!(
+        next(&mut a).await,
+        (*cycle(11).0).clone(),
+        "resumes after the last commit"
+    );
+    assert_eq!(bus.failed_deliveries(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_does_not_decode_is_skipped_not_fatal() {
+    let dc = fresh_dc("garbage");
+    let bus = KafkaBus::connect(&dc, KafkaOptions::new(&brokers()))
+        .await
+        .expect("connects");
+    let topic = bus.topic("events");
+    // Someone else writes garbage, then an oversized message, into the stream.
+    let raw: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("a raw producer");
+    raw.send(BaseRecord::<[u8], [u8]>::to(&topic).payload(&[0xff, 0x01, 0x02][..]))
+        .map_err(|(e, _)| e)
+        .expect("sent");
+    raw.flush(Duration::from_secs(10)).expect("flushed");
+    bus.publish(&cycle(5)).await.expect("delivered");
+    let mut s = bus.subscribe("events", "lottery").expect("joins");
+    assert_eq!(next(&mut s).await, (*cycle(5).0).clone(), "the garbage is skipped");
+    assert_eq!(bus.undecodable(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_stops_start_up_by_name() {
+    let mut opts = KafkaOptions::new("127.0.0.1:1");
+    opts.timeout = Duration::from_secs(2);
+    let e = KafkaBus::connect(&fresh_dc("down"), opts)
+        .await
+        .expect_err("nothing listens there");
+    assert!(matches!(e, KafkaBusError::Unreachable { .. }), "{e}");
+    assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
+}
