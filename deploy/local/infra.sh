@@ -5,7 +5,7 @@
 #   deploy/local/infra.sh install   fetch Kafka's jars (Maven Central) and check PostgreSQL
 #   deploy/local/infra.sh start     install if needed, then start both and wait until ready
 #   deploy/local/infra.sh status    what runs, where
-#   deploy/local/infra.sh stop      stop both (data stays in $DAOLI_LOCAL)
+#   deploy/local/infra.sh stop      stop both (data stays in $DAOLI_LOCAL); stop-kafka, stop-postgres: one
 #   deploy/local/infra.sh kill-kafka | kill-postgres   SIGKILL one (crash tests)
 #   deploy/local/infra.sh start-kafka | start-postgres  start one again after a kill
 #   deploy/local/infra.sh wipe      stop, then delete the data
@@ -203,6 +203,8 @@ case "${1:-}" in
   start-kafka) start_kafka ;;
   start-postgres) start_postgres ;;
   stop) stop_kafka; stop_postgres ;;
+  stop-kafka) stop_kafka ;;
+  stop-postgres) stop_postgres ;;
   kill-kafka) alive "$(kafka_pid)" && kill -9 "$(kafka_pid)" && say "Kafka killed" ;;
   kill-postgres) kill_postgres ;;
   status) status ;;
