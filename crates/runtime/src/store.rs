@@ -202,6 +202,16 @@ pub enum StoreError {
     /// The blocking task running a store call panicked or was cancelled.
     #[error("store task: {0}")]
     Task(String),
+    /// PostgreSQL refused or could not be reached (`at` names the server, never the password).
+    #[error("{at}: {detail}")]
+    Pg { at: String, detail: String },
+    #[error("{at}: schema {schema:?} is at migration {found}, this build knows up to {supported}; run a newer build")]
+    NewerSchema {
+        at: String,
+        schema: String,
+        found: u64,
+        supported: u64,
+    },
 }
 
 /// The persistence a service needs. Implementations are shared between threads.
@@ -884,6 +894,8 @@ impl<S: Store + ?Sized> VoteJournal for StoreJournal<S> {
         })
     }
 }
+
+pub mod pg;
 
 #[cfg(test)]
 mod tests;

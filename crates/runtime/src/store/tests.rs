@@ -66,147 +66,39 @@ fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
     EmbeddedStore::open_in(dir.path(), NS).expect("open")
 }
 
+/// The store contract on the embedded store: a file reopened for each handle (sequential
+/// tests), or one shared database (racing handles).
+fn on_file(dir: &tempfile::TempDir) -> impl Fn() -> Arc<dyn Store> + Sync + '_ {
+    move || Arc::new(open(dir)) as Arc<dyn Store>
+}
+
 #[test]
 fn writes_survive_reopen_in_order() {
-    let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let micro = Msg::Micro(f.certified.block.micro.clone().expect("micro"));
-    let lot = Msg::Lot(f.lot.clone());
-    let batch = Msg::Batch(f.batches[0].clone());
-    let votes = [
-        vote(42, 0, Step::Prevote, 1),
-        vote(42, 0, Step::Precommit, 1),
-        vote(43, 1, Step::Prevote, 2),
-    ];
-    {
-        let s = open(&dir);
-        s.write(&[Persist::Tx(&tx(0)), Persist::Tx(&tx(1)), Persist::Signed(&micro)])
-            .unwrap();
-        s.write(&[Persist::Block(&f.certified, &f.batches), Persist::Evidence(&f.evidence)])
-            .unwrap();
-        // Persisted out of key order: recovery returns them in key order.
-        s.write(&[
-            Persist::Vote(&votes[2]),
-            Persist::Vote(&votes[0]),
-            Persist::Vote(&votes[1]),
-        ])
-        .unwrap();
-        s.write(&[Persist::Signed(&lot), Persist::Signed(&batch), Persist::Tx(&tx(2))])
-            .unwrap();
-        // Replays of acknowledged requests are idempotent.
-        s.write(&[
-            Persist::Tx(&tx(1)),
-            Persist::Evidence(&f.evidence),
-            Persist::Signed(&lot),
-        ])
-        .unwrap();
-        s.write(&[Persist::Block(&f.certified, &f.batches), Persist::Vote(&votes[0])])
-            .unwrap();
-        s.write(&[Persist::ForgetTxs(&[tx(1).hash(), Hash32([7; 32])])])
-            .unwrap();
-    }
-    let r = open(&dir).recover().unwrap();
-    assert_eq!(r.durable.blocks, vec![(f.certified.clone(), f.batches.clone())]);
-    assert_eq!(
-        r.durable.txs,
-        vec![tx(0), tx(2)],
-        "acceptance order, executed one forgotten"
-    );
-    assert_eq!(r.durable.evidence, vec![f.evidence.clone()]);
-    // Ordered by height, then by persistence within a height (a stable sort of the write order).
-    let mut expected = vec![micro, lot, batch];
-    expected.sort_by_key(|m| m.height());
-    assert_eq!(r.durable.signed, expected);
-    assert_eq!(r.votes, votes.to_vec());
-    assert_eq!(r.floor, 0);
+    contract::writes_survive_reopen_in_order(&on_file(&dir));
 }
 
 #[test]
 fn a_different_vote_is_refused_and_nothing_of_its_list_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
-    let a = vote(5, 0, Step::Prevote, 1);
-    s.write(&[Persist::Vote(&a)]).unwrap();
-    s.write(&[Persist::Vote(&a)]).expect("the same vote again is a resend");
-    let b = vote(5, 0, Step::Prevote, 2);
-    let err = s.write(&[Persist::Tx(&tx(0)), Persist::Vote(&b)]).unwrap_err();
-    match &err {
-        StoreError::Conflict(Conflict::Vote { key, stored }) => {
-            assert_eq!(*key, (5, 0, Step::Prevote));
-            assert_eq!(**stored, a);
-        }
-        e => panic!("expected a vote conflict, got {e}"),
-    }
-    assert!(err.to_string().contains("height 5 round 0 Prevote"), "{err}");
-    // A precommit differing only in its timestamp is a different statement too.
-    let seat = Keypair::from_label("seat");
-    let p1 = Vote::sign_unchecked(&seat, &CHAIN, 5, 0, Step::Precommit, None, 10);
-    let p2 = Vote::sign_unchecked(&seat, &CHAIN, 5, 0, Step::Precommit, None, 11);
-    s.write(&[Persist::Vote(&p1)]).unwrap();
-    assert!(matches!(s.write(&[Persist::Vote(&p2)]), Err(StoreError::Conflict(_))));
-    // Two different votes in one list: the second sees the first.
-    let c = vote(6, 0, Step::Prevote, 1);
-    let d = vote(6, 0, Step::Prevote, 2);
-    assert!(matches!(
-        s.write(&[Persist::Vote(&c), Persist::Vote(&d)]),
-        Err(StoreError::Conflict(_))
-    ));
-
-    let r = s.recover().unwrap();
-    assert!(r.durable.txs.is_empty(), "the transaction shared the refused list");
-    assert_eq!(r.votes, vec![a.clone(), p1]);
-    assert_eq!(s.vote(&(5, 0, Step::Prevote)).unwrap(), Some(a));
-    assert_eq!(s.vote(&(6, 0, Step::Prevote)).unwrap(), None);
+    contract::a_different_vote_is_refused_and_nothing_of_its_list_is_written(&on_file(&dir));
 }
 
 #[test]
 fn racing_writers_get_exactly_one_vote_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(EmbeddedDb::open(dir.path().join("shared.redb")).unwrap());
-    let handles: Vec<_> = (0..8u8)
-        .map(|i| {
-            // Separate store handles, as two trustee replicas in one process would have.
-            let s = EmbeddedStore::new(db.clone(), NS).unwrap();
-            std::thread::spawn(move || {
-                let v = vote(9, 2, Step::Precommit, i);
-                s.write(&[Persist::Vote(&v)]).map(|()| v)
-            })
-        })
-        .collect();
-    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let won: Vec<&Vote> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(won.len(), 1, "{results:?}");
-    assert!(
-        results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .all(|e| matches!(e, StoreError::Conflict(Conflict::Vote { .. })))
-    );
-    let s = EmbeddedStore::new(db, NS).unwrap();
-    assert_eq!(s.vote(&(9, 2, Step::Precommit)).unwrap().as_ref(), Some(won[0]));
+    // Separate store handles, as two trustee replicas in one process would have.
+    contract::racing_writers_get_exactly_one_vote_acknowledged(&|| {
+        Arc::new(EmbeddedStore::new(db.clone(), NS).unwrap()) as Arc<dyn Store>
+    });
 }
 
 #[test]
 fn a_different_block_at_a_stored_height_is_refused() {
-    let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
-    s.write(&[Persist::Block(&f.certified, &f.batches)]).unwrap();
-    let mut other = f.certified.clone();
-    other.block.header.prev_state_root = Hash32([9; 32]);
-    let err = s.write(&[Persist::Block(&other, &[])]).unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(Conflict::Block { height: 42, .. })),
-        "{err}"
-    );
-    // The same block with a shorter batch list is not a conflict; the first record stays.
-    s.write(&[Persist::Block(&f.certified, &f.batches[..1])]).unwrap();
-    assert_eq!(
-        s.recover().unwrap().durable.blocks,
-        vec![(f.certified.clone(), f.batches.clone())]
-    );
+    contract::a_different_block_at_a_stored_height_is_refused(&on_file(&dir));
 }
-
 #[test]
 fn namespaces_in_one_file_are_separate() {
     let dir = tempfile::tempdir().unwrap();
@@ -383,31 +275,8 @@ fn a_killed_process_keeps_every_acknowledged_write() {
 
 #[test]
 fn pruning_drops_old_heights_and_raises_a_floor() {
-    let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
-    let lot = Msg::Lot(f.lot.clone()); // height 42
-    let batch = Msg::Batch(f.batches[0].clone()); // cycle 43
-    s.write(&[Persist::Signed(&lot), Persist::Signed(&batch)]).unwrap();
-    s.write(&[
-        Persist::Vote(&vote(42, 3, Step::Precommit, 1)),
-        Persist::Vote(&vote(43, 0, Step::Prevote, 1)),
-    ])
-    .unwrap();
-    s.prune_below(43).unwrap();
-    s.prune_below(10).unwrap(); // never lowers
-    let r = s.recover().unwrap();
-    assert_eq!(r.floor, 43);
-    assert_eq!(r.durable.signed, vec![batch]);
-    assert_eq!(r.votes, vec![vote(43, 0, Step::Prevote, 1)]);
-    // The pruned slot stays closed: even a "new" vote there is refused.
-    let err = s.write(&[Persist::Vote(&vote(42, 3, Step::Precommit, 2))]).unwrap_err();
-    assert!(matches!(err, StoreError::BelowFloor { height: 42, floor: 43 }), "{err}");
-    assert!(matches!(
-        s.write(&[Persist::Signed(&lot)]),
-        Err(StoreError::BelowFloor { .. })
-    ));
-    assert_eq!(open_again(s).recover().unwrap().floor, 43);
+    contract::pruning_drops_old_heights_and_raises_a_floor(&on_file(&dir));
 }
 
 fn open_again(s: EmbeddedStore) -> EmbeddedStore {
@@ -467,4 +336,299 @@ async fn blocking_runs_store_calls_off_the_executor() {
         .unwrap();
     let got = blocking(store, |s| s.vote(&(1, 0, Step::Prevote))).await.unwrap();
     assert_eq!(got, Some(v));
+}
+
+/// What every [`Store`] must do. `open` gives a new handle on the same storage; a test drops
+/// its handles before it opens another unless it says otherwise.
+mod contract {
+    use super::*;
+
+    pub type Open<'a> = &'a (dyn Fn() -> Arc<dyn Store> + Sync);
+
+    pub fn writes_survive_reopen_in_order(open: Open<'_>) {
+        let f = fixture();
+        let micro = Msg::Micro(f.certified.block.micro.clone().expect("micro"));
+        let lot = Msg::Lot(f.lot.clone());
+        let batch = Msg::Batch(f.batches[0].clone());
+        let votes = [
+            vote(42, 0, Step::Prevote, 1),
+            vote(42, 0, Step::Precommit, 1),
+            vote(43, 1, Step::Prevote, 2),
+        ];
+        {
+            let s = open();
+            s.write(&[Persist::Tx(&tx(0)), Persist::Tx(&tx(1)), Persist::Signed(&micro)])
+                .unwrap();
+            s.write(&[Persist::Block(&f.certified, &f.batches), Persist::Evidence(&f.evidence)])
+                .unwrap();
+            // Persisted out of key order: recovery returns them in key order.
+            s.write(&[
+                Persist::Vote(&votes[2]),
+                Persist::Vote(&votes[0]),
+                Persist::Vote(&votes[1]),
+            ])
+            .unwrap();
+            s.write(&[Persist::Signed(&lot), Persist::Signed(&batch), Persist::Tx(&tx(2))])
+                .unwrap();
+            // Replays of acknowledged requests are idempotent.
+            s.write(&[
+                Persist::Tx(&tx(1)),
+                Persist::Evidence(&f.evidence),
+                Persist::Signed(&lot),
+            ])
+            .unwrap();
+            s.write(&[Persist::Block(&f.certified, &f.batches), Persist::Vote(&votes[0])])
+                .unwrap();
+            s.write(&[Persist::ForgetTxs(&[tx(1).hash(), Hash32([7; 32])])])
+                .unwrap();
+        }
+        let r = open().recover().unwrap();
+        assert_eq!(r.durable.blocks, vec![(f.certified.clone(), f.batches.clone())]);
+        assert_eq!(
+            r.durable.txs,
+            vec![tx(0), tx(2)],
+            "acceptance order, executed one forgotten"
+        );
+        assert_eq!(r.durable.evidence, vec![f.evidence.clone()]);
+        // Ordered by height, then by persistence within a height (a stable sort of the write order).
+        let mut expected = vec![micro, lot, batch];
+        expected.sort_by_key(|m| m.height());
+        assert_eq!(r.durable.signed, expected);
+        assert_eq!(r.votes, votes.to_vec());
+        assert_eq!(r.floor, 0);
+    }
+
+    pub fn a_different_vote_is_refused_and_nothing_of_its_list_is_written(open: Open<'_>) {
+        let s = open();
+        let a = vote(5, 0, Step::Prevote, 1);
+        s.write(&[Persist::Vote(&a)]).unwrap();
+        s.write(&[Persist::Vote(&a)]).expect("the same vote again is a resend");
+        let b = vote(5, 0, Step::Prevote, 2);
+        let err = s.write(&[Persist::Tx(&tx(0)), Persist::Vote(&b)]).unwrap_err();
+        match &err {
+            StoreError::Conflict(Conflict::Vote { key, stored }) => {
+                assert_eq!(*key, (5, 0, Step::Prevote));
+                assert_eq!(**stored, a);
+            }
+            e => panic!("expected a vote conflict, got {e}"),
+        }
+        assert!(err.to_string().contains("height 5 round 0 Prevote"), "{err}");
+        // A precommit differing only in its timestamp is a different statement too.
+        let seat = Keypair::from_label("seat");
+        let p1 = Vote::sign_unchecked(&seat, &CHAIN, 5, 0, Step::Precommit, None, 10);
+        let p2 = Vote::sign_unchecked(&seat, &CHAIN, 5, 0, Step::Precommit, None, 11);
+        s.write(&[Persist::Vote(&p1)]).unwrap();
+        assert!(matches!(s.write(&[Persist::Vote(&p2)]), Err(StoreError::Conflict(_))));
+        // Two different votes in one list: the second sees the first.
+        let c = vote(6, 0, Step::Prevote, 1);
+        let d = vote(6, 0, Step::Prevote, 2);
+        assert!(matches!(
+            s.write(&[Persist::Vote(&c), Persist::Vote(&d)]),
+            Err(StoreError::Conflict(_))
+        ));
+
+        let r = s.recover().unwrap();
+        assert!(r.durable.txs.is_empty(), "the transaction shared the refused list");
+        assert_eq!(r.votes, vec![a.clone(), p1]);
+        assert_eq!(s.vote(&(5, 0, Step::Prevote)).unwrap(), Some(a));
+        assert_eq!(s.vote(&(6, 0, Step::Prevote)).unwrap(), None);
+    }
+
+    /// Eight handles at once (replicas of one trustee that both think they sign).
+    pub fn racing_writers_get_exactly_one_vote_acknowledged(open: Open<'_>) {
+        let stores: Vec<Arc<dyn Store>> = (0..8).map(|_| open()).collect();
+        let start = Arc::new(std::sync::Barrier::new(stores.len()));
+        let handles: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    let v = vote(9, 2, Step::Precommit, i as u8);
+                    start.wait();
+                    s.write(&[Persist::Vote(&v)]).map(|()| v)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let won: Vec<&Vote> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| matches!(e, StoreError::Conflict(Conflict::Vote { .. })))
+        );
+        assert_eq!(open().vote(&(9, 2, Step::Precommit)).unwrap().as_ref(), Some(won[0]));
+    }
+
+    pub fn a_different_block_at_a_stored_height_is_refused(open: Open<'_>) {
+        let f = fixture();
+        let s = open();
+        s.write(&[Persist::Block(&f.certified, &f.batches)]).unwrap();
+        let mut other = f.certified.clone();
+        other.block.header.prev_state_root = Hash32([9; 32]);
+        let err = s.write(&[Persist::Block(&other, &[])]).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(Conflict::Block { height: 42, .. })),
+            "{err}"
+        );
+        // The same block with a shorter batch list is not a conflict; the first record stays.
+        s.write(&[Persist::Block(&f.certified, &f.batches[..1])]).unwrap();
+        assert_eq!(
+            s.recover().unwrap().durable.blocks,
+            vec![(f.certified.clone(), f.batches.clone())]
+        );
+    }
+
+    pub fn pruning_drops_old_heights_and_raises_a_floor(open: Open<'_>) {
+        let f = fixture();
+        let s = open();
+        let lot = Msg::Lot(f.lot.clone()); // height 42
+        let batch = Msg::Batch(f.batches[0].clone()); // cycle 43
+        s.write(&[Persist::Signed(&lot), Persist::Signed(&batch)]).unwrap();
+        s.write(&[
+            Persist::Vote(&vote(42, 3, Step::Precommit, 1)),
+            Persist::Vote(&vote(43, 0, Step::Prevote, 1)),
+        ])
+        .unwrap();
+        s.prune_below(43).unwrap();
+        s.prune_below(10).unwrap(); // never lowers
+        let r = s.recover().unwrap();
+        assert_eq!(r.floor, 43);
+        assert_eq!(r.durable.signed, vec![batch]);
+        assert_eq!(r.votes, vec![vote(43, 0, Step::Prevote, 1)]);
+        // The pruned slot stays closed: even a "new" vote there is refused.
+        let err = s.write(&[Persist::Vote(&vote(42, 3, Step::Precommit, 2))]).unwrap_err();
+        assert!(matches!(err, StoreError::BelowFloor { height: 42, floor: 43 }), "{err}");
+        assert!(matches!(
+            s.write(&[Persist::Signed(&lot)]),
+            Err(StoreError::BelowFloor { .. })
+        ));
+        drop(s);
+        assert_eq!(open().recover().unwrap().floor, 43);
+    }
+}
+
+/// The same contract on a real PostgreSQL server (`DAOLI_POSTGRES`, a connection string; the
+/// README's test command starts one), each test in a schema of its own; then what only the
+/// server-backed store has: migrations recorded, a newer schema refused, a wrong password and an
+/// unreachable server named.
+mod on_postgres {
+    use super::pg::{MIGRATIONS, PgOptions, PgStore};
+    use super::*;
+
+    fn opts() -> PgOptions {
+        let url = std::env::var("DAOLI_POSTGRES").unwrap_or_else(|_| {
+            panic!("DAOLI_POSTGRES is not set: these tests need a real PostgreSQL (deploy/local/infra.sh start, then DAOLI_POSTGRES=postgres://daoli:daoli@127.0.0.1:15432/postgres)")
+        });
+        PgOptions { url, pool: 2 }
+    }
+
+    /// A schema no other run has used.
+    fn fresh(what: &str) -> String {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("t_{what}_{t}")
+    }
+
+    fn on(schema: &str) -> impl Fn() -> Arc<dyn Store> + Sync + '_ {
+        move || Arc::new(PgStore::connect(&opts(), schema).expect("connects")) as Arc<dyn Store>
+    }
+
+    #[test]
+    fn writes_survive_reopen_in_order() {
+        contract::writes_survive_reopen_in_order(&on(&fresh("order")));
+    }
+
+    #[test]
+    fn a_different_vote_is_refused_and_nothing_of_its_list_is_written() {
+        contract::a_different_vote_is_refused_and_nothing_of_its_list_is_written(&on(&fresh("vote")));
+    }
+
+    /// Eight connections, as eight processes would have: the primary key decides.
+    #[test]
+    fn racing_writers_get_exactly_one_vote_acknowledged() {
+        contract::racing_writers_get_exactly_one_vote_acknowledged(&on(&fresh("race")));
+    }
+
+    #[test]
+    fn a_different_block_at_a_stored_height_is_refused() {
+        contract::a_different_block_at_a_stored_height_is_refused(&on(&fresh("block")));
+    }
+
+    #[test]
+    fn pruning_drops_old_heights_and_raises_a_floor() {
+        contract::pruning_drops_old_heights_and_raises_a_floor(&on(&fresh("prune")));
+    }
+
+    /// Runs SQL outside the store (what an operator or a newer build would do).
+    fn psql(sql: &str) {
+        let url = opts().url;
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+                    tokio::spawn(conn);
+                    c.batch_execute(&sql).await.unwrap();
+                })
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn migrations_are_recorded_and_a_newer_schema_stops_start_up() {
+        let schema = fresh("newer");
+        drop(PgStore::connect(&opts(), &schema).unwrap());
+        // Started again: nothing to migrate, nothing recorded twice.
+        drop(PgStore::connect(&opts(), &schema).unwrap());
+        psql(&format!(
+            "DO $$ BEGIN IF (SELECT count(*) FROM \"{schema}\".migrations) <> {n} THEN RAISE EXCEPTION 'migrations recorded twice'; END IF; END $$;",
+            n = MIGRATIONS.len()
+        ));
+        // A newer build migrated it further.
+        psql(&format!(
+            "INSERT INTO \"{schema}\".migrations (version, name) VALUES ({}, 'from the future')",
+            FORMAT_VERSION + 1
+        ));
+        let err = PgStore::connect(&opts(), &schema).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NewerSchema { found, supported, .. } if *found == FORMAT_VERSION + 1 && *supported == FORMAT_VERSION),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&schema), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_password_or_an_unreachable_server_is_named_at_start_up() {
+        let mut o = opts();
+        let cfg = <tokio_postgres::Config as std::str::FromStr>::from_str(&o.url).unwrap();
+        let user = cfg.get_user().unwrap().to_string();
+        o.url = o.url.replacen(
+            &format!(
+                "{user}:{}@",
+                String::from_utf8_lossy(cfg.get_password().expect("a password in DAOLI_POSTGRES"))
+            ),
+            &format!("{user}:not-the-password@"),
+            1,
+        );
+        let err = PgStore::connect(&o, &fresh("pw")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("password authentication failed"), "{msg}");
+        assert!(!msg.contains("not-the-password"), "never the password: {msg}");
+
+        let o = PgOptions {
+            url: "postgres://daoli:x@127.0.0.1:1/postgres".into(),
+            pool: 1,
+        };
+        let msg = PgStore::connect(&o, &fresh("down")).unwrap_err().to_string();
+        assert!(msg.contains("127.0.0.1:1"), "{msg}");
+    }
 }

@@ -1,0 +1,658 @@
+//! The store on PostgreSQL (tokio-postgres with a deadpool pool), for services that run as
+//! their own processes.
+//!
+//! - **One schema per service** (the namespace, e.g. `dc0_ibft_trustees`), created by the
+//!   migrations in [`MIGRATIONS`] at start-up and recorded in `<schema>.migrations` (version,
+//!   name, when). Two processes starting at once take turns (a table lock). A schema whose
+//!   recorded version is newer than this build's stops start-up
+//!   ([`StoreError::NewerSchema`]) instead of being misread.
+//! - **One database transaction per [`Store::write`]**: everything a role step asked to persist
+//!   commits together or not at all, before the outputs after it leave. A certified block is
+//!   one row written in that transaction; its execution and state change are recomputed from
+//!   the blocks on recovery (execution is deterministic), so nothing else needs to be stored
+//!   with it.
+//! - **The vote journal** has the primary key `(height, round, step)`: a second, different
+//!   vote for one slot is impossible even if two processes race (the second insert waits for
+//!   the first to commit, finds the row, and is refused as a conflict).
+//! - **Bulk paths** are single statements: a group commit's transactions go in with one
+//!   `INSERT ... SELECT FROM unnest(...)`, in acceptance order.
+//! - Values are the same postcard bytes as the embedded store's.
+//!
+//! [`Store`] is synchronous (the host's actor blocks until a write is durable, as it does on
+//! the embedded store's fsync). Calls go to a worker thread that owns a Tokio runtime and the
+//! pool; each caller waits for its own answer, so the job queue holds at most one job per
+//! calling thread.
+
+use super::{Conflict, FORMAT_VERSION, Persist, Recovered, Store, StoreError, check_namespace, digest, encode};
+use daoli_protocol::block::{Batch, CertifiedBlock};
+use daoli_protocol::codec::Hash32;
+use daoli_protocol::tx::Transaction;
+use daoli_protocol::vote::{Step, Vote, VoteKey};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::mpsc as std_mpsc;
+use tokio::sync::mpsc;
+use tokio_postgres::NoTls;
+
+/// `MIGRATIONS[v]` takes a schema from version `v` to `v + 1` (version 0: absent). `{s}` is the
+/// quoted schema name.
+pub const MIGRATIONS: [(&str, &str); FORMAT_VERSION as usize] = [(
+    "tables of format 1",
+    r#"
+    CREATE TABLE {s}.meta (key text PRIMARY KEY, value bigint NOT NULL);
+    CREATE TABLE {s}.blocks (height bigint PRIMARY KEY, hash bytea NOT NULL, body bytea NOT NULL);
+    CREATE TABLE {s}.txs (seq bigserial PRIMARY KEY, id bytea NOT NULL UNIQUE, body bytea NOT NULL);
+    CREATE TABLE {s}.evidence (seq bigserial PRIMARY KEY, id bytea NOT NULL UNIQUE, body bytea NOT NULL);
+    CREATE TABLE {s}.signed (
+        height bigint NOT NULL, seq bigserial NOT NULL, id bytea NOT NULL UNIQUE, body bytea NOT NULL,
+        PRIMARY KEY (height, seq));
+    CREATE TABLE {s}.votes (
+        height bigint NOT NULL, round bigint NOT NULL, step smallint NOT NULL, body bytea NOT NULL,
+        PRIMARY KEY (height, round, step));
+    "#,
+)];
+
+/// Where and how to reach PostgreSQL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// `postgres://user:password@host:port/dbname` (or key=value form).
+    pub url: String,
+    /// Connections in the pool.
+    pub pool: usize,
+}
+
+impl fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the password.
+        f.debug_struct("PgOptions")
+            .field("at", &where_(&self.url))
+            .field("pool", &self.pool)
+            .finish()
+    }
+}
+
+/// `user@host:port/dbname` of a connection string, for messages (no password).
+fn where_(url: &str) -> String {
+    match tokio_postgres::Config::from_str(url) {
+        Ok(c) => {
+            let host = c
+                .get_hosts()
+                .first()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(s) => s.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                })
+                .unwrap_or_default();
+            let port = c.get_ports().first().copied().unwrap_or(5432);
+            format!(
+                "postgres://{}@{host}:{port}/{}",
+                c.get_user().unwrap_or(""),
+                c.get_dbname().unwrap_or("")
+            )
+        }
+        Err(_) => "postgres (an unreadable connection string)".into(),
+    }
+}
+
+/// The most useful text of a PostgreSQL error: the server's message if it sent one.
+fn pg_detail(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    // "error connecting to server" says little without its cause (connection refused, ...).
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s += &format!(": {c}");
+        cause = c.source();
+    }
+    s
+}
+
+type Job = Box<dyn FnOnce(Pool) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// The store of one service in its schema.
+pub struct PgStore {
+    schema: String,
+    at: String,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("at", &self.at)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// The statements of one schema, with its name quoted in.
+#[derive(Debug, Clone)]
+struct Sql {
+    s: String,
+}
+
+impl Sql {
+    fn t(&self, q: &str) -> String {
+        q.replace("{s}", &self.s)
+    }
+}
+
+fn i64_of(what: &'static str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Pg {
+        at: String::new(),
+        detail: format!("{what} {v} is over PostgreSQL's bigint"),
+    })
+}
+
+fn step_i16(s: Step) -> i16 {
+    match s {
+        Step::Prevote => 0,
+        Step::Precommit => 1,
+    }
+}
+
+/// A persistence request encoded on the caller's thread, owned, for the worker.
+enum Row {
+    Txs(Vec<(Vec<u8>, Vec<u8>)>),
+    Forget(Vec<Vec<u8>>),
+    Evidence(Vec<u8>, Vec<u8>),
+    Signed(Option<u64>, Vec<u8>, Vec<u8>),
+    Vote(VoteKey, Vec<u8>),
+    Block(u64, Hash32, Vec<u8>),
+}
+
+fn rows(batch: &[Persist<'_>]) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    for p in batch {
+        match *p {
+            Persist::Tx(tx) => {
+                let r = (tx.hash().0.to_vec(), encode(tx));
+                match out.last_mut() {
+                    Some(Row::Txs(run)) => run.push(r),
+                    _ => out.push(Row::Txs(vec![r])),
+                }
+            }
+            Persist::ForgetTxs(hs) => out.push(Row::Forget(hs.iter().map(|h| h.0.to_vec()).collect())),
+            Persist::Evidence(e) => {
+                let b = encode(e);
+                out.push(Row::Evidence(digest(&b).to_vec(), b));
+            }
+            Persist::Signed(m) => {
+                let b = encode(m);
+                out.push(Row::Signed(m.height(), digest(&b).to_vec(), b));
+            }
+            Persist::Vote(v) => out.push(Row::Vote(v.key(), encode(v))),
+            Persist::Block(cb, batches) => {
+                out.push(Row::Block(cb.block.height(), cb.block.hash(), encode(&(cb, batches))))
+            }
+        }
+    }
+    out
+}
+
+impl PgStore {
+    /// Connects, creates or migrates the schema `namespace`, and returns the store; a wrong
+    /// password, an unreachable server or a schema from a newer build stops here, by name.
+    pub fn connect(opts: &PgOptions, namespace: &str) -> Result<Self, StoreError> {
+        check_namespace(namespace)?;
+        let at = where_(&opts.url);
+        let config = tokio_postgres::Config::from_str(&opts.url).map_err(|e| StoreError::Pg {
+            at: at.clone(),
+            detail: format!("bad connection string: {e}"),
+        })?;
+        let pool = Pool::builder(Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ))
+        .max_size(opts.pool.max(1))
+        .build()
+        .map_err(|e| StoreError::Pg {
+            at: at.clone(),
+            detail: e.to_string(),
+        })?;
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let name = format!("pg-{namespace}");
+        let (ready, started) = std_mpsc::sync_channel::<Result<(), String>>(1);
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                rt.block_on(async move {
+                    while let Some(job) = queue.recv().await {
+                        tokio::spawn(job(pool.clone()));
+                    }
+                });
+            })
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        started
+            .recv()
+            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(StoreError::Task)?;
+        let s = PgStore {
+            schema: namespace.to_string(),
+            at,
+            jobs,
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn sql(&self) -> Sql {
+        // Namespaces are [a-z0-9_-] (check_namespace): quoting makes '-' legal, nothing else
+        // can break out.
+        Sql {
+            s: format!("\"{}\"", self.schema),
+        }
+    }
+
+    fn pg(&self) -> impl Fn(tokio_postgres::Error) -> StoreError + Send + Clone + 'static {
+        let at = self.at.clone();
+        move |e| StoreError::Pg {
+            at: at.clone(),
+            detail: pg_detail(&e),
+        }
+    }
+
+    /// Runs `f` on the worker with a pooled connection and waits for its answer.
+    fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        let at = self.at.clone();
+        let job: Job = Box::new(move |pool: Pool| {
+            Box::pin(async move {
+                let r = match pool.get().await {
+                    Ok(c) => f(c).await,
+                    Err(e) => Err(StoreError::Pg {
+                        at,
+                        detail: match &e {
+                            deadpool_postgres::PoolError::Backend(b) => pg_detail(b),
+                            other => other.to_string(),
+                        },
+                    }),
+                };
+                let _ = tx.send(r);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Task("the PostgreSQL worker stopped".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Task("the PostgreSQL worker dropped the call".into()))?
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let sql = self.sql();
+        let pg = self.pg();
+        let (schema, at) = (self.schema.clone(), self.at.clone());
+        self.run(move |mut c| async move {
+            c.batch_execute(&sql.t("CREATE SCHEMA IF NOT EXISTS {s};
+                 CREATE TABLE IF NOT EXISTS {s}.migrations (
+                     version bigint PRIMARY KEY, name text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now());"))
+                .await
+                .map_err(pg.clone())?;
+            let t = c.transaction().await.map_err(pg.clone())?;
+            // Two processes of one service starting together: one migrates, the other waits
+            // and then finds nothing to do.
+            t.batch_execute(&sql.t("LOCK TABLE {s}.migrations IN EXCLUSIVE MODE"))
+                .await
+                .map_err(pg.clone())?;
+            let found: i64 = t
+                .query_one(&sql.t("SELECT coalesce(max(version), 0) FROM {s}.migrations"), &[])
+                .await
+                .map_err(pg.clone())?
+                .get(0);
+            let found = found.max(0) as u64;
+            if found > FORMAT_VERSION {
+                return Err(StoreError::NewerSchema {
+                    at,
+                    schema,
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            for (v, (name, up)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+                t.batch_execute(&sql.t(up)).await.map_err(pg.clone())?;
+                t.execute(
+                    &sql.t("INSERT INTO {s}.migrations (version, name) VALUES ($1, $2)"),
+                    &[&(v as i64 + 1), name],
+                )
+                .await
+                .map_err(pg.clone())?;
+            }
+            t.commit().await.map_err(pg)
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key: impl fmt::Debug,
+        b: &[u8],
+    ) -> Result<T, StoreError> {
+        decode(&self.at, &self.schema, table, key, b)
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    at: &str,
+    schema: &str,
+    table: &'static str,
+    key: impl fmt::Debug,
+    b: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(b).map_err(|source| StoreError::Decode {
+        path: PathBuf::from(at),
+        namespace: schema.to_string(),
+        table,
+        key: format!("{key:?}"),
+        source,
+    })
+}
+
+impl Store for PgStore {
+    fn write(&self, batch: &[Persist<'_>]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rows = rows(batch);
+        let sql = self.sql();
+        let pg = self.pg();
+        let (at, schema) = (self.at.clone(), self.schema.clone());
+        self.run(move |mut c| async move {
+            let t = c.transaction().await.map_err(pg.clone())?;
+            let floor: i64 = t
+                .query_opt(&sql.t("SELECT value FROM {s}.meta WHERE key = 'floor'"), &[])
+                .await
+                .map_err(pg.clone())?
+                .map_or(0, |r| r.get(0));
+            let floor = floor.max(0) as u64;
+            // Any error returns before commit: dropping the transaction rolls all of it back.
+            for row in rows {
+                match row {
+                    Row::Txs(run) => {
+                        let (ids, bodies): (Vec<Vec<u8>>, Vec<Vec<u8>>) = run.into_iter().unzip();
+                        t.execute(
+                            &sql.t(
+                                "INSERT INTO {s}.txs (id, body)
+                                 SELECT id, body FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS r(id, body, n)
+                                 ORDER BY n
+                                 ON CONFLICT (id) DO NOTHING",
+                            ),
+                            &[&ids, &bodies],
+                        )
+                        .await
+                        .map_err(pg.clone())?;
+                    }
+                    Row::Forget(ids) => {
+                        t.execute(&sql.t("DELETE FROM {s}.txs WHERE id = ANY($1::bytea[])"), &[&ids])
+                            .await
+                            .map_err(pg.clone())?;
+                    }
+                    Row::Evidence(id, body) => {
+                        t.execute(
+                            &sql.t("INSERT INTO {s}.evidence (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING"),
+                            &[&id, &body],
+                        )
+                        .await
+                        .map_err(pg.clone())?;
+                    }
+                    Row::Signed(height, id, body) => {
+                        if let Some(h) = height
+                            && h < floor
+                        {
+                            return Err(StoreError::BelowFloor { height: h, floor });
+                        }
+                        let h = i64_of("height", height.unwrap_or(0))?;
+                        t.execute(
+                            &sql.t(
+                                "INSERT INTO {s}.signed (height, id, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                            ),
+                            &[&h, &id, &body],
+                        )
+                        .await
+                        .map_err(pg.clone())?;
+                    }
+                    Row::Vote(key, body) => {
+                        if key.0 < floor {
+                            return Err(StoreError::BelowFloor { height: key.0, floor });
+                        }
+                        let (h, r, s) = (i64_of("height", key.0)?, i64::from(key.1), step_i16(key.2));
+                        let inserted = t
+                            .execute(
+                                &sql.t(
+                                    "INSERT INTO {s}.votes (height, round, step, body) VALUES ($1, $2, $3, $4)
+                                     ON CONFLICT (height, round, step) DO NOTHING",
+                                ),
+                                &[&h, &r, &s, &body],
+                            )
+                            .await
+                            .map_err(pg.clone())?;
+                        if inserted == 0 {
+                            let stored: Vec<u8> = t
+                                .query_one(
+                                    &sql.t("SELECT body FROM {s}.votes WHERE height = $1 AND round = $2 AND step = $3"),
+                                    &[&h, &r, &s],
+                                )
+                                .await
+                                .map_err(pg.clone())?
+                                .get(0);
+                            if stored != body {
+                                let stored: Vote = decode(&at, &schema, "votes", key, &stored)?;
+                                return Err(StoreError::Conflict(Conflict::Vote {
+                                    key,
+                                    stored: Box::new(stored),
+                                }));
+                            }
+                        }
+                    }
+                    Row::Block(height, hash, body) => {
+                        let h = i64_of("height", height)?;
+                        let inserted = t
+                            .execute(
+                                &sql.t(
+                                    "INSERT INTO {s}.blocks (height, hash, body) VALUES ($1, $2, $3)
+                                     ON CONFLICT (height) DO NOTHING",
+                                ),
+                                &[&h, &hash.0.as_slice(), &body],
+                            )
+                            .await
+                            .map_err(pg.clone())?;
+                        if inserted == 0 {
+                            let stored: Vec<u8> = t
+                                .query_one(&sql.t("SELECT hash FROM {s}.blocks WHERE height = $1"), &[&h])
+                                .await
+                                .map_err(pg.clone())?
+                                .get(0);
+                            // The same block with another QC or batch list: keep the first.
+                            if stored != hash.0 {
+                                let mut s = [0u8; 32];
+                                s.copy_from_slice(&stored[..32.min(stored.len())]);
+                                return Err(StoreError::Conflict(Conflict::Block {
+                                    height,
+                                    stored: Hash32(s),
+                                    offered: hash,
+                                }));
+                            }
+                        }
+                    }
+                }
+            }
+            t.commit().await.map_err(pg)
+        })
+    }
+
+    fn recover(&self) -> Result<Recovered, StoreError> {
+        let sql = self.sql();
+        let pg = self.pg();
+        let (at, schema) = (self.at.clone(), self.schema.clone());
+        self.run(move |mut c| async move {
+            // One snapshot for all tables.
+            let t = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(pg.clone())?;
+            let mut out = Recovered::default();
+            if let Some(r) = t
+                .query_opt(&sql.t("SELECT value FROM {s}.meta WHERE key = 'floor'"), &[])
+                .await
+                .map_err(pg.clone())?
+            {
+                out.floor = r.get::<_, i64>(0).max(0) as u64;
+            }
+            for r in t
+                .query(&sql.t("SELECT height, body FROM {s}.blocks ORDER BY height"), &[])
+                .await
+                .map_err(pg.clone())?
+            {
+                let b: (CertifiedBlock, Vec<Batch>) =
+                    decode(&at, &schema, "blocks", r.get::<_, i64>(0), r.get::<_, &[u8]>(1))?;
+                out.durable.blocks.push(b);
+            }
+            for r in t
+                .query(&sql.t("SELECT seq, body FROM {s}.txs ORDER BY seq"), &[])
+                .await
+                .map_err(pg.clone())?
+            {
+                let tx: Transaction = decode(&at, &schema, "txs", r.get::<_, i64>(0), r.get::<_, &[u8]>(1))?;
+                out.durable.txs.push(tx);
+            }
+            for r in t
+                .query(&sql.t("SELECT seq, body FROM {s}.evidence ORDER BY seq"), &[])
+                .await
+                .map_err(pg.clone())?
+            {
+                out.durable.evidence.push(decode(
+                    &at,
+                    &schema,
+                    "evidence",
+                    r.get::<_, i64>(0),
+                    r.get::<_, &[u8]>(1),
+                )?);
+            }
+            for r in t
+                .query(&sql.t("SELECT seq, body FROM {s}.signed ORDER BY height, seq"), &[])
+                .await
+                .map_err(pg.clone())?
+            {
+                out.durable.signed.push(decode(
+                    &at,
+                    &schema,
+                    "signed",
+                    r.get::<_, i64>(0),
+                    r.get::<_, &[u8]>(1),
+                )?);
+            }
+            for r in t
+                .query(
+                    &sql.t("SELECT height, body FROM {s}.votes ORDER BY height, round, step"),
+                    &[],
+                )
+                .await
+                .map_err(pg.clone())?
+            {
+                out.votes
+                    .push(decode(&at, &schema, "votes", r.get::<_, i64>(0), r.get::<_, &[u8]>(1))?);
+            }
+            t.commit().await.map_err(pg)?;
+            Ok(out)
+        })
+    }
+
+    fn vote(&self, key: &VoteKey) -> Result<Option<Vote>, StoreError> {
+        let sql = self.sql();
+        let pg = self.pg();
+        let key = *key;
+        let (h, r, s) = (i64_of("height", key.0)?, i64::from(key.1), step_i16(key.2));
+        let body: Option<Vec<u8>> = self.run(move |c| async move {
+            Ok(c.query_opt(
+                &sql.t("SELECT body FROM {s}.votes WHERE height = $1 AND round = $2 AND step = $3"),
+                &[&h, &r, &s],
+            )
+            .await
+            .map_err(pg)?
+            .map(|row| row.get(0)))
+        })?;
+        body.map(|b| self.decode("votes", key, &b)).transpose()
+    }
+
+    fn votes_between(&self, from: u64, to: u64) -> Result<Vec<Vote>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let sql = self.sql();
+        let pg = self.pg();
+        let (lo, hi) = (i64_of("height", from)?, i64::try_from(to).unwrap_or(i64::MAX));
+        let bodies: Vec<Vec<u8>> = self.run(move |c| async move {
+            Ok(c.query(
+                &sql.t("SELECT body FROM {s}.votes WHERE height BETWEEN $1 AND $2 ORDER BY height, round, step"),
+                &[&lo, &hi],
+            )
+            .await
+            .map_err(pg)?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect())
+        })?;
+        bodies.iter().map(|b| self.decode("votes", (from, to), b)).collect()
+    }
+
+    fn prune_below(&self, height: u64) -> Result<(), StoreError> {
+        let sql = self.sql();
+        let pg = self.pg();
+        let h = i64_of("height", height)?;
+        self.run(move |mut c| async move {
+            let t = c.transaction().await.map_err(pg.clone())?;
+            let floor: i64 = t
+                .query_opt(&sql.t("SELECT value FROM {s}.meta WHERE key = 'floor' FOR UPDATE"), &[])
+                .await
+                .map_err(pg.clone())?
+                .map_or(0, |r| r.get(0));
+            if h <= floor {
+                return Ok(());
+            }
+            t.execute(
+                &sql.t("INSERT INTO {s}.meta (key, value) VALUES ('floor', $1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                &[&h],
+            )
+            .await
+            .map_err(pg.clone())?;
+            t.execute(&sql.t("DELETE FROM {s}.votes WHERE height < $1"), &[&h])
+                .await
+                .map_err(pg.clone())?;
+            t.execute(&sql.t("DELETE FROM {s}.signed WHERE height < $1"), &[&h])
+                .await
+                .map_err(pg.clone())?;
+            t.commit().await.map_err(pg)
+        })
+    }
+}
