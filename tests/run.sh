@@ -13,7 +13,7 @@ stop=()
 grep -q '^kafka: running' <<<"$running" || stop+=(kafka)
 grep -q '^postgres: running' <<<"$running" || stop+=(postgres)
 cleanup() {
-  for s in "${stop[@]}"; do
+  for s in ${stop[@]+"${stop[@]}"}; do
     "$infra" "stop-$s" || true
   done
 }

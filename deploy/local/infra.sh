@@ -44,8 +44,12 @@ as_pg() {
 
 install_kafka() {
   if [ -f "$KAFKA_HOME/.complete" ]; then return; fi
-  command -v java >/dev/null || sudo_ apt-get install -y -qq default-jre-headless >/dev/null
-  command -v mvn >/dev/null || sudo_ apt-get install -y -qq maven >/dev/null
+  local need=()
+  command -v java >/dev/null || need+=(default-jre-headless)
+  command -v mvn >/dev/null || need+=(maven)
+  if [ "${#need[@]}" -gt 0 ]; then
+    sudo_ apt-get update -qq && sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
   say "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_HOME"
   rm -rf "$KAFKA_HOME" && mkdir -p "$KAFKA_HOME"
   # Kafka's poms ship no slf4j binding: log4j2's is added so the broker logs.
@@ -87,7 +91,10 @@ install_postgres() {
 }
 
 kafka_pid() { cat "$LOCAL/kafka.pid" 2>/dev/null || true; }
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# Running, and not a zombie (a killed child nobody reaped: containers often lack an init).
+alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 
 start_kafka() {
   install_kafka
@@ -116,18 +123,22 @@ auto.create.topics.enable=false
 EOF
   if [ ! -f "$KAFKA_DATA/logs/meta.properties" ]; then
     local id
-    id="$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+    id="$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>"$LOCAL/kafka-format.log" | tail -1)" \
+      || die "no cluster id from Kafka's StorageTool: $LOCAL/kafka-format.log"
     java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$LOCAL/kafka.properties" --standalone >"$LOCAL/kafka-format.log" 2>&1 \
       || die "formatting Kafka's storage failed: $LOCAL/kafka-format.log"
   fi
   say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT"
-  : >"$LOCAL/kafka.log"
+  # The log is kept across starts (a crash's last lines stay); readiness is looked for in
+  # what this start writes.
+  local from
+  from=$(($(wc -l <"$LOCAL/kafka.log" 2>/dev/null || echo 0) + 1))
   nohup java -Xmx1g -Xms256m -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
     -cp "$cp" kafka.Kafka "$LOCAL/kafka.properties" >>"$LOCAL/kafka.log" 2>&1 &
   echo $! >"$LOCAL/kafka.pid"
   local i
   for i in $(seq 1 600); do
-    if grep -q "Kafka Server started" "$LOCAL/kafka.log"; then say "Kafka ready"; return; fi
+    if tail -n +"$from" "$LOCAL/kafka.log" | grep -q "Kafka Server started"; then say "Kafka ready"; return; fi
     alive "$(kafka_pid)" || die "Kafka exited: see $LOCAL/kafka.log"
     sleep 0.2
   done
@@ -138,16 +149,19 @@ start_postgres() {
   install_postgres
   mkdir -p "$LOCAL"
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
-    mkdir -p "$PG_DATA"
+    # A failed initdb leaves a directory initdb refuses next time.
+    rm -rf "$PG_DATA" && mkdir -p "$PG_DATA"
     [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_DATA"
     # Password authentication on TCP, so a wrong password is refused as it would be in production.
     local pw="$LOCAL/pg-password"
-    echo "${DAOLI_PG_PASSWORD:-daoli}" >"$pw"
+    (umask 077 && echo "${DAOLI_PG_PASSWORD:-daoli}" >"$pw")
     [ "$(id -u)" -eq 0 ] && chown postgres: "$pw"
     as_pg "$PG_BIN/initdb" -A scram-sha-256 --pwfile="$pw" -U daoli --no-sync -D "$PG_DATA" >"$LOCAL/pg-init.log" 2>&1 \
       || die "initdb failed: $LOCAL/pg-init.log"
   fi
-  if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then say "PostgreSQL already runs"; return; fi
+  if pg_running; then say "PostgreSQL already runs"; return; fi
+  # Left by a killed server: PostgreSQL would take a zombie's pid in them for a live server.
+  rm -f "$PG_DATA/postmaster.pid" "$PG_DATA/.s.PGSQL.$PG_PORT.lock" "$PG_DATA/.s.PGSQL.$PG_PORT"
   say "starting PostgreSQL $PG_MAJOR on 127.0.0.1:$PG_PORT"
   [ "$(id -u)" -eq 0 ] && touch "$LOCAL/postgres.log" && chown postgres: "$LOCAL/postgres.log"
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 -l "$LOCAL/postgres.log" \
@@ -169,27 +183,37 @@ stop_kafka() {
 }
 
 stop_postgres() {
-  if [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+  if pg_running; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null && say "PostgreSQL stopped"
   fi
 }
 
+pg_pid() { head -1 "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
+
+# The postmaster runs (pg_ctl status would also count a zombie left by kill -9).
+pg_running() { [ -f "$PG_DATA/PG_VERSION" ] && alive "$(pg_pid)"; }
+
 kill_postgres() {
-  local pid
-  pid="$(head -1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
-  alive "$pid" && kill -9 "$pid" && say "PostgreSQL killed (pid $pid)"
-  # The postmaster's children go with it once they notice; wait so a restart finds the port free.
-  local i
+  local pid kids
+  pid="$(pg_pid)"
+  alive "$pid" || { say "PostgreSQL is not running"; return 0; }
+  kids="$(pgrep -P "$pid" || true)"
+  kill -9 "$pid" && say "PostgreSQL killed (pid $pid)"
+  # Its backends notice the postmaster is gone and exit; a restart waits for them, since
+  # PostgreSQL refuses to start while they still hold its shared memory.
+  local i k left
   for i in $(seq 1 100); do
-    pgrep -u postgres -f "postgres.*$PG_DATA" >/dev/null || return 0
+    left=0
+    for k in $kids; do alive "$k" && left=1; done
+    [ "$left" = 0 ] && return 0
     sleep 0.1
   done
-  pkill -9 -u postgres -f "postgres.*$PG_DATA" || true
+  for k in $kids; do kill -9 "$k" 2>/dev/null || true; done
 }
 
 status() {
   if alive "$(kafka_pid)"; then echo "kafka: running, pid $(kafka_pid), bootstrap 127.0.0.1:$KAFKA_PORT"; else echo "kafka: stopped"; fi
-  if [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+  if pg_running; then
     echo "postgres: running, postgres://daoli@127.0.0.1:$PG_PORT/postgres"
   else
     echo "postgres: stopped"
@@ -205,7 +229,7 @@ case "${1:-}" in
   stop) stop_kafka; stop_postgres ;;
   stop-kafka) stop_kafka ;;
   stop-postgres) stop_postgres ;;
-  kill-kafka) alive "$(kafka_pid)" && kill -9 "$(kafka_pid)" && say "Kafka killed" ;;
+  kill-kafka) if alive "$(kafka_pid)"; then kill -9 "$(kafka_pid)" && say "Kafka killed"; else say "Kafka is not running"; fi ;;
   kill-postgres) kill_postgres ;;
   status) status ;;
   wipe) stop_kafka; stop_postgres; rm -rf "$KAFKA_DATA" "$PG_DATA" ;;

@@ -74,6 +74,15 @@ pub trait Bus<E: Event>: Send + Sync {
     fn publish<'a>(&'a self, event: &'a E) -> BoxFuture<'a, Result<(), BusError>>;
     /// Joins consumer group `group` on the topic of `event` (an event name such as `certified`).
     fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<E>>, BusError>;
+    /// An error once the bus lost an event it had taken (a delivery that failed for good): the
+    /// stream has a hole, and the publishing service must stop rather than go on.
+    fn check(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+    /// Whether every event taken so far is delivered (in-process: at once).
+    fn settled(&self) -> bool {
+        true
+    }
 }
 
 /// One member of a consumer group. Dropping it leaves the group.

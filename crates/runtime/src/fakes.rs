@@ -97,10 +97,12 @@ impl PeerSink for FakePeers {
 }
 
 /// An in-process bus that logs what the actor publishes; a test feeds events with `inject`.
-/// While `full` is set it has no room: `try_publish` fails as a full queue would.
+/// While `full` is set it has no room: `try_publish` fails as a full queue would; while
+/// `refuse` is set it refuses for good, as a broker that cannot take an event would.
 pub struct FakeBus {
     pub log: Log,
     pub full: AtomicBool,
+    pub refuse: AtomicBool,
     inner: InProcBus<RoleEvent>,
 }
 
@@ -115,6 +117,7 @@ impl FakeBus {
         FakeBus {
             log,
             full: AtomicBool::new(false),
+            refuse: AtomicBool::new(false),
             inner: InProcBus::new(
                 "test",
                 InProcOptions {
@@ -137,6 +140,9 @@ impl Bus<RoleEvent> for FakeBus {
         self.inner.topic(event)
     }
     fn try_publish(&self, event: &RoleEvent) -> Result<(), BusError> {
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(BusError::Broker("refused on purpose".into()));
+        }
         if self.full.load(Ordering::SeqCst) {
             return Err(BusError::Full {
                 topic: self.topic("events"),

@@ -131,10 +131,11 @@ impl LocalRoutes {
     }
 }
 
-/// A bus event for the role; answers whether its effect is durable (false once a store write
-/// failed: the event must come again after a restart).
+/// A bus event for the role. The answer: `None` once the service failed (the event must come
+/// again after a restart); else whether everything so far is settled — the event's effect is
+/// durable and every event the role published is delivered — so the bus may move past it.
 #[derive(Debug, Message)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<bool>")]
 struct FromBus(Arc<Event>);
 
 #[derive(Debug, Message)]
@@ -279,7 +280,7 @@ impl<R: Role> RoleHost<R> {
         }
         let (persist, rest): (Vec<Output>, Vec<Output>) = outs.into_iter().partition(|o| Persist::of(o).is_some());
         if !persist.is_empty() && !self.flush(&persist) {
-            return self.fail(ctx);
+            return self.fail(ctx, "store write failed");
         }
         for o in rest {
             self.leave(o, ctx);
@@ -290,10 +291,10 @@ impl<R: Role> RoleHost<R> {
     /// nothing it says from now on may leave (a re-sent vote or an `Again` acknowledgement
     /// would not be durable). The service stops; a restart rebuilds it from what the store
     /// holds.
-    fn fail(&mut self, ctx: &mut Context<Self>) {
+    fn fail(&mut self, ctx: &mut Context<Self>, why: &str) {
         self.failed = true;
         self.replies.clear();
-        tracing::error!(service = R::SERVICE, "store write failed: the service stops");
+        tracing::error!(service = R::SERVICE, "{why}: the service stops");
         ctx.stop();
     }
 
@@ -316,7 +317,7 @@ impl<R: Role> RoleHost<R> {
         match o {
             Output::Event(e) => {
                 self.unpublished.push_back(Arc::new(e));
-                self.publish();
+                self.publish(ctx);
             }
             Output::Broadcast(m) => self.deps.peers.broadcast(m),
             Output::Send(to, m) if to == self.deps.datacenter => {
@@ -354,16 +355,29 @@ impl<R: Role> RoleHost<R> {
         }
     }
 
-    fn publish(&mut self) {
+    /// Offers the held events to the bus, oldest first. A full bus holds them; any other
+    /// refusal is permanent (an event the bus can never take, a broker that lost events) and
+    /// stops the service: going on would leave a hole in the datacenter's event stream.
+    fn publish(&mut self, ctx: &mut Context<Self>) {
+        if self.failed {
+            return;
+        }
         while let Some(e) = self.unpublished.pop_front() {
             let ev = RoleEvent(e);
-            if let Err(err) = self.deps.bus.try_publish(&ev) {
-                if !self.holding {
-                    self.holding = true;
-                    tracing::warn!(service = R::SERVICE, error = %err, "bus full: events held");
+            match self.deps.bus.try_publish(&ev) {
+                Ok(()) => {}
+                Err(err @ crate::bus::BusError::Full { .. }) => {
+                    if !self.holding {
+                        self.holding = true;
+                        tracing::warn!(service = R::SERVICE, error = %err, "bus full: events held");
+                    }
+                    self.unpublished.push_front(ev.0);
+                    return;
                 }
-                self.unpublished.push_front(ev.0);
-                return;
+                Err(err) => {
+                    self.unpublished.push_front(ev.0);
+                    return self.fail(ctx, &format!("the bus refused an event: {err}"));
+                }
             }
         }
         if self.holding {
@@ -380,7 +394,7 @@ impl<R: Role> RoleHost<R> {
         self.publish_retry = true;
         ctx.run_later(PUBLISH_RETRY, |act, ctx| {
             act.publish_retry = false;
-            act.publish();
+            act.publish(ctx);
             act.queued.set(act.unpublished.len() as i64);
             act.retry_publish(ctx);
         });
@@ -422,8 +436,13 @@ impl<R: Role> RoleHost<R> {
             out.push(Output::Wakeup(at));
         }
         // Retry events the bus refused before.
-        self.publish();
+        self.publish(ctx);
         self.carry_out(out, ctx);
+        if !self.failed
+            && let Err(e) = self.deps.bus.check()
+        {
+            self.fail(ctx, &format!("the bus failed: {e}"));
+        }
         self.queued.set(self.unpublished.len() as i64);
         self.retry_publish(ctx);
         r
@@ -442,9 +461,12 @@ impl<R: Role> Actor for RoleHost<R> {
                 while let Some(RoleEvent(e)) = sub.recv().await {
                     // The handler persists before it returns: once it answers, the bus may
                     // move past the event (Kafka stores the offset).
+                    // Not settled (its own events still on their way): the offset stays; a later
+                    // settled event commits past both.
                     match me.send(FromBus(e)).await {
-                        Ok(true) => sub.commit(),
-                        Ok(false) | Err(_) => break,
+                        Ok(Some(true)) => sub.commit(),
+                        Ok(Some(false)) => {}
+                        Ok(None) | Err(_) => break,
                     }
                 }
             });
@@ -454,13 +476,13 @@ impl<R: Role> Actor for RoleHost<R> {
 }
 
 impl<R: Role> Handler<FromBus> for RoleHost<R> {
-    type Result = bool;
-    fn handle(&mut self, m: FromBus, ctx: &mut Context<Self>) -> bool {
+    type Result = Option<bool>;
+    fn handle(&mut self, m: FromBus, ctx: &mut Context<Self>) -> Option<bool> {
         if self.failed {
-            return false;
+            return None;
         }
         self.step(ctx, |r, now, out| r.on_event(now, &m.0, out));
-        !self.failed
+        (!self.failed).then(|| self.unpublished.is_empty() && self.deps.bus.settled())
     }
 }
 
@@ -677,5 +699,23 @@ mod tests {
         // And clients are taken again.
         let rx = addr.send(submit(1)).await.unwrap().expect("taken again");
         assert_eq!(rx.await.unwrap(), Ok(()));
+    }
+
+    // A bus that refuses an event for good (too large for the broker, a producer that lost
+    // events) must not be mistaken for a full one: holding the event would stall everything
+    // after it for ever. The service stops, and a restart starts over from its store.
+    #[actix::test]
+    async fn a_bus_that_refuses_for_good_stops_the_service() {
+        let f = Fakes::default();
+        let addr = RoleHost::new(Chatty { burst: 1 }, f.deps(PublicKey([7; 32]), Hash32([1; 32]))).start();
+        f.bus.refuse.store(true, Ordering::SeqCst);
+        let _ = addr.send(submit(0)).await.unwrap();
+        let start = std::time::Instant::now();
+        while addr.connected() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the service did not stop");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(addr.send(submit(1)).await.is_err(), "nothing is taken any more");
+        assert_eq!(published(&f), 0);
     }
 }

@@ -97,7 +97,7 @@ async fn an_event_that_does_not_decode_is_skipped_not_fatal() {
         .await
         .expect("connects");
     let topic = bus.topic("events");
-    // Someone else writes garbage, then an oversized message, into the stream.
+    // Someone else writes garbage into the stream.
     let raw: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .create()
@@ -121,4 +121,40 @@ async fn an_unreachable_broker_stops_start_up_by_name() {
         .expect_err("nothing listens there");
     assert!(matches!(e, KafkaBusError::Unreachable { .. }), "{e}");
     assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
+}
+
+/// A topic an operator made is used as it is, unless it breaks the one order the roles need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_topic_is_used_if_it_has_one_partition() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let (good, bad) = (fresh_dc("opgood"), fresh_dc("opbad"));
+    let topics = [format!("daoli.{good}.events"), format!("daoli.{bad}.events")];
+    let made = admin
+        .create_topics(
+            [
+                &NewTopic::new(&topics[0], 1, TopicReplication::Fixed(1)),
+                &NewTopic::new(&topics[1], 3, TopicReplication::Fixed(1)),
+            ],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(made.iter().all(Result::is_ok), "{made:?}");
+    let bus = KafkaBus::connect(&good, KafkaOptions::new(&brokers()))
+        .await
+        .expect("used as it is");
+    bus.publish(&cycle(1)).await.expect("delivered");
+    let e = KafkaBus::connect(&bad, KafkaOptions::new(&brokers()))
+        .await
+        .expect_err("three partitions would reorder events");
+    assert!(matches!(e, KafkaBusError::Topic { .. }), "{e}");
+    assert!(
+        e.to_string().contains("3 partitions") && e.to_string().contains(&topics[1]),
+        "{e}"
+    );
 }

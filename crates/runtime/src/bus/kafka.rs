@@ -5,10 +5,14 @@
 //!   trustee sees the batches a MicroBlock names before the MicroBlock), and Kafka orders only
 //!   within a partition. Created at start-up if missing, with the retention and size limits
 //!   below; a topic that exists is used as it is.
-//! - **Producer**: idempotent, `acks=all`, so a retried send is neither lost nor duplicated and
-//!   events stay in publish order. [`Bus::try_publish`] hands the event to librdkafka's bounded
-//!   queue (full: [`BusError::Full`], the host holds the event and retries); a delivery that
-//!   finally fails is logged and counted (`failed_deliveries`).
+//! - **Producer**: idempotent, `acks=all`, gapless, with no delivery deadline
+//!   (`message.timeout.ms=0`: a broker that is down is waited for, not given up on), so a
+//!   retried send is neither lost nor duplicated and events stay in publish order.
+//!   [`Bus::try_publish`] hands the event to librdkafka's bounded queue (full: [`BusError::Full`],
+//!   the host holds the event and retries). A delivery that fails anyway (a fatal producer
+//!   error) makes [`Bus::check`] fail: the publishing service stops rather than leave a hole in
+//!   the stream. [`Bus::settled`] says whether everything taken is delivered; the host commits
+//!   its input's offset only then. Dropping the bus flushes it (10 s at most).
 //! - **Consumers**: one group per service, `daoli.<datacenter>.<service>`. Offsets are stored
 //!   only by [`Subscriber::commit`], which the host calls once the event's effect is durable,
 //!   and committed by librdkafka every second; after a crash the service sees again what it
@@ -41,7 +45,7 @@ use tokio::sync::oneshot;
 pub const EVENTS: &str = "events";
 
 /// How a datacenter's services reach its Kafka cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaOptions {
     /// `host:port[,host:port...]`.
     pub brokers: String,
@@ -55,6 +59,19 @@ pub struct KafkaOptions {
     pub extra: Vec<(String, String)>,
     /// How long start-up waits for the broker.
     pub timeout: Duration,
+}
+
+impl fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `extra` may hold sasl.password: keys only.
+        f.debug_struct("KafkaOptions")
+            .field("brokers", &self.brokers)
+            .field("replication", &self.replication)
+            .field("retention_ms", &self.retention_ms)
+            .field("extra", &self.extra.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl KafkaOptions {
@@ -91,10 +108,12 @@ pub enum KafkaBusError {
     Config(String),
 }
 
-/// Delivery reports: failures are logged and counted; `publish` waits for its own.
+/// Delivery reports: failures are logged, counted and the last one kept; `publish` waits for
+/// its own.
 #[derive(Debug, Default)]
 struct Deliveries {
     failed: AtomicU64,
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -110,6 +129,10 @@ impl ProducerContext for Deliveries {
             Err((e, m)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(topic = m.topic(), error = %e, "bus event not delivered");
+                *self
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
                 Err(e.to_string())
             }
         };
@@ -150,20 +173,53 @@ impl KafkaBus {
             .client()
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            .set("enable.gapless.guarantee", "true")
+            .set("message.timeout.ms", "0")
             .set("message.max.bytes", (MAX_EVENT_BYTES + 4096).to_string())
             .set("queue.buffering.max.messages", "100000")
             .set("linger.ms", "1")
             .set("compression.type", "lz4")
             .create_with_context(Deliveries::default())
             .map_err(|e| KafkaBusError::Config(e.to_string()))?;
-        // Metadata answers only if a broker is reachable (and this client may connect).
+        // Metadata answers only if a broker is reachable (and this client may connect). It
+        // blocks, so off the async executor.
         let timeout = opts.timeout;
-        let probe = producer.client().fetch_metadata(None, timeout);
-        if let Err(e) = probe {
-            return Err(KafkaBusError::Unreachable {
-                brokers: opts.brokers.clone(),
-                why: e.to_string(),
-            });
+        let metadata = {
+            let client = producer.clone();
+            let t = topic.clone();
+            tokio::task::spawn_blocking(move || {
+                client.client().fetch_metadata(Some(&t), timeout).map(|m| {
+                    m.topics()
+                        .iter()
+                        .find(|x| x.name() == t && x.error().is_none())
+                        .map(|x| x.partitions().len())
+                })
+            })
+            .await
+            .map_err(|e| KafkaBusError::Config(e.to_string()))?
+        };
+        let existing = metadata.map_err(|e| KafkaBusError::Unreachable {
+            brokers: opts.brokers.clone(),
+            why: e.to_string(),
+        })?;
+        match existing {
+            // An operator's topic is used as it is (creating it needs a permission a service
+            // should not have), if it keeps the one order the roles need.
+            Some(1) => {
+                return Ok(KafkaBus {
+                    datacenter: datacenter.to_string(),
+                    opts,
+                    producer,
+                    undecodable: Arc::new(AtomicU64::new(0)),
+                });
+            }
+            Some(n) => {
+                return Err(KafkaBusError::Topic {
+                    topic,
+                    why: format!("has {n} partitions; the datacenter's events need exactly 1 (one order)"),
+                });
+            }
+            None => {}
         }
         let admin: AdminClient<DefaultClientContext> = opts
             .client()
@@ -214,6 +270,11 @@ impl KafkaBus {
     /// Deliveries that failed for good since start.
     pub fn failed_deliveries(&self) -> u64 {
         self.producer.context().failed.load(Ordering::Relaxed)
+    }
+
+    /// Events taken and not yet delivered.
+    pub fn in_flight(&self) -> usize {
+        usize::try_from(self.producer.in_flight_count()).unwrap_or(0)
     }
 
     /// Events skipped because they did not decode.
@@ -305,6 +366,31 @@ impl Bus<RoleEvent> for KafkaBus {
                 }
             }
         })
+    }
+
+    fn check(&self) -> Result<(), BusError> {
+        if let Some((code, why)) = self.producer.client().fatal_error() {
+            return Err(BusError::Broker(format!("fatal producer error {code:?}: {why}")));
+        }
+        let failed = self.failed_deliveries();
+        if failed > 0 {
+            let last = self
+                .producer
+                .context()
+                .last_failure
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .unwrap_or_default();
+            return Err(BusError::Broker(format!(
+                "{failed} events were not delivered (last: {last})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn settled(&self) -> bool {
+        self.producer.in_flight_count() == 0
     }
 
     fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<RoleEvent>>, BusError> {
@@ -449,6 +535,15 @@ impl Subscriber<RoleEvent> for KafkaSubscriber {
     fn commit(&mut self) {
         if let Some(at) = self.last {
             self.store(at);
+        }
+    }
+}
+
+impl Drop for KafkaBus {
+    fn drop(&mut self) {
+        // librdkafka drops what is still queued when the producer goes: deliver it first.
+        if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
+            tracing::error!(datacenter = %self.datacenter, error = %e, in_flight = self.in_flight(), "bus: events not delivered at shutdown");
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - **One schema per service** (the namespace, e.g. `dc0_ibft_trustees`), created by the
 //!   migrations in [`MIGRATIONS`] at start-up and recorded in `<schema>.migrations` (version,
-//!   name, when). Two processes starting at once take turns (a table lock). A schema whose
+//!   name, when). Two processes starting at once take turns (an advisory lock on the
+//!   schema's name, taken before anything is created). A schema whose
 //!   recorded version is newer than this build's stops start-up
 //!   ([`StoreError::NewerSchema`]) instead of being misread.
 //! - **One database transaction per [`Store::write`]**: everything a role step asked to persist
@@ -45,6 +46,7 @@ pub const MIGRATIONS: [(&str, &str); FORMAT_VERSION as usize] = [(
     "tables of format 1",
     r#"
     CREATE TABLE {s}.meta (key text PRIMARY KEY, value bigint NOT NULL);
+    INSERT INTO {s}.meta (key, value) VALUES ('floor', 0);
     CREATE TABLE {s}.blocks (height bigint PRIMARY KEY, hash bytea NOT NULL, body bytea NOT NULL);
     CREATE TABLE {s}.txs (seq bigserial PRIMARY KEY, id bytea NOT NULL UNIQUE, body bytea NOT NULL);
     CREATE TABLE {s}.evidence (seq bigserial PRIMARY KEY, id bytea NOT NULL UNIQUE, body bytea NOT NULL);
@@ -113,6 +115,9 @@ fn pg_detail(e: &tokio_postgres::Error) -> String {
     }
     s
 }
+
+/// How long connecting may take, and a sent request may stay unacknowledged by the server.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce(Pool) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -203,18 +208,36 @@ impl PgStore {
     pub fn connect(opts: &PgOptions, namespace: &str) -> Result<Self, StoreError> {
         check_namespace(namespace)?;
         let at = where_(&opts.url);
-        let config = tokio_postgres::Config::from_str(&opts.url).map_err(|e| StoreError::Pg {
+        // PostgreSQL cuts identifiers to 63 bytes without a word: two longer names would share
+        // a schema.
+        if namespace.len() > 63 {
+            return Err(StoreError::BadNamespace(namespace.to_string()));
+        }
+        let mut config = tokio_postgres::Config::from_str(&opts.url).map_err(|e| StoreError::Pg {
             at: at.clone(),
             detail: format!("bad connection string: {e}"),
         })?;
+        // A server that does not answer (a black-holed address, a partition) is an error in
+        // seconds, not a thread stuck for minutes, unless the connection string says otherwise.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(CONNECT_TIMEOUT);
+        }
         let pool = Pool::builder(Manager::from_config(
             config,
             NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A connection is checked before it is handed out: after a server restart the
+                // pool's old connections are closed, and a write must not fail on one.
+                recycling_method: RecyclingMethod::Verified,
             },
         ))
         .max_size(opts.pool.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(|e| StoreError::Pg {
             at: at.clone(),
@@ -310,16 +333,21 @@ impl PgStore {
         let pg = self.pg();
         let (schema, at) = (self.schema.clone(), self.at.clone());
         self.run(move |mut c| async move {
-            c.batch_execute(&sql.t("CREATE SCHEMA IF NOT EXISTS {s};
+            let t = c.transaction().await.map_err(pg.clone())?;
+            // Two processes of one service starting together: one creates and migrates, the
+            // other waits (the lock is held to the end of the transaction), then finds nothing
+            // to do. Taken before anything is created: concurrent CREATE ... IF NOT EXISTS
+            // can fail on PostgreSQL's catalog.
+            t.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[&format!("daoli:{schema}")],
+            )
+            .await
+            .map_err(pg.clone())?;
+            t.batch_execute(&sql.t("CREATE SCHEMA IF NOT EXISTS {s};
                  CREATE TABLE IF NOT EXISTS {s}.migrations (
                      version bigint PRIMARY KEY, name text NOT NULL,
                      applied_at timestamptz NOT NULL DEFAULT now());"))
-                .await
-                .map_err(pg.clone())?;
-            let t = c.transaction().await.map_err(pg.clone())?;
-            // Two processes of one service starting together: one migrates, the other waits
-            // and then finds nothing to do.
-            t.batch_execute(&sql.t("LOCK TABLE {s}.migrations IN EXCLUSIVE MODE"))
                 .await
                 .map_err(pg.clone())?;
             let found: i64 = t
@@ -386,8 +414,10 @@ impl Store for PgStore {
         let (at, schema) = (self.at.clone(), self.schema.clone());
         self.run(move |mut c| async move {
             let t = c.transaction().await.map_err(pg.clone())?;
+            // Shared-locked: a prune in another process waits for this write (or this write
+            // for it), so nothing is recorded below a floor raised meanwhile.
             let floor: i64 = t
-                .query_opt(&sql.t("SELECT value FROM {s}.meta WHERE key = 'floor'"), &[])
+                .query_opt(&sql.t("SELECT value FROM {s}.meta WHERE key = 'floor' FOR SHARE"), &[])
                 .await
                 .map_err(pg.clone())?
                 .map_or(0, |r| r.get(0));
@@ -492,7 +522,8 @@ impl Store for PgStore {
                             // The same block with another QC or batch list: keep the first.
                             if stored != hash.0 {
                                 let mut s = [0u8; 32];
-                                s.copy_from_slice(&stored[..32.min(stored.len())]);
+                                let n = stored.len().min(32);
+                                s[..n].copy_from_slice(&stored[..n]);
                                 return Err(StoreError::Conflict(Conflict::Block {
                                     height,
                                     stored: Hash32(s),

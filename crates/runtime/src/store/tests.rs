@@ -630,5 +630,30 @@ mod on_postgres {
         };
         let msg = PgStore::connect(&o, &fresh("down")).unwrap_err().to_string();
         assert!(msg.contains("127.0.0.1:1"), "{msg}");
+        assert!(msg.contains("refused"), "the cause, not only the address: {msg}");
+    }
+
+    /// Several processes of one service (replicas, a restart racing the old process) start on a
+    /// new schema at once: all of them come up, and the schema is migrated once.
+    #[test]
+    fn concurrent_start_ups_migrate_once() {
+        let schema = fresh("herd");
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (schema, start) = (schema.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    PgStore::connect(&opts(), &schema).map(drop)
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().expect("every start-up succeeds");
+        }
+        psql(&format!(
+            "DO $$ BEGIN IF (SELECT count(*) FROM \"{schema}\".migrations) <> {n} THEN RAISE EXCEPTION 'migrated more than once'; END IF; END $$;",
+            n = MIGRATIONS.len()
+        ));
     }
 }
