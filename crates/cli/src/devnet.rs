@@ -12,12 +12,14 @@ use daoli_protocol::node::{Committed, Durable};
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
 use daoli_protocol::roles::Role;
 use daoli_runtime::admin::{AdminState, Readiness};
+use daoli_runtime::bus::kafka::{KafkaBus, KafkaOptions};
 use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
 use daoli_runtime::client::ClientApi;
 use daoli_runtime::config::{Peer as PeerConfig, PeerLimits, Service};
 use daoli_runtime::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
 use daoli_runtime::metrics::Metrics;
 use daoli_runtime::peer::{ClientOptions, PeerServer, Peers, ServeHandle, ServerOptions};
+use daoli_runtime::store::pg::{PgOptions, PgStore};
 use daoli_runtime::store::{EmbeddedDb, EmbeddedStore, Store};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -54,6 +56,26 @@ pub struct Args {
     /// OTLP/gRPC collector for traces, e.g. http://127.0.0.1:4317 (none: no export).
     #[arg(long, env = "DAOLI_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<Url>,
+    /// Run on a real Apache Kafka broker (bootstrap host:port) instead of the in-process bus;
+    /// needs --postgres too (deploy/local/infra.sh start runs both on loopback).
+    #[arg(long, requires = "postgres", value_name = "HOST:PORT")]
+    pub kafka: Option<String>,
+    /// Store in a real PostgreSQL (postgres://user:password@host:port/db) instead of redb
+    /// files; needs --kafka too.
+    #[arg(long, requires = "kafka", value_name = "URL")]
+    pub postgres: Option<String>,
+}
+
+impl Args {
+    pub fn backend(&self) -> Backend {
+        match (&self.kafka, &self.postgres) {
+            (Some(kafka), Some(postgres)) => Backend::Real {
+                kafka: kafka.clone(),
+                postgres: postgres.clone(),
+            },
+            _ => Backend::Embedded,
+        }
+    }
 }
 
 pub fn identities(n: usize) -> Vec<Identity> {
@@ -187,6 +209,19 @@ pub struct NetSpec {
     pub data_dir: PathBuf,
     pub base_port: u16,
     pub on_committed: Option<CommittedHook>,
+    pub backend: Backend,
+}
+
+/// Where the datacenters keep their events and state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// In-process bus, one redb file per datacenter in the data directory.
+    #[default]
+    Embedded,
+    /// A real Apache Kafka (bootstrap `host:port`) and PostgreSQL (connection string): topic
+    /// `daoli.<net>-dc<i>.events` and schemas `<net>_dc<i>_<service>`, `<net>` being `n` and
+    /// the chain id's first 8 hex digits, so two networks on one broker and server never meet.
+    Real { kafka: String, postgres: String },
 }
 
 impl std::fmt::Debug for NetSpec {
@@ -251,20 +286,37 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         .collect();
     let dir = net.data_dir.join(format!("dc{i}"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let db = Arc::new(EmbeddedDb::open(dir.join("store.redb")).map_err(|e| format!("dc{i}: {e}"))?);
+    let net_name = format!("n{}", &hex::encode(chain.0)[..8]);
     let mut stores: Vec<(&str, Arc<dyn Store>)> = Vec::new();
+    match &net.backend {
+        Backend::Embedded => {
+            let db = Arc::new(EmbeddedDb::open(dir.join("store.redb")).map_err(|e| format!("dc{i}: {e}"))?);
+            for s in Service::ALL.map(Service::as_str) {
+                let st = EmbeddedStore::new(db.clone(), s).map_err(|e| format!("dc{i} {s}: {e}"))?;
+                stores.push((s, Arc::new(st)));
+            }
+        }
+        Backend::Real { postgres, .. } => {
+            let opts = PgOptions {
+                url: postgres.clone(),
+                pool: 2,
+            };
+            for s in Service::ALL.map(Service::as_str) {
+                let schema = format!("{net_name}_dc{i}_{}", s.replace('-', "_"));
+                let st = PgStore::connect(&opts, &schema).map_err(|e| format!("dc{i} {s}: {e}"))?;
+                stores.push((s, Arc::new(st)));
+            }
+        }
+    }
     let mut durable = Durable::default();
-    for s in Service::ALL.map(Service::as_str) {
-        let st = EmbeddedStore::new(db.clone(), s).map_err(|e| format!("dc{i} {s}: {e}"))?;
+    for (s, st) in &stores {
         let r = st.recover().map_err(|e| format!("dc{i} {s}: {e}"))?;
         durable.blocks.extend(r.durable.blocks);
         durable.txs.extend(r.durable.txs);
         durable.evidence.extend(r.durable.evidence);
         durable.signed.extend(r.durable.signed);
         durable.votes.extend(r.votes);
-        stores.push((s, Arc::new(st)));
     }
-    drop(db);
     let resumed_at = durable.blocks.len() as u64;
     let dc = Datacenter::recover(g.clone(), id.clone(), miners(i), durable, now_ms() ^ i as u64, now_ms())
         .map_err(|e| format!("dc{i}: cannot resume from {}: {e}", dir.display()))?;
@@ -290,13 +342,20 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
             }
         })
     };
-    let bus: Arc<dyn Bus<RoleEvent>> = Arc::new(InProcBus::new(
-        &format!("dc{i}"),
-        InProcOptions {
-            partitions: 1,
-            capacity: 65_536,
-        },
-    ));
+    let bus: Arc<dyn Bus<RoleEvent>> = match &net.backend {
+        Backend::Embedded => Arc::new(InProcBus::new(
+            &format!("dc{i}"),
+            InProcOptions {
+                partitions: 1,
+                capacity: 65_536,
+            },
+        )),
+        Backend::Real { kafka, .. } => Arc::new(
+            KafkaBus::connect(&format!("{net_name}-dc{i}"), KafkaOptions::new(kafka))
+                .await
+                .map_err(|e| format!("dc{i}: {e}"))?,
+        ),
+    };
     // Peers: real gRPC over loopback, every message sealed by this datacenter's root key.
     let peers: Arc<dyn PeerSink> = Arc::new(
         Peers::start(
@@ -534,6 +593,7 @@ async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
             data_dir: a.data_dir.clone(),
             base_port: a.base_port,
             on_committed: (i == 0).then(|| printer.clone()),
+            backend: a.backend(),
         };
         match start_dc(&net, i).await {
             Ok(dc) => {

@@ -5,8 +5,9 @@
 //!   trustee sees the batches a MicroBlock names before the MicroBlock), and Kafka orders only
 //!   within a partition. Created at start-up if missing, with the retention and size limits
 //!   below; a topic that exists is used as it is.
-//! - **Producer**: idempotent, `acks=all`, gapless, with no delivery deadline
-//!   (`message.timeout.ms=0`: a broker that is down is waited for, not given up on), so a
+//! - **Producer**: idempotent, `acks=all`, with no delivery deadline (`message.timeout.ms=0`:
+//!   a broker that is down is waited for, not given up on; then only a fatal producer error can
+//!   leave a gap, and it stops the service), so a
 //!   retried send is neither lost nor duplicated and events stay in publish order.
 //!   [`Bus::try_publish`] hands the event to librdkafka's bounded queue (full: [`BusError::Full`],
 //!   the host holds the event and retries). A delivery that fails anyway (a fatal producer
@@ -173,7 +174,6 @@ impl KafkaBus {
             .client()
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("enable.gapless.guarantee", "true")
             .set("message.timeout.ms", "0")
             .set("message.max.bytes", (MAX_EVENT_BYTES + 4096).to_string())
             .set("queue.buffering.max.messages", "100000")
