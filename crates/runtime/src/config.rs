@@ -70,18 +70,51 @@ impl fmt::Display for Service {
     }
 }
 
+/// A value that may hold a password: never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
 /// The datacenter's event log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusKind {
     /// In-process bounded queues ([`crate::bus::InProcBus`]): devnet, every service in one process.
     Inproc,
+    /// Apache Kafka ([`crate::bus::kafka::KafkaBus`]), bootstrap `host:port[,host:port...]`.
+    Kafka { brokers: String },
 }
 
 /// Where a service persists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreKind {
     /// A redb file in the data dir ([`crate::store::EmbeddedStore`]).
     Embedded,
+    /// PostgreSQL ([`crate::store::pg::PgStore`]), a connection string (it may hold the
+    /// password: prefer DAOLI_POSTGRES_URL to a file or a flag).
+    Postgres { url: String },
+}
+
+impl fmt::Debug for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreKind::Embedded => f.write_str("Embedded"),
+            // Never the password.
+            StoreKind::Postgres { url } => write!(f, "Postgres({})", crate::store::pg::display_url(url)),
+        }
+    }
 }
 
 const DEFAULT_LOG: &str = "info";
@@ -140,7 +173,11 @@ pub struct Config {
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
     pub bus: Option<String>,
+    /// With `bus = "kafka"`: `host:port[,host:port...]`.
+    pub kafka_brokers: Option<String>,
     pub store: Option<String>,
+    /// With `store = "postgres"`: `postgres://user:password@host:port/db`.
+    pub postgres_url: Option<Secret>,
     /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; absent or empty: no export.
     pub otlp_endpoint: Option<String>,
     /// A `tracing` env-filter directive, e.g. `info,daoli_runtime=debug`.
@@ -181,12 +218,19 @@ pub struct ConfigArgs {
     /// A peer datacenter, NAME=ROOTKEYHEX@URL; repeat it. Replaces the file's peers.
     #[arg(long = "peer", env = "DAOLI_PEERS", value_delimiter = ',')]
     pub peers: Vec<PeerEntry>,
-    /// Event bus: inproc.
+    /// Event bus: inproc or kafka.
     #[arg(long, env = "DAOLI_BUS")]
     pub bus: Option<String>,
-    /// Store: embedded.
+    /// The Kafka bootstrap servers, host:port[,host:port...] (bus = kafka).
+    #[arg(long, env = "DAOLI_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Store: embedded or postgres.
     #[arg(long, env = "DAOLI_STORE")]
     pub store: Option<String>,
+    /// The PostgreSQL connection string (store = postgres); it may hold the password, so prefer
+    /// the environment variable to the flag.
+    #[arg(long, env = "DAOLI_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<Secret>,
     /// OTLP/gRPC trace collector URL; empty turns export off.
     #[arg(long, env = "DAOLI_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
@@ -291,7 +335,9 @@ impl Config {
         set(&mut self.client_addr, &args.client_addr);
         set(&mut self.admin_addr, &args.admin_addr);
         set(&mut self.bus, &args.bus);
+        set(&mut self.kafka_brokers, &args.kafka_brokers);
         set(&mut self.store, &args.store);
+        set(&mut self.postgres_url, &args.postgres_url);
         set(&mut self.otlp_endpoint, &args.otlp_endpoint);
         set(&mut self.log, &args.log);
         set(&mut self.limits.messages_per_second, &args.limits_messages_per_second);
@@ -338,17 +384,19 @@ impl Config {
         let peers = v.peers(&self.peers);
         let bus = match self.bus.as_deref().unwrap_or("inproc") {
             "inproc" => Some(BusKind::Inproc),
-            other => v.bad(
-                "bus",
-                format!("{other:?} is not a bus kind (inproc; kafka is not built yet)"),
-            ),
+            "kafka" => v
+                .required("kafka_brokers", &self.kafka_brokers)
+                .and_then(|b| v.brokers("kafka_brokers", b))
+                .map(|brokers| BusKind::Kafka { brokers }),
+            other => v.bad("bus", format!("{other:?} is not a bus kind (inproc or kafka)")),
         };
         let store = match self.store.as_deref().unwrap_or("embedded") {
             "embedded" => Some(StoreKind::Embedded),
-            other => v.bad(
-                "store",
-                format!("{other:?} is not a store kind (embedded; postgres is not built yet)"),
-            ),
+            "postgres" => v
+                .required("postgres_url", &self.postgres_url)
+                .and_then(|u| v.postgres("postgres_url", &u.0))
+                .map(|url| StoreKind::Postgres { url }),
+            other => v.bad("store", format!("{other:?} is not a store kind (embedded or postgres)")),
         };
         let otlp_endpoint = match self.otlp_endpoint.as_deref() {
             None | Some("") => Some(None),
@@ -502,6 +550,34 @@ impl Validator {
             Ok(b) if b.is_empty() => self.bad("identity_key", format!("{} is empty", path.display())),
             Ok(_) => Some(path.to_path_buf()),
             Err(e) => self.bad("identity_key", format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// `host:port[,host:port...]`, each port given and not 0.
+    fn brokers(&mut self, key: &str, s: &str) -> Option<String> {
+        let bad = s.split(',').map(str::trim).find(|b| {
+            let Some((host, port)) = b.rsplit_once(':') else {
+                return true;
+            };
+            host.is_empty() || !matches!(port.parse::<u16>(), Ok(p) if p > 0)
+        });
+        match bad {
+            Some(b) => self.bad(key, format!("{b:?} is not HOST:PORT (a list is comma-separated)")),
+            None => Some(s.to_string()),
+        }
+    }
+
+    /// A PostgreSQL connection string with a host and a user. The value is never repeated in
+    /// the message: it may hold the password.
+    fn postgres(&mut self, key: &str, s: &str) -> Option<String> {
+        match <tokio_postgres::Config as std::str::FromStr>::from_str(s) {
+            Err(_) => self.bad(
+                key,
+                "is not a PostgreSQL connection string (postgres://user:password@host:port/db)",
+            ),
+            Ok(c) if c.get_hosts().is_empty() => self.bad(key, "names no host"),
+            Ok(c) if c.get_user().is_none() => self.bad(key, "names no user"),
+            Ok(_) => Some(s.to_string()),
         }
     }
 

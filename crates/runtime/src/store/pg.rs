@@ -78,7 +78,11 @@ impl fmt::Debug for PgOptions {
     }
 }
 
-/// `user@host:port/dbname` of a connection string, for messages (no password).
+/// `postgres://user@host:port/dbname` of a connection string, for messages (no password).
+pub fn display_url(url: &str) -> String {
+    where_(url)
+}
+
 fn where_(url: &str) -> String {
     match tokio_postgres::Config::from_str(url) {
         Ok(c) => {
