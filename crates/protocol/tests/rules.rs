@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Net, certified_net, commit};
-use daoli_protocol::block::{CertifiedBlock, MicroBlock};
+use daoli_protocol::block::{Batch, BatchRef, CertifiedBlock, MicroBlock};
 use daoli_protocol::chain::{BlockError, Chain};
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::crypto::{Keypair, Signature};
@@ -38,6 +38,42 @@ fn remicro(net: &Net, chain: &Chain, m: &MicroBlock, f: impl FnOnce(&mut MicroBl
     f(&mut m);
     let key = net.owner(&m.producer_pk).micro.clone();
     m.sign(&key, chain.id())
+}
+
+/// A valid batch for lineup address (cycle 2, slot 0), sealed by the buffer that serves it, of
+/// one transfer of `amount` (nonce 0) from the funded client.
+fn slot0_batch(net: &Net, amount: u64) -> Batch {
+    let c = net.chain_at(1);
+    let id = *c.id();
+    let buffer = &net.owner(&c.payroll_entry(1, 0).unwrap().keys.batch).batch;
+    let tx = daoli_protocol::tx::Transaction::new(
+        &Keypair::from_label("nt-client"),
+        &id,
+        0,
+        1,
+        daoli_protocol::tx::TxKind::Transfer {
+            to: net.dcs[0].root.public(),
+            amount,
+        },
+        vec![],
+    );
+    Batch::seal(buffer, &id, 2, 0, vec![tx])
+}
+
+/// Block 2 of the record with its MicroBlock naming `batches` instead, signed and certified
+/// again for `chain` (at height 1).
+fn block2_naming(net: &Net, chain: &Chain, batches: &[&Batch]) -> CertifiedBlock {
+    let (cb2, _) = &net.record[1];
+    let refs = batches
+        .iter()
+        .map(|b| BatchRef {
+            cycle: b.cycle,
+            slot: b.slot,
+            digest: b.digest(),
+        })
+        .collect();
+    let m = remicro(net, chain, cb2.block.micro.as_ref().unwrap(), |m| m.batches = refs);
+    recertify(net, chain, cb2, |cb| cb.block.micro = Some(m))
 }
 
 type Edit<'a> = Box<dyn Fn(&mut MicroBlock) + 'a>;
@@ -772,37 +808,10 @@ fn a_transaction_sent_where_route_says_is_accepted_there() {
 // functions they call).
 #[test]
 fn a_block_reincluding_a_batch_or_with_a_third_seed_is_refused() {
-    use daoli_protocol::block::{Batch, BatchRef};
     let net = net();
     let (cb2, _) = &net.record[1];
-    let m2 = cb2.block.micro.as_ref().unwrap();
-    let c = net.chain_at(1);
-    let id = *c.id();
-    // A valid batch for lineup address (cycle 2, slot 0), from the buffer that serves it.
-    let entry = c.payroll_entry(1, 0).unwrap();
-    let buffer = net.owner(&entry.keys.batch).batch.clone();
-    let client = Keypair::from_label("nt-client");
-    let tx = daoli_protocol::tx::Transaction::new(
-        &client,
-        &id,
-        0,
-        1,
-        daoli_protocol::tx::TxKind::Transfer {
-            to: net.dcs[0].root.public(),
-            amount: 5,
-        },
-        vec![],
-    );
-    let batch = Batch::seal(&buffer, &id, 2, 0, vec![tx]);
-    let r = BatchRef {
-        cycle: 2,
-        slot: 0,
-        digest: batch.digest(),
-    };
-    let with_batch = |c: &Chain| {
-        let m = remicro(net, c, m2, |m| m.batches = vec![r]);
-        recertify(net, c, cb2, |cb| cb.block.micro = Some(m))
-    };
+    let batch = slot0_batch(net, 5);
+    let with_batch = |c: &Chain| block2_naming(net, c, &[&batch]);
     // Included once: fine.
     let mut ok = net.chain_at(1);
     let cb = with_batch(&ok);
@@ -830,30 +839,9 @@ fn a_block_reincluding_a_batch_or_with_a_third_seed_is_refused() {
 // against the batch it gets (its digest, its signatures), not against the name alone.
 #[test]
 fn a_batch_is_verified_by_its_content_and_its_signature_not_its_name() {
-    use daoli_protocol::block::{Batch, BatchRef};
     use std::collections::BTreeMap;
     let net = net();
-    let (cb2, _) = &net.record[1];
-    let m2 = cb2.block.micro.as_ref().unwrap();
-    let c = net.chain_at(1);
-    let id = *c.id();
-    let entry = c.payroll_entry(1, 0).unwrap();
-    let buffer = net.owner(&entry.keys.batch).batch.clone();
-    let client = Keypair::from_label("nt-client");
-    let transfer = |amount| {
-        daoli_protocol::tx::Transaction::new(
-            &client,
-            &id,
-            0,
-            1,
-            daoli_protocol::tx::TxKind::Transfer {
-                to: net.dcs[0].root.public(),
-                amount,
-            },
-            vec![],
-        )
-    };
-    let batch = Batch::seal(&buffer, &id, 2, 0, vec![transfer(5)]);
+    let batch = slot0_batch(net, 5);
     let mut forged = batch.clone();
     forged.sig.0[5] ^= 1;
 
@@ -862,15 +850,7 @@ fn a_batch_is_verified_by_its_content_and_its_signature_not_its_name() {
     cached.verify_batch(&batch).unwrap();
     assert!(cached.verify_batch(&forged).is_err());
 
-    let block_naming = |c: &Chain, b: &Batch| {
-        let r = BatchRef {
-            cycle: b.cycle,
-            slot: b.slot,
-            digest: b.digest(),
-        };
-        let m = remicro(net, c, m2, |m| m.batches = vec![r]);
-        recertify(net, c, cb2, |cb| cb.block.micro = Some(m))
-    };
+    let block_naming = |c: &Chain, b: &Batch| block2_naming(net, c, &[b]);
     // A block naming the forged batch, never seen before: its signature is checked there.
     let mut c = net.chain_at(1);
     let cb = block_naming(&c, &forged);
@@ -879,7 +859,7 @@ fn a_batch_is_verified_by_its_content_and_its_signature_not_its_name() {
     assert!(matches!(e, Err(BlockError::Batch(..))), "{e:?}");
     // A store that answers the name with another batch (same lineup address, other
     // transactions): refused as a wrong reference.
-    let other = Batch::seal(&buffer, &id, 2, 0, vec![transfer(6)]);
+    let other = slot0_batch(net, 6);
     let mut c = net.chain_at(1);
     let cb = block_naming(&c, &batch);
     let store = BTreeMap::from([(batch.digest(), other)]);
@@ -892,27 +872,10 @@ fn a_batch_is_verified_by_its_content_and_its_signature_not_its_name() {
 // height and a batch has a cycle instead.
 #[test]
 fn a_batch_for_the_next_cycle_is_held_until_that_cycle() {
-    use daoli_protocol::block::Batch;
     use daoli_protocol::node::{Msg, Reject};
     let net = net();
     let mut n = common::node(&net.genesis, &net.dcs, 0);
-    let id = *n.chain().id();
-    let c1 = net.chain_at(1);
-    let entry = c1.payroll_entry(1, 0).unwrap();
-    let buffer = net.owner(&entry.keys.batch).batch.clone();
-    let client = Keypair::from_label("nt-client");
-    let tx = daoli_protocol::tx::Transaction::new(
-        &client,
-        &id,
-        0,
-        1,
-        daoli_protocol::tx::TxKind::Transfer {
-            to: net.dcs[0].root.public(),
-            amount: 5,
-        },
-        vec![],
-    );
-    let batch = Batch::seal(&buffer, &id, 2, 0, vec![tx]);
+    let batch = slot0_batch(net, 5);
     let from = net.dcs[1].root.public();
     assert!(matches!(
         n.handle(10, from, Msg::Batch(batch.clone())).1,
@@ -952,47 +915,20 @@ fn a_microblock_with_too_much_evidence_is_refused() {
 // validate that block (the simulator's equivocating buffer stalled a height).
 #[test]
 fn a_block_naming_the_other_version_of_an_equivocated_batch_is_validated() {
-    use daoli_protocol::block::{Batch, BatchRef};
     use daoli_protocol::node::{Msg, Proposal, Reject};
     let net = net();
     let (cb1, b1) = net.record[0].clone();
-    let (cb2, _) = &net.record[1];
     let mut n = common::node(&net.genesis, &net.dcs, 0);
     let from = net.dcs[1].root.public();
     n.handle(10, from, Msg::Certified(cb1, b1)).1.unwrap();
     let c = net.chain_at(1);
     let id = *c.id();
-    let entry = c.payroll_entry(1, 0).unwrap();
-    let buffer = net.owner(&entry.keys.batch).batch.clone();
-    let client = Keypair::from_label("nt-client");
-    let tx = |amount| {
-        daoli_protocol::tx::Transaction::new(
-            &client,
-            &id,
-            0,
-            1,
-            daoli_protocol::tx::TxKind::Transfer {
-                to: net.dcs[0].root.public(),
-                amount,
-            },
-            vec![],
-        )
-    };
-    let first = Batch::seal(&buffer, &id, 2, 0, vec![tx(5)]);
-    let other = Batch::seal(&buffer, &id, 2, 0, vec![tx(6)]);
+    let first = slot0_batch(net, 5);
+    let other = slot0_batch(net, 6);
     let t = n.cycle().start + 10;
     n.handle(t, from, Msg::Batch(first)).1.unwrap();
-    // A block naming the other version waits for it...
-    let m2 = cb2.block.micro.as_ref().unwrap();
-    let m = remicro(net, &c, m2, |m| {
-        m.batches = vec![BatchRef {
-            cycle: 2,
-            slot: 0,
-            digest: other.digest(),
-        }]
-    });
-    let mut block = cb2.block.clone();
-    block.micro = Some(m);
+    // A block naming the other version waits for it (a proposal: its QC plays no part)...
+    let block = block2_naming(net, &c, &[&other]).block;
     let pr = Proposal::new(&net.dcs[1].vote, &id, 0, None, block.clone());
     assert!(matches!(n.handle(t, from, Msg::Proposal(pr)).1, Err(Reject::Future)));
     // ...and when it comes, it is evidence against the buffer and still kept for the block.
@@ -1029,31 +965,9 @@ fn the_follower_refuses_a_block_that_does_not_extend_its_tip() {
     c.follow(cb, &store).unwrap();
     assert_eq!(c.height(), 1);
     // A block naming a batch the caller did not pass: refused, not executed without it.
-    use daoli_protocol::block::{Batch, BatchRef};
     let c1 = net.chain_at(1);
-    let id = *c1.id();
-    let buffer = net.owner(&c1.payroll_entry(1, 0).unwrap().keys.batch).batch.clone();
-    let client = Keypair::from_label("nt-client");
-    let tx = daoli_protocol::tx::Transaction::new(
-        &client,
-        &id,
-        0,
-        1,
-        daoli_protocol::tx::TxKind::Transfer {
-            to: net.dcs[0].root.public(),
-            amount: 5,
-        },
-        vec![],
-    );
-    let batch = Batch::seal(&buffer, &id, 2, 0, vec![tx]);
-    let (cb2, _) = &net.record[1];
-    let r = BatchRef {
-        cycle: 2,
-        slot: 0,
-        digest: batch.digest(),
-    };
-    let m = remicro(net, &c1, cb2.block.micro.as_ref().unwrap(), |m| m.batches = vec![r]);
-    let cb = recertify(net, &c1, cb2, |cb| cb.block.micro = Some(m));
+    let batch = slot0_batch(net, 5);
+    let cb = block2_naming(net, &c1, &[&batch]);
     let mut c = net.chain_at(1);
     let none: std::collections::BTreeMap<Hash32, Batch> = Default::default();
     assert!(matches!(c.follow(cb.clone(), &none), Err(BlockError::MissingBatch(_))));
