@@ -368,6 +368,12 @@ mod tests {
 
     const C: ChainId = Hash32([0xc4; 32]);
 
+    /// A transfer of 1 to bob, fee 1, from `from` with `nonce`.
+    fn transfer(from: &Keypair, nonce: u64) -> Transaction {
+        let to = Keypair::from_label("bob").public();
+        Transaction::new(from, &C, nonce, 1, TxKind::Transfer { to, amount: 1 }, vec![])
+    }
+
     fn setup() -> (State, Params, Keypair) {
         let alice = Keypair::from_label("alice");
         let g = Genesis::solo(&Identity::from_label("dc"), vec![(alice.public(), 1_000)]);
@@ -417,11 +423,9 @@ mod tests {
     #[test]
     fn acknowledged_txs_are_kept_until_executed_and_repooled_on_expiry() {
         let (s, p, alice) = setup();
-        let to = Keypair::from_label("bob").public();
         let key = Keypair::from_label("dc");
         let mut b = KernelBuffer::default();
-        let t0 = Transaction::new(&alice, &C, 0, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
-        let t1 = Transaction::new(&alice, &C, 1, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let (t0, t1) = (transfer(&alice, 0), transfer(&alice, 1));
         b.admit(t0.clone(), &C, &s, &p).unwrap();
         b.admit(t1.clone(), &C, &s, &p).unwrap();
         let batch = b.seal(&key, &C, 5, 0, &s, &p).expect("batch");
@@ -483,9 +487,8 @@ mod tests {
     #[test]
     fn nonce_gap_transactions_are_not_sealed_and_expire() {
         let (s, p, alice) = setup();
-        let to = Keypair::from_label("bob").public();
         let key = Keypair::from_label("dc");
-        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let t = |n| transfer(&alice, n);
         let mut b = KernelBuffer::default();
         b.admit(t(0), &C, &s, &p).unwrap();
         b.admit(t(2), &C, &s, &p).unwrap();
@@ -515,9 +518,8 @@ mod tests {
     #[test]
     fn a_run_held_here_is_not_a_gap_however_long_it_waits() {
         let (s, p, alice) = setup();
-        let to = Keypair::from_label("bob").public();
         let key = Keypair::from_label("dc");
-        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let t = |n| transfer(&alice, n);
         let mut b = KernelBuffer::default();
         for n in 0..6 {
             b.admit(t(n), &C, &s, &p).unwrap();
@@ -551,8 +553,7 @@ mod tests {
     #[test]
     fn a_gap_that_moves_is_kept_and_one_that_stops_expires() {
         let (mut s, p, alice) = setup();
-        let to = Keypair::from_label("bob").public();
-        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let t = |n| transfer(&alice, n);
         let mut b = KernelBuffer::default();
         b.admit(t(2), &C, &s, &p).unwrap();
         b.admit(t(3), &C, &s, &p).unwrap();
@@ -572,8 +573,7 @@ mod tests {
     #[test]
     fn handing_over_does_not_keep_a_gap_alive() {
         let (s, p, alice) = setup();
-        let to = Keypair::from_label("bob").public();
-        let t = |n| Transaction::new(&alice, &C, n, 1, TxKind::Transfer { to, amount: 1 }, vec![]);
+        let t = |n| transfer(&alice, n);
         let mut b = KernelBuffer::default();
         b.admit(t(5), &C, &s, &p).unwrap();
         let mut h = 1;
