@@ -205,59 +205,14 @@ impl KafkaBus {
         match existing {
             // An operator's topic is used as it is (creating it needs a permission a service
             // should not have), if it keeps the one order the roles need.
-            Some(1) => {
-                return Ok(KafkaBus {
-                    datacenter: datacenter.to_string(),
-                    opts,
-                    producer,
-                    undecodable: Arc::new(AtomicU64::new(0)),
-                });
-            }
+            Some(1) => {}
             Some(n) => {
                 return Err(KafkaBusError::Topic {
                     topic,
                     why: format!("has {n} partitions; the datacenter's events need exactly 1 (one order)"),
                 });
             }
-            None => {}
-        }
-        let admin: AdminClient<DefaultClientContext> = opts
-            .client()
-            .create()
-            .map_err(|e| KafkaBusError::Config(e.to_string()))?;
-        let max = (MAX_EVENT_BYTES + 4096).to_string();
-        let retention = opts.retention_ms.to_string();
-        let min_isr = (opts.replication.clamp(1, 2)).to_string();
-        let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(opts.replication))
-            .set("max.message.bytes", &max)
-            .set("retention.ms", &retention)
-            .set("min.insync.replicas", &min_isr);
-        let results = admin
-            .create_topics([&new], &AdminOptions::new().operation_timeout(Some(timeout)))
-            .await
-            .map_err(|e| KafkaBusError::Unreachable {
-                brokers: opts.brokers.clone(),
-                why: e.to_string(),
-            })?;
-        for r in results {
-            match r {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((
-                    t,
-                    c @ (RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed),
-                )) => {
-                    return Err(KafkaBusError::NotAllowed {
-                        topic: t,
-                        why: c.to_string(),
-                    });
-                }
-                Err((t, c)) => {
-                    return Err(KafkaBusError::Topic {
-                        topic: t,
-                        why: c.to_string(),
-                    });
-                }
-            }
+            None => create_topic(&opts, &topic).await?,
         }
         Ok(KafkaBus {
             datacenter: datacenter.to_string(),
@@ -341,6 +296,49 @@ impl<H: Headers> Extractor for HeaderView<'_, H> {
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|h| h.key).collect()
     }
+}
+
+/// Creates the datacenter's topic: one partition, the retention and size limits of `opts`.
+async fn create_topic(opts: &KafkaOptions, topic: &str) -> Result<(), KafkaBusError> {
+    let admin: AdminClient<DefaultClientContext> = opts
+        .client()
+        .create()
+        .map_err(|e| KafkaBusError::Config(e.to_string()))?;
+    let max = (MAX_EVENT_BYTES + 4096).to_string();
+    let retention = opts.retention_ms.to_string();
+    let min_isr = (opts.replication.clamp(1, 2)).to_string();
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(opts.replication))
+        .set("max.message.bytes", &max)
+        .set("retention.ms", &retention)
+        .set("min.insync.replicas", &min_isr);
+    let results = admin
+        .create_topics([&new], &AdminOptions::new().operation_timeout(Some(opts.timeout)))
+        .await
+        .map_err(|e| KafkaBusError::Unreachable {
+            brokers: opts.brokers.clone(),
+            why: e.to_string(),
+        })?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((
+                t,
+                c @ (RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed),
+            )) => {
+                return Err(KafkaBusError::NotAllowed {
+                    topic: t,
+                    why: c.to_string(),
+                });
+            }
+            Err((t, c)) => {
+                return Err(KafkaBusError::Topic {
+                    topic: t,
+                    why: c.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Bus<RoleEvent> for KafkaBus {

@@ -72,7 +72,7 @@ impl fmt::Debug for PgOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the password.
         f.debug_struct("PgOptions")
-            .field("at", &where_(&self.url))
+            .field("at", &display_url(&self.url))
             .field("pool", &self.pool)
             .finish()
     }
@@ -80,10 +80,6 @@ impl fmt::Debug for PgOptions {
 
 /// `postgres://user@host:port/dbname` of a connection string, for messages (no password).
 pub fn display_url(url: &str) -> String {
-    where_(url)
-}
-
-fn where_(url: &str) -> String {
     match tokio_postgres::Config::from_str(url) {
         Ok(c) => {
             let host = c
@@ -211,7 +207,7 @@ impl PgStore {
     /// password, an unreachable server or a schema from a newer build stops here, by name.
     pub fn connect(opts: &PgOptions, namespace: &str) -> Result<Self, StoreError> {
         check_namespace(namespace)?;
-        let at = where_(&opts.url);
+        let at = display_url(&opts.url);
         // PostgreSQL cuts identifiers to 63 bytes without a word: two longer names would share
         // a schema.
         if namespace.len() > 63 {
