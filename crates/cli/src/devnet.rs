@@ -165,7 +165,8 @@ fn executed(c: &Committed) -> usize {
     c.outcome.receipts.iter().filter(|r| r.outcome.used_nonce()).count()
 }
 
-fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
+/// The line printed for block `c`, which executed `executed` of the transactions it carries.
+fn line(c: &Committed, executed: usize, names: &[(PublicKey, String)]) -> String {
     let name = |k: &PublicKey| {
         names
             .iter()
@@ -175,14 +176,14 @@ fn line(c: &Committed, names: &[(PublicKey, String)]) -> String {
     let mut signers: Vec<String> = c.signers.iter().map(name).collect();
     signers.sort();
     signers.dedup();
-    let skipped = c.txs - executed(c);
+    let skipped = c.txs - executed;
     let mut s = format!(
         "height {:>4}  leader {}  round {}  signed [{}]  txs {}  root {}",
         c.height,
         c.leader.short(),
         c.round,
         signers.join(","),
-        c.txs - skipped,
+        executed,
         c.outcome.state_root.short()
     );
     if skipped > 0 {
@@ -577,8 +578,9 @@ async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
             if quiet.load(Ordering::SeqCst) {
                 return;
             }
-            println!("{}", line(c, &names));
-            executed.fetch_add(self::executed(c) as u64, Ordering::SeqCst);
+            let n = self::executed(c);
+            println!("{}", line(c, n, &names));
+            executed.fetch_add(n as u64, Ordering::SeqCst);
             top.fetch_max(c.height, Ordering::SeqCst);
             if c.height >= stop_at.load(Ordering::SeqCst) {
                 quiet.store(true, Ordering::SeqCst);

@@ -180,12 +180,13 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
     for i in 0..N {
         let mut c = client(i).await;
         for k in keys.iter().take(4) {
-            let mut a = daoli::load::account(&mut c, &k.public()).await.expect("an account");
+            let mut a = None;
             wait_for("every datacenter to execute them", 60, async || {
-                a = daoli::load::account(&mut c, &k.public()).await.expect("an account");
-                a.nonce >= 5
+                let read = daoli::load::account(&mut c, &k.public()).await.expect("an account");
+                a.insert(read).nonce >= 5
             })
             .await;
+            let a = a.expect("read at least once");
             assert_eq!(
                 (a.nonce, a.balance),
                 (5, (1 << 40) - 5 * 8),
