@@ -6,21 +6,13 @@
 use actix::prelude::*;
 use daoli_protocol::codec::{ChainId, sha256};
 use daoli_protocol::crypto::{Keypair, PublicKey};
-use daoli_protocol::datacenter::Datacenter;
 use daoli_protocol::ledger::LotteryEvent;
-use daoli_protocol::node::{Committed, Durable};
+use daoli_protocol::node::Committed;
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
-use daoli_protocol::roles::Role;
-use daoli_runtime::admin::{AdminState, Readiness};
-use daoli_runtime::bus::kafka::{KafkaBus, KafkaOptions};
-use daoli_runtime::bus::{Bus, InProcBus, InProcOptions};
-use daoli_runtime::client::ClientApi;
+use daoli_runtime::admin::Readiness;
 use daoli_runtime::config::{Peer as PeerConfig, PeerLimits, Service};
-use daoli_runtime::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
-use daoli_runtime::metrics::Metrics;
-use daoli_runtime::peer::{ClientOptions, PeerServer, Peers, ServeHandle, ServerOptions};
-use daoli_runtime::store::pg::{PgOptions, PgStore};
-use daoli_runtime::store::{EmbeddedDb, EmbeddedStore, Store};
+use daoli_runtime::host::{CommittedHook, now_ms};
+use daoli_runtime::node::{self, NodeSpec, RunningNode};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -113,14 +105,21 @@ pub fn client_keys() -> Vec<Keypair> {
 }
 
 pub fn new_genesis(n: usize, base: u16) -> Genesis {
-    let dcs = identities(n);
+    let endpoints: Vec<String> = (0..n).map(|i| client_endpoint(base, i)).collect();
+    genesis_of(&identities(n), &endpoints)
+}
+
+/// A new network of the datacenters `dcs`, whose clients go to `endpoints`, with the devnet's
+/// parameters, client accounts and periodic lottery.
+pub fn genesis_of(dcs: &[Identity], endpoints: &[String]) -> Genesis {
+    let n = dcs.len();
     let params = Params::devnet();
     Genesis {
         network: "daoli-devnet".into(),
         founders: dcs
             .iter()
-            .enumerate()
-            .map(|(i, k)| k.datacenter(&client_endpoint(base, i), params.min_bond))
+            .zip(endpoints)
+            .map(|(k, e)| k.datacenter(e, params.min_bond))
             .collect(),
         seats: (0..params.seats).map(|i| dcs[i % n].root.public()).collect(),
         seed: sha256(format!("daoli-devnet genesis {}", now_ms()).as_bytes()),
@@ -241,246 +240,78 @@ pub struct RunningDc {
     pub resumed_at: u64,
     pub height: Arc<AtomicU64>,
     pub readiness: Readiness,
-    arbiters: Vec<Arbiter>,
-    peer: Option<ServeHandle>,
-    client_stop: Option<tokio::sync::oneshot::Sender<()>>,
-    admin: actix_web::dev::ServerHandle,
-    stopped: Arc<AtomicBool>,
+    node: RunningNode,
 }
 
 impl RunningDc {
     /// Stops everything this datacenter runs and waits for its store to be released (as a
     /// crash would, minus the kill: everything durable is on disk after each write anyway).
-    pub async fn stop(mut self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        if let Some(p) = self.peer.take() {
-            let _ = p.stop().await;
-        }
-        if let Some(c) = self.client_stop.take() {
-            let _ = c.send(());
-        }
-        self.admin.stop(false).await;
-        for a in &self.arbiters {
-            a.stop();
-        }
-        for a in self.arbiters.drain(..) {
-            let _ = a.join();
-        }
+    pub async fn stop(self) {
+        self.node.stop().await;
     }
+}
+
+/// The network's datacenters as peers: each one's root key and peer endpoint.
+pub fn peer_list(n: usize, base: u16) -> Vec<PeerConfig> {
+    identities(n)
+        .iter()
+        .enumerate()
+        .map(|(j, id)| PeerConfig {
+            name: format!("dc{j}"),
+            root_key: id.root.public(),
+            endpoint: Url::parse(&format!("http://{}", peer_addr(base, j))).expect("a loopback URL"),
+            services: Vec::new(),
+        })
+        .collect()
+}
+
+/// Datacenter `i`'s name on a shared broker and server: `n` and the chain id's first 8 hex
+/// digits, then `-dc<i>`, so two networks never meet.
+pub fn dc_name(g: &Genesis, i: usize) -> String {
+    format!("n{}-dc{i}", &hex::encode(g.chain_id().0)[..8])
 }
 
 /// Starts datacenter `i` of the network from its data directory.
 pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
     let g = &net.genesis;
     let n = g.founders.len();
-    let ids = identities(n);
-    let id = ids[i].clone();
-    let chain = g.chain_id();
-    let peer_list: Vec<PeerConfig> = ids
-        .iter()
-        .enumerate()
-        .map(|(j, id)| PeerConfig {
-            name: format!("dc{j}"),
-            root_key: id.root.public(),
-            endpoint: Url::parse(&format!("http://{}", peer_addr(net.base_port, j))).expect("a loopback URL"),
-        })
-        .collect();
     let dir = net.data_dir.join(format!("dc{i}"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let net_name = format!("n{}", &hex::encode(chain.0)[..8]);
-    let mut stores: Vec<(&str, Arc<dyn Store>)> = Vec::new();
-    match &net.backend {
-        Backend::Embedded => {
-            let db = Arc::new(EmbeddedDb::open(dir.join("store.redb")).map_err(|e| format!("dc{i}: {e}"))?);
-            for s in Service::ALL.map(Service::as_str) {
-                let st = EmbeddedStore::new(db.clone(), s).map_err(|e| format!("dc{i} {s}: {e}"))?;
-                stores.push((s, Arc::new(st)));
-            }
-        }
-        Backend::Real { postgres, .. } => {
-            let opts = PgOptions {
-                url: postgres.clone(),
-                pool: 2,
-            };
-            for s in Service::ALL.map(Service::as_str) {
-                let schema = format!("{net_name}_dc{i}_{}", s.replace('-', "_"));
-                let st = PgStore::connect(&opts, &schema).map_err(|e| format!("dc{i} {s}: {e}"))?;
-                stores.push((s, Arc::new(st)));
-            }
-        }
-    }
-    let mut durable = Durable::default();
-    for (s, st) in &stores {
-        let r = st.recover().map_err(|e| format!("dc{i} {s}: {e}"))?;
-        durable.blocks.extend(r.durable.blocks);
-        durable.txs.extend(r.durable.txs);
-        durable.evidence.extend(r.durable.evidence);
-        durable.signed.extend(r.durable.signed);
-        durable.votes.extend(r.votes);
-    }
-    let resumed_at = durable.blocks.len() as u64;
-    let dc = Datacenter::recover(g.clone(), id.clone(), miners(i), durable, now_ms() ^ i as u64, now_ms())
-        .map_err(|e| format!("dc{i}: cannot resume from {}: {e}", dir.display()))?;
-    let admin = AdminState {
-        readiness: Readiness::new(),
-        metrics: Metrics::with_labels(&[("datacenter", &format!("dc{i}"))]),
+    let backend = match &net.backend {
+        Backend::Embedded => node::Backend::Embedded {
+            file: dir.join("store.redb"),
+        },
+        Backend::Real { kafka, postgres } => node::Backend::Real {
+            kafka: kafka.clone(),
+            postgres: postgres.clone(),
+        },
     };
-    let height = Arc::new(AtomicU64::new(resumed_at));
-    let stopped = Arc::new(AtomicBool::new(false));
-    let hook: CommittedHook = {
-        let readiness = admin.readiness.clone();
-        let height = height.clone();
-        let outer = net.on_committed.clone();
-        let stopped = stopped.clone();
-        Arc::new(move |c: &Committed| {
-            // Ready once it certifies blocks again after a (re)start: it has caught up.
-            readiness.set_ready();
-            height.fetch_max(c.height, Ordering::SeqCst);
-            if let Some(h) = &outer
-                && !stopped.load(Ordering::SeqCst)
-            {
-                h(c);
-            }
-        })
-    };
-    let bus: Arc<dyn Bus<RoleEvent>> = match &net.backend {
-        Backend::Embedded => Arc::new(InProcBus::new(
-            &format!("dc{i}"),
-            InProcOptions {
-                partitions: 1,
-                capacity: 65_536,
-            },
-        )),
-        Backend::Real { kafka, .. } => Arc::new(
-            KafkaBus::connect(&format!("{net_name}-dc{i}"), KafkaOptions::new(kafka))
-                .await
-                .map_err(|e| format!("dc{i}: {e}"))?,
-        ),
-    };
-    // Peers: real gRPC over loopback, every message sealed by this datacenter's root key.
-    let peers: Arc<dyn PeerSink> = Arc::new(
-        Peers::start(
-            id.root.clone(),
-            chain,
-            peer_list.iter().map(|p| (p.root_key, p.endpoint.clone())).collect(),
-            ClientOptions {
-                metrics: admin.metrics.clone(),
-                ..ClientOptions::default()
-            },
-        )
-        .map_err(|e| format!("dc{i}: peers: {e}"))?,
-    );
-    let routes = LocalRoutes::default();
-    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(4096);
-    let server = PeerServer::new(
-        chain,
-        &peer_list,
-        PeerLimits {
+    let spec = NodeSpec {
+        name: dc_name(g, i),
+        genesis: g.clone(),
+        identity: identities(n)[i].clone(),
+        miners: miners(i),
+        services: Service::ALL.to_vec(),
+        backend,
+        peer_addr: Some(peer_addr(net.base_port, i)),
+        peers: peer_list(n, net.base_port),
+        limits: PeerLimits {
             messages_per_second: NonZeroU32::new(20_000).expect("non-zero"),
             max_in_flight: NonZeroU32::new(256).expect("non-zero"),
         },
-        inbound_tx,
-        &admin.metrics,
-        ServerOptions::default(),
-    );
-    let peer = daoli_runtime::peer::serve(peer_addr(net.base_port, i), server, std::future::pending())
-        .await
-        .map_err(|e| format!("dc{i}: peer endpoint {}: {e}", peer_addr(net.base_port, i)))?;
-    tokio::spawn(daoli_runtime::host::route_inbound(inbound_rx, routes.clone()));
-    let base = HostDeps {
-        datacenter: id.root.public(),
-        chain,
-        store: stores[0].1.clone(),
-        bus: bus.clone(),
-        peers: peers.clone(),
-        local: routes.clone(),
-        metrics: admin.metrics.clone(),
-        on_committed: None,
+        client_addr: Some(([127, 0, 0, 1], net.base_port + i as u16).into()),
+        client_forward: None,
+        admin_addr: ([127, 0, 0, 1], net.base_port + 100 + i as u16).into(),
+        labels: vec![("datacenter".into(), format!("dc{i}"))],
+        on_committed: net.on_committed.clone(),
     };
-    // A role's host, with its service's store.
-    fn host<R: Role>(role: R, base: &HostDeps, stores: &[(&str, Arc<dyn Store>)]) -> RoleHost<R> {
-        let store = stores
-            .iter()
-            .find(|(s, _)| *s == R::SERVICE)
-            .expect("a store per service")
-            .1
-            .clone();
-        RoleHost::new(role, HostDeps { store, ..base.clone() })
-    }
-    fn start<R: Role>(arbiters: &mut Vec<Arbiter>, host: RoleHost<R>) -> Addr<RoleHost<R>> {
-        let arbiter = Arbiter::new();
-        let addr = RoleHost::start_in_arbiter(&arbiter.handle(), move |_| host);
-        arbiters.push(arbiter);
-        addr
-    }
-    let Datacenter {
-        clock,
-        miner_pool,
-        lot_drawing,
-        kernel_buffer,
-        trustee,
-        ledger,
-        lottery,
-        ..
-    } = dc;
-    // Every host joins the bus when it is made, so all seven are made before any starts: no
-    // event published at a start is missed by a service made later.
-    let lottery = host(lottery, &base, &stores);
-    let trustee = host(trustee, &base, &stores);
-    let ledger = host(
-        ledger,
-        &HostDeps {
-            on_committed: Some(hook),
-            ..base.clone()
-        },
-        &stores,
-    );
-    let kernel_buffer = host(kernel_buffer, &base, &stores);
-    let lot_drawing = host(lot_drawing, &base, &stores);
-    let miner_pool = host(miner_pool, &base, &stores);
-    let clock = host(clock, &base, &stores);
-    let mut arbiters = Vec::new();
-    start(&mut arbiters, lottery);
-    start(&mut arbiters, trustee);
-    let ledger = start(&mut arbiters, ledger);
-    let kernel_buffer = start(&mut arbiters, kernel_buffer);
-    start(&mut arbiters, lot_drawing);
-    let miner_pool = start(&mut arbiters, miner_pool);
-    let clock = start(&mut arbiters, clock);
-    let api = ClientApi::new(clock, miner_pool, kernel_buffer, ledger);
-    let client_addr: SocketAddr = ([127, 0, 0, 1], net.base_port + i as u16).into();
-    let listener = tokio::net::TcpListener::bind(client_addr)
-        .await
-        .map_err(|e| format!("dc{i}: client endpoint {client_addr}: {e}"))?;
-    let (client_stop, client_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        if let Err(e) = tonic::transport::Server::builder()
-            .add_service(api.server())
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = client_stopped.await;
-            })
-            .await
-        {
-            tracing::error!(error = %e, "client endpoint stopped");
-        }
-    });
-    let admin_addr: SocketAddr = ([127, 0, 0, 1], net.base_port + 100 + i as u16).into();
-    let readiness = admin.readiness.clone();
-    let server = daoli_runtime::admin::serve(admin_addr, admin)
-        .map_err(|e| format!("dc{i}: admin endpoint {admin_addr}: {e}"))?;
-    let admin = server.handle();
-    actix::spawn(server);
+    let node = node::start(&spec).await.map_err(|e| format!("dc{i}: {e}"))?;
     Ok(RunningDc {
         index: i,
-        resumed_at,
-        height,
-        readiness,
-        arbiters,
-        peer: Some(peer),
-        client_stop: Some(client_stop),
-        admin,
-        stopped,
+        resumed_at: node.resumed_at,
+        height: node.height.clone(),
+        readiness: node.readiness.clone(),
+        node,
     })
 }
 

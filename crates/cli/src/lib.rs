@@ -2,6 +2,7 @@
 //! generator (the integration tests drive them in-process).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod cmds;
 pub mod devnet;
 pub mod load;

@@ -32,6 +32,8 @@ pub struct Report {
     /// Distinct transactions sent (a retry of a refused one is not counted again).
     pub submitted: u64,
     pub acked: u64,
+    /// The acknowledged transactions, by hash (each must execute exactly once).
+    pub acked_txs: Vec<Hash32>,
     /// Refusals (full queues, a route that changed with the cycle...); each is retried later
     /// with the same nonce.
     pub refused: u64,
@@ -515,6 +517,7 @@ pub async fn drive(
                             result: Ok(()),
                         }) => {
                             sh.report.acked += 1;
+                            sh.report.acked_txs.push(tx_hash);
                             let sent = born.remove(&tx.nonce).unwrap_or(sent);
                             if let Some(done) = sh.early.remove(&tx_hash) {
                                 sh.final_at(done, sent);

@@ -1,7 +1,7 @@
 //! `daoli`: the DaoliCloud command line.
 #![forbid(unsafe_code)]
 
-use daoli::{cmds, devnet};
+use daoli::{cluster, cmds, devnet};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +21,12 @@ struct Cli {
 enum Cmd {
     /// Runs N datacenters, each with all seven services, in this process.
     Devnet(devnet::Args),
+    /// Runs one service of one datacenter (the one its configuration names), on Kafka and
+    /// PostgreSQL; the same as the service's own binary (daoli-ledger, ...).
+    Service(daoli_runtime::node::ServiceCli),
+    /// Writes the files of a local network run as one process per service (genesis, keys,
+    /// one configuration file per service); deploy/local/up starts it.
+    ClusterConfig(cluster::Args),
     /// Makes a new key pair.
     Keygen(cmds::KeygenArgs),
     /// Transactions: send one, or ask where one stands.
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Devnet(a) => devnet::run(a),
+        Cmd::Service(a) => daoli_runtime::node::service_main(None, a),
+        Cmd::ClusterConfig(a) => cluster::run(a),
         Cmd::Keygen(a) => cmds::keygen(a),
         Cmd::Tx(c) => cmds::tx(c),
         Cmd::Chain(c) => cmds::chain(c),

@@ -1,5 +1,11 @@
 //! The `Client` gRPC service of one datacenter: transactions to its kernel buffer (answered
 //! once durable), status from its ledger, lots from client devices to its miner pool.
+//!
+//! In one process ([`ClientApi::new`]) every role is local. A datacenter run as one process
+//! per service serves clients at its kernel buffer ([`ClientApi::front_door`]), which hands
+//! chain queries to its ledger's endpoint and lots to its miner pool's; the ledger
+//! ([`ClientApi::ledger_only`]) and the miner pool ([`ClientApi::miner_pool_only`]) answer
+//! their own methods only (UNIMPLEMENTED for the others, naming who serves them).
 
 use crate::host::{Inspect, RoleHost, SubmitLot, SubmitTx, SubmitTxs, TxAnswer};
 use actix::Addr;
@@ -11,7 +17,9 @@ use daoli_protocol::roles::ledger::Ledger;
 use daoli_protocol::roles::miner_pool::MinerPool;
 use daoli_wire::client::{AccountStatus, ChainStatus, PayrollRoute, TxReply, TxStatus};
 use daoli_wire::proto as pb;
+use daoli_wire::proto::client_client::ClientClient;
 use tokio::sync::{mpsc, oneshot};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 /// Client transactions waiting for the kernel buffer, from all connections together; when it
@@ -23,14 +31,18 @@ pub const GROUP_COMMIT: usize = 512;
 
 type Queued = (SubmitTx, oneshot::Sender<TxAnswer>);
 
-/// The roles a client talks to.
-#[derive(Debug, Clone)]
+/// The roles a client talks to: each here, or at another process's client endpoint.
+#[derive(Debug, Clone, Default)]
 pub struct ClientApi {
-    clock: Addr<RoleHost<Clock>>,
-    miner_pool: Addr<RoleHost<MinerPool>>,
-    kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
-    ledger: Addr<RoleHost<Ledger>>,
-    submit: mpsc::Sender<Queued>,
+    clock: Option<Addr<RoleHost<Clock>>>,
+    miner_pool: Option<Addr<RoleHost<MinerPool>>>,
+    kernel_buffer: Option<Addr<RoleHost<KernelBufferRole>>>,
+    ledger: Option<Addr<RoleHost<Ledger>>>,
+    submit: Option<mpsc::Sender<Queued>>,
+    /// The ledger's client endpoint, when it runs in another process.
+    remote_ledger: Option<ClientClient<Channel>>,
+    /// The miner pool's client endpoint, when it runs in another process.
+    remote_miner_pool: Option<ClientClient<Channel>>,
 }
 
 /// Hands queued transactions to the kernel buffer in groups: whatever arrived while the last
@@ -90,11 +102,58 @@ impl ClientApi {
         let (submit, queue) = mpsc::channel(queue.max(1));
         tokio::spawn(group_commit(queue, kernel_buffer.clone()));
         ClientApi {
-            clock,
-            miner_pool,
-            kernel_buffer,
-            ledger,
-            submit,
+            clock: Some(clock),
+            miner_pool: Some(miner_pool),
+            kernel_buffer: Some(kernel_buffer),
+            ledger: Some(ledger),
+            submit: Some(submit),
+            remote_ledger: None,
+            remote_miner_pool: None,
+        }
+    }
+
+    /// The datacenter's front door when it runs as one process per service: transactions
+    /// and routes here, chain queries through the ledger's client endpoint, lots through the
+    /// miner pool's. The connections are made on first use (and again after a failure).
+    pub fn front_door(
+        kernel_buffer: Addr<RoleHost<KernelBufferRole>>,
+        ledger: &url::Url,
+        miner_pool: &url::Url,
+    ) -> Result<Self, tonic::transport::Error> {
+        let connect = |u: &url::Url| -> Result<ClientClient<Channel>, tonic::transport::Error> {
+            let ch = tonic::transport::Endpoint::from_shared(u.to_string())?
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .timeout(std::time::Duration::from_secs(30))
+                .connect_lazy();
+            Ok(ClientClient::new(ch)
+                .max_decoding_message_size(daoli_wire::limits::MAX_CLIENT_REPLY_BYTES)
+                .max_encoding_message_size(daoli_wire::limits::CLIENT_SERVER_MAX_DECODING))
+        };
+        let (submit, queue) = mpsc::channel(SUBMIT_QUEUE);
+        tokio::spawn(group_commit(queue, kernel_buffer.clone()));
+        Ok(ClientApi {
+            kernel_buffer: Some(kernel_buffer),
+            submit: Some(submit),
+            remote_ledger: Some(connect(ledger)?),
+            remote_miner_pool: Some(connect(miner_pool)?),
+            ..ClientApi::default()
+        })
+    }
+
+    /// A ledger run as its own process: chain queries only (the cycle it reports is its own
+    /// follower's).
+    pub fn ledger_only(ledger: Addr<RoleHost<Ledger>>) -> Self {
+        ClientApi {
+            ledger: Some(ledger),
+            ..ClientApi::default()
+        }
+    }
+
+    /// A miner pool run as its own process: lots only.
+    pub fn miner_pool_only(miner_pool: Addr<RoleHost<MinerPool>>) -> Self {
+        ClientApi {
+            miner_pool: Some(miner_pool),
+            ..ClientApi::default()
         }
     }
 
@@ -105,9 +164,28 @@ impl ClientApi {
     }
 }
 
+/// A method this process does not serve (a datacenter run as one process per service).
+fn unserved(method: &str, by: &str) -> Status {
+    Status::unimplemented(format!(
+        "{method} is not served by this service: ask the datacenter's {by}"
+    ))
+}
+
+/// A forwarded call's failure, as the client should see it: the other service's status as
+/// it came (a refusal stays a refusal), its transport failure as UNAVAILABLE.
+fn forwarded(s: Status) -> Status {
+    match s.code() {
+        tonic::Code::Unknown | tonic::Code::Internal => Status::unavailable(format!("forwarded: {}", s.message())),
+        _ => s,
+    }
+}
+
 #[tonic::async_trait]
 impl pb::client_server::Client for ClientApi {
     async fn submit_tx(&self, req: Request<pb::SubmitTxRequest>) -> Result<Response<pb::SubmitTxReply>, Status> {
+        let Some(submit) = &self.submit else {
+            return Err(unserved("SubmitTx", "kernel buffer"));
+        };
         let s: daoli_wire::client::SubmitTx = req.into_inner().try_into().map_err(bad)?;
         let tx_hash = s.tx.hash();
         let from = s.tx.sender;
@@ -117,10 +195,10 @@ impl pb::client_server::Client for ClientApi {
             slot: s.slot,
             from,
         };
-        self.submit.try_send((queued, answer)).map_err(|e| match e {
+        submit.try_send((queued, answer)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Status::resource_exhausted(format!(
                 "{} transactions are waiting for this kernel buffer; retry later",
-                self.submit.max_capacity()
+                submit.max_capacity()
             )),
             mpsc::error::TrySendError::Closed(_) => gone("kernel buffer"),
         })?;
@@ -134,66 +212,106 @@ impl pb::client_server::Client for ClientApi {
     }
 
     async fn tx_status(&self, req: Request<pb::TxStatusRequest>) -> Result<Response<pb::TxStatusReply>, Status> {
-        let h: Hash32 = req.into_inner().try_into().map_err(bad)?;
-        let executed = self
-            .ledger
-            .send(Inspect(Box::new(move |l: &Ledger| l.receipt(&h).copied())))
-            .await
-            .map_err(gone)?;
-        let status = match executed {
-            Some((height, outcome)) => TxStatus::Executed {
-                height,
-                success: outcome == TxOutcome::Ok,
-                outcome: if outcome == TxOutcome::Ok {
-                    String::new()
-                } else {
-                    format!("{outcome:?}")
-                },
-            },
-            None => {
-                let pending = self
-                    .kernel_buffer
+        let req = req.into_inner();
+        let h: Hash32 = req.clone().try_into().map_err(bad)?;
+        let status = match (&self.ledger, &self.remote_ledger) {
+            (Some(ledger), _) => {
+                let executed = ledger
+                    .send(Inspect(Box::new(move |l: &Ledger| l.receipt(&h).copied())))
+                    .await
+                    .map_err(gone)?;
+                match executed {
+                    Some((height, outcome)) => TxStatus::Executed {
+                        height,
+                        success: outcome == TxOutcome::Ok,
+                        outcome: if outcome == TxOutcome::Ok {
+                            String::new()
+                        } else {
+                            format!("{outcome:?}")
+                        },
+                    },
+                    None => TxStatus::Unknown,
+                }
+            }
+            (None, Some(remote)) => {
+                let reply = remote.clone().tx_status(req).await.map_err(forwarded)?;
+                TxStatus::try_from(reply.into_inner()).map_err(|e| Status::unavailable(format!("ledger's reply: {e}")))?
+            }
+            (None, None) => return Err(unserved("TxStatus", "kernel buffer")),
+        };
+        // Not executed: still held by this datacenter's kernel buffer?
+        let status = match (status, &self.kernel_buffer) {
+            (TxStatus::Unknown, Some(kb)) => {
+                let pending = kb
                     .send(Inspect(Box::new(move |k: &KernelBufferRole| k.buffer.holds(&h))))
                     .await
                     .map_err(gone)?;
                 if pending { TxStatus::Pending } else { TxStatus::Unknown }
             }
+            (s, _) => s,
         };
         Ok(Response::new((&status).into()))
     }
 
     async fn chain_status(
         &self,
-        _req: Request<pb::ChainStatusRequest>,
+        req: Request<pb::ChainStatusRequest>,
     ) -> Result<Response<pb::ChainStatusReply>, Status> {
-        let cycle = self
-            .clock
-            .send(Inspect(Box::new(|c: &Clock| c.cycle)))
-            .await
-            .map_err(gone)?;
-        let status = self
-            .ledger
-            .send(Inspect(Box::new(move |l: &Ledger| {
-                let c = l.chain();
-                ChainStatus {
-                    height: c.height(),
-                    tip_hash: c.tip_hash(),
-                    state_root: *c.roots.last().expect("genesis root"),
-                    cycle_height: cycle.height,
-                    cycle_start_ms: cycle.start,
-                    seats: c.seats(c.height() + 1).n(),
-                    chain_id: *c.id(),
-                }
-            })))
-            .await
-            .map_err(gone)?;
+        // The cycle from the clock beacon when it runs here, else from the kernel buffer
+        // (which follows the clock's announcements); a lone ledger reports none (0).
+        let cycle = match (&self.clock, &self.kernel_buffer) {
+            (Some(clock), _) => Some(
+                clock
+                    .send(Inspect(Box::new(|c: &Clock| c.cycle)))
+                    .await
+                    .map_err(gone)?,
+            ),
+            (None, Some(kb)) => Some(
+                kb.send(Inspect(Box::new(|k: &KernelBufferRole| k.cycle())))
+                    .await
+                    .map_err(gone)?,
+            ),
+            (None, None) => None,
+        };
+        let mut status = match (&self.ledger, &self.remote_ledger) {
+            (Some(ledger), _) => ledger
+                .send(Inspect(Box::new(move |l: &Ledger| {
+                    let c = l.chain();
+                    ChainStatus {
+                        height: c.height(),
+                        tip_hash: c.tip_hash(),
+                        state_root: *c.roots.last().expect("genesis root"),
+                        cycle_height: 0,
+                        cycle_start_ms: 0,
+                        seats: c.seats(c.height() + 1).n(),
+                        chain_id: *c.id(),
+                    }
+                })))
+                .await
+                .map_err(gone)?,
+            (None, Some(remote)) => {
+                let reply = remote.clone().chain_status(req.into_inner()).await.map_err(forwarded)?;
+                ChainStatus::try_from(reply.into_inner())
+                    .map_err(|e| Status::unavailable(format!("ledger's reply: {e}")))?
+            }
+            (None, None) => return Err(unserved("ChainStatus", "kernel buffer")),
+        };
+        if let Some(c) = cycle {
+            status.cycle_height = c.height;
+            status.cycle_start_ms = c.start;
+        }
         Ok(Response::new((&status).into()))
     }
 
     async fn get_block(&self, req: Request<pb::GetBlockRequest>) -> Result<Response<pb::GetBlockReply>, Status> {
+        let Some(ledger) = &self.ledger else {
+            return match &self.remote_ledger {
+                Some(remote) => remote.clone().get_block(req.into_inner()).await.map_err(forwarded),
+                None => Err(unserved("GetBlock", "kernel buffer")),
+            };
+        };
         let h = req.into_inner().height;
-        let block = self
-            .ledger
+        let block = ledger
             .send(Inspect(Box::new(move |l: &Ledger| l.full_block(h))))
             .await
             .map_err(gone)?
@@ -202,9 +320,19 @@ impl pb::client_server::Client for ClientApi {
     }
 
     async fn account(&self, req: Request<pb::AccountRequest>) -> Result<Response<pb::AccountReply>, Status> {
+        let Some(ledger) = &self.ledger else {
+            return match &self.remote_ledger {
+                Some(remote) => {
+                    let req = req.into_inner();
+                    // Malformed input is refused here, not after a hop.
+                    let _: daoli_protocol::crypto::PublicKey = req.clone().try_into().map_err(bad)?;
+                    remote.clone().account(req).await.map_err(forwarded)
+                }
+                None => Err(unserved("Account", "kernel buffer")),
+            };
+        };
         let k: daoli_protocol::crypto::PublicKey = req.into_inner().try_into().map_err(bad)?;
-        let a = self
-            .ledger
+        let a = ledger
             .send(Inspect(Box::new(move |l: &Ledger| {
                 let c = l.chain();
                 let a = c.state.account(&k);
@@ -220,9 +348,11 @@ impl pb::client_server::Client for ClientApi {
     }
 
     async fn route(&self, req: Request<pb::RouteRequest>) -> Result<Response<pb::RouteReply>, Status> {
+        let Some(kb) = &self.kernel_buffer else {
+            return Err(unserved("Route", "kernel buffer"));
+        };
         let sender: daoli_protocol::crypto::PublicKey = req.into_inner().try_into().map_err(bad)?;
-        let route = self
-            .kernel_buffer
+        let route = kb
             .send(Inspect(Box::new(move |k: &KernelBufferRole| {
                 k.route(&sender).map(|(cycle, slot, e)| PayrollRoute {
                     cycle,
@@ -238,8 +368,18 @@ impl pb::client_server::Client for ClientApi {
     }
 
     async fn submit_lot(&self, req: Request<pb::SubmitLotRequest>) -> Result<Response<pb::SubmitLotReply>, Status> {
+        let Some(miner_pool) = &self.miner_pool else {
+            return match &self.remote_miner_pool {
+                Some(remote) => {
+                    let req = req.into_inner();
+                    let _: daoli_protocol::lot::Lot = req.clone().try_into().map_err(bad)?;
+                    remote.clone().submit_lot(req).await.map_err(forwarded)
+                }
+                None => Err(unserved("SubmitLot", "kernel buffer")),
+            };
+        };
         let lot: daoli_protocol::lot::Lot = req.into_inner().try_into().map_err(bad)?;
-        let r = self.miner_pool.send(SubmitLot(lot)).await.map_err(gone)?;
+        let r = miner_pool.send(SubmitLot(lot)).await.map_err(gone)?;
         // Busy is for later, as for transactions; a refusal of this lot is the reply.
         if let Err(e @ daoli_protocol::node::Reject::Busy(..)) = r {
             return Err(refused(e));

@@ -88,20 +88,19 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// The datacenter's event log.
+/// The datacenter's event log. A service process needs one its datacenter's other processes
+/// share (the in-process bus of `daoli devnet` joins services in one process only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusKind {
-    /// In-process bounded queues ([`crate::bus::InProcBus`]): devnet, every service in one process.
-    Inproc,
     /// Apache Kafka ([`crate::bus::kafka::KafkaBus`]), bootstrap `host:port[,host:port...]`.
     Kafka { brokers: String },
 }
 
-/// Where a service persists.
+/// Where a service persists. A service process needs a store its datacenter's other processes
+/// can read (it rebuilds the certified chain from the ledger's schema at start-up), so the
+/// embedded redb file, which one process owns, is `daoli devnet`'s only.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreKind {
-    /// A redb file in the data dir ([`crate::store::EmbeddedStore`]).
-    Embedded,
     /// PostgreSQL ([`crate::store::pg::PgStore`]), a connection string (it may hold the
     /// password: prefer DAOLI_POSTGRES_URL to a file or a flag).
     Postgres { url: String },
@@ -110,7 +109,6 @@ pub enum StoreKind {
 impl fmt::Debug for StoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreKind::Embedded => f.write_str("Embedded"),
             // Never the password.
             StoreKind::Postgres { url } => write!(f, "Postgres({})", crate::store::pg::display_url(url)),
         }
@@ -133,6 +131,11 @@ pub struct PeerEntry {
     /// Its peer gRPC endpoint, e.g. `https://dc1.example:7100`.
     #[serde(default)]
     pub endpoint: String,
+    /// For a datacenter run as one process per service: the peer endpoint of each service
+    /// that takes peer messages (`[peers.services]`, e.g. `ledger = "http://..."`); messages
+    /// for a service not listed go to `endpoint`.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
 }
 
 impl std::str::FromStr for PeerEntry {
@@ -145,6 +148,7 @@ impl std::str::FromStr for PeerEntry {
             name: name.into(),
             root_key: key.into(),
             endpoint: url.into(),
+            services: BTreeMap::new(),
         })
     }
 }
@@ -172,6 +176,11 @@ pub struct Config {
     pub admin_addr: Option<String>,
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
+    /// This datacenter's ledger's client endpoint: the kernel buffer, the datacenter's front
+    /// door for clients, hands chain queries on to it.
+    pub ledger_endpoint: Option<String>,
+    /// This datacenter's miner pool's client endpoint: the kernel buffer hands lots on to it.
+    pub miner_pool_endpoint: Option<String>,
     pub bus: Option<String>,
     /// With `bus = "kafka"`: `host:port[,host:port...]`.
     pub kafka_brokers: Option<String>,
@@ -218,13 +227,19 @@ pub struct ConfigArgs {
     /// A peer datacenter, NAME=ROOTKEYHEX@URL; repeat it. Replaces the file's peers.
     #[arg(long = "peer", env = "DAOLI_PEERS", value_delimiter = ',')]
     pub peers: Vec<PeerEntry>,
-    /// Event bus: inproc or kafka.
+    /// This datacenter's ledger's client endpoint (the kernel buffer hands queries to it).
+    #[arg(long, env = "DAOLI_LEDGER_ENDPOINT")]
+    pub ledger_endpoint: Option<String>,
+    /// This datacenter's miner pool's client endpoint (the kernel buffer hands lots to it).
+    #[arg(long, env = "DAOLI_MINER_POOL_ENDPOINT")]
+    pub miner_pool_endpoint: Option<String>,
+    /// Event bus: kafka (the only kind a service process can share).
     #[arg(long, env = "DAOLI_BUS")]
     pub bus: Option<String>,
     /// The Kafka bootstrap servers, host:port[,host:port...] (bus = kafka).
     #[arg(long, env = "DAOLI_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
-    /// Store: embedded or postgres.
+    /// Store: postgres (the only kind a service process can share).
     #[arg(long, env = "DAOLI_STORE")]
     pub store: Option<String>,
     /// The PostgreSQL connection string (store = postgres); it may hold the password, so prefer
@@ -334,6 +349,8 @@ impl Config {
         set(&mut self.peer_addr, &args.peer_addr);
         set(&mut self.client_addr, &args.client_addr);
         set(&mut self.admin_addr, &args.admin_addr);
+        set(&mut self.ledger_endpoint, &args.ledger_endpoint);
+        set(&mut self.miner_pool_endpoint, &args.miner_pool_endpoint);
         set(&mut self.bus, &args.bus);
         set(&mut self.kafka_brokers, &args.kafka_brokers);
         set(&mut self.store, &args.store);
@@ -382,22 +399,39 @@ impl Config {
             ("admin_addr", admin_addr),
         ]);
         let peers = v.peers(&self.peers);
-        let bus = match self.bus.as_deref().unwrap_or("inproc") {
-            "inproc" => Some(BusKind::Inproc),
+        let bus = match self.bus.as_deref().unwrap_or("kafka") {
             "kafka" => v
                 .required("kafka_brokers", &self.kafka_brokers)
                 .and_then(|b| v.brokers("kafka_brokers", b))
                 .map(|brokers| BusKind::Kafka { brokers }),
-            other => v.bad("bus", format!("{other:?} is not a bus kind (inproc or kafka)")),
+            "inproc" => v.bad(
+                "bus",
+                "\"inproc\" joins services in one process only (daoli devnet); a service process needs \"kafka\"",
+            ),
+            other => v.bad("bus", format!("{other:?} is not a bus kind (kafka)")),
         };
-        let store = match self.store.as_deref().unwrap_or("embedded") {
-            "embedded" => Some(StoreKind::Embedded),
+        let store = match self.store.as_deref().unwrap_or("postgres") {
             "postgres" => v
                 .required("postgres_url", &self.postgres_url)
                 .and_then(|u| v.postgres("postgres_url", &u.0))
                 .map(|url| StoreKind::Postgres { url }),
-            other => v.bad("store", format!("{other:?} is not a store kind (embedded or postgres)")),
+            "embedded" => v.bad(
+                "store",
+                "\"embedded\" is one process's file (daoli devnet); a service process needs \"postgres\"",
+            ),
+            other => v.bad("store", format!("{other:?} is not a store kind (postgres)")),
         };
+        let ledger_endpoint = self.ledger_endpoint.as_deref().and_then(|u| v.url("ledger_endpoint", u));
+        let miner_pool_endpoint = self
+            .miner_pool_endpoint
+            .as_deref()
+            .and_then(|u| v.url("miner_pool_endpoint", u));
+        // The kernel buffer is the clients' front door: it answers what it cannot itself
+        // through the ledger and the miner pool.
+        if service == Some(Service::KernelBuffer) && client_addr.is_some() {
+            v.required("ledger_endpoint", &self.ledger_endpoint);
+            v.required("miner_pool_endpoint", &self.miner_pool_endpoint);
+        }
         let otlp_endpoint = match self.otlp_endpoint.as_deref() {
             None | Some("") => Some(None),
             Some(u) => match v.url("otlp_endpoint", u) {
@@ -444,6 +478,8 @@ impl Config {
             client_addr,
             admin_addr: admin_addr.ok_or_else(missing)?,
             peers: peers.ok_or_else(missing)?,
+            ledger_endpoint,
+            miner_pool_endpoint,
             bus: bus.ok_or_else(missing)?,
             store: store.ok_or_else(missing)?,
             otlp_endpoint: otlp_endpoint.ok_or_else(missing)?,
@@ -462,6 +498,8 @@ pub struct Peer {
     pub name: String,
     pub root_key: PublicKey,
     pub endpoint: Url,
+    /// Endpoints of its services run apart (see [`PeerEntry::services`]).
+    pub services: Vec<(Service, Url)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,6 +523,8 @@ pub struct ServiceConfig {
     pub client_addr: Option<SocketAddr>,
     pub admin_addr: SocketAddr,
     pub peers: Vec<Peer>,
+    pub ledger_endpoint: Option<Url>,
+    pub miner_pool_endpoint: Option<Url>,
     pub bus: BusKind,
     pub store: StoreKind,
     pub otlp_endpoint: Option<Url>,
@@ -653,11 +693,26 @@ impl Validator {
             } else {
                 self.url(&k("endpoint"), &e.endpoint)
             };
+            let mut services = Vec::new();
+            for (svc, url) in &e.services {
+                let key = k(&format!("services.{svc}"));
+                match Service::parse(svc) {
+                    None => {
+                        self.bad::<()>(key, format!("{svc:?} is not a service"));
+                    }
+                    Some(s) => {
+                        if let Some(u) = self.url(&key, url) {
+                            services.push((s, u));
+                        }
+                    }
+                }
+            }
             if let (Some(name), Some(root_key), Some(endpoint)) = (name, root_key, endpoint) {
                 out.push(Peer {
                     name: name.to_string(),
                     root_key,
                     endpoint,
+                    services,
                 });
             }
         }

@@ -320,11 +320,12 @@ impl<R: Role> RoleHost<R> {
                 self.publish(ctx);
             }
             Output::Broadcast(m) => self.deps.peers.broadcast(m),
-            Output::Send(to, m) if to == self.deps.datacenter => {
-                if let Some(r) = self.deps.local.route(&m) {
-                    r.do_send(Deliver { from: to, msg: m });
-                }
-            }
+            // For this datacenter: its service in this process, else (a datacenter run as one
+            // process per service) the peer endpoint of the process that runs it.
+            Output::Send(to, m) if to == self.deps.datacenter => match self.deps.local.route(&m) {
+                Some(r) => r.do_send(Deliver { from: to, msg: m }),
+                None => self.deps.peers.send(&to, m),
+            },
             Output::Send(to, m) => self.deps.peers.send(&to, m),
             Output::Reply { client, result, .. } => {
                 if let Some(tx) = self.replies.remove(&client) {

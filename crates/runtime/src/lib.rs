@@ -12,6 +12,7 @@ pub mod config;
 pub mod fakes;
 pub mod host;
 pub mod metrics;
+pub mod node;
 pub mod peer;
 pub mod store;
 pub mod telemetry;

@@ -83,7 +83,7 @@ pub enum Refusal {
     /// Malformed, wrong chain, bad signature, or a body that does not decode.
     #[error("{0}")]
     Envelope(WireError),
-    #[error("replay: seq {seq} is not above {last}, the last accepted from this peer")]
+    #[error("replay: seq {seq} is not above {last}, the last accepted from this peer's stream")]
     Replay { seq: u64, last: u64 },
     #[error("busy: {0}")]
     Busy(Busy),
@@ -189,11 +189,22 @@ impl TokenBucket {
     }
 }
 
+/// A peer's sending processes: a seq's low bits name the stream (0 for a datacenter that
+/// runs as one process, 1 + the service's index for a service process), the bits above count
+/// up within it.
+pub const SEQ_STREAMS: usize = 8;
+const STREAM_BITS: u32 = SEQ_STREAMS.trailing_zeros();
+
+/// The stream a seq belongs to.
+pub fn seq_stream(seq: u64) -> usize {
+    (seq & (SEQ_STREAMS as u64 - 1)) as usize
+}
+
 #[derive(Debug)]
 struct Gate {
-    /// Highest seq accepted from this peer; 0 before any (a sealed seq is the wall clock in
-    /// microseconds, far above).
-    last_seq: u64,
+    /// Highest seq accepted from each of this peer's streams; 0 before any (a sealed seq is
+    /// the wall clock in microseconds, shifted, far above).
+    last_seq: [u64; SEQ_STREAMS],
     bucket: TokenBucket,
 }
 
@@ -266,7 +277,7 @@ impl PeerServer {
                 let state = PeerState {
                     name: p.name.clone(),
                     gate: Mutex::new(Gate {
-                        last_seq: 0,
+                        last_seq: [0; SEQ_STREAMS],
                         bucket: TokenBucket::new(limits.messages_per_second.get()),
                     }),
                     in_flight: Arc::new(Semaphore::new(limits.max_in_flight.get() as usize)),
@@ -333,7 +344,7 @@ impl ServerInner {
         Span::current().record("seq", env.seq);
         // A replay is refused before it costs a signature check; the authoritative check
         // below, after the signature, is the one that records the seq.
-        let last = peer.gate().last_seq;
+        let last = peer.gate().last_seq[seq_stream(env.seq)];
         if env.seq <= last {
             return Err(Refusal::Replay { seq: env.seq, last });
         }
@@ -350,13 +361,11 @@ impl ServerInner {
             // A seq is spent once authenticated, whatever becomes of the message: a sender
             // refused as busy sends anew with a fresh seq, never the same envelope.
             let mut gate = peer.gate();
-            if seq <= gate.last_seq {
-                return Err(Refusal::Replay {
-                    seq,
-                    last: gate.last_seq,
-                });
+            let last = &mut gate.last_seq[seq_stream(seq)];
+            if seq <= *last {
+                return Err(Refusal::Replay { seq, last: *last });
             }
-            gate.last_seq = seq;
+            *last = seq;
             if !gate.bucket.take(Instant::now()) {
                 return Err(Refusal::Busy(Busy::Rate));
             }
@@ -586,6 +595,10 @@ pub struct ClientOptions {
     pub retry_for: Duration,
     /// Where the transport's metrics are registered.
     pub metrics: Metrics,
+    /// This process's seq stream (below [`SEQ_STREAMS`]): 0 for a datacenter in one process,
+    /// 1 + the service's index for one service's process, so that a peer's replay check
+    /// keeps each sending process apart.
+    pub stream: u8,
 }
 
 impl Default for ClientOptions {
@@ -598,6 +611,7 @@ impl Default for ClientOptions {
             rpc_timeout: Duration::from_secs(30),
             retry_for: Duration::from_secs(30),
             metrics: Metrics::new(),
+            stream: 0,
         }
     }
 }
@@ -651,22 +665,57 @@ struct Outgoing {
     parent: Span,
 }
 
-/// Strictly increasing across restarts: never below the wall clock in microseconds, so a
-/// restarted process starts above anything it sent before (unless it sent more than a
-/// million messages a second on average, or the clock went back).
+/// Strictly increasing across restarts: the count above the stream bits is never below the
+/// wall clock in microseconds, so a restarted process starts above anything it sent before
+/// (unless it sent more than a million messages a second on average, or the clock went back).
 #[derive(Debug)]
-struct SeqSource(AtomicU64);
+struct SeqSource {
+    count: AtomicU64,
+    stream: u64,
+}
 
 impl SeqSource {
+    fn new(stream: u8) -> Self {
+        SeqSource {
+            count: AtomicU64::new(0),
+            stream: u64::from(stream) & (SEQ_STREAMS as u64 - 1),
+        }
+    }
+
     fn next(&self) -> u64 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX >> STREAM_BITS));
         let prev = self
-            .0
+            .count
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| Some(now.max(p + 1)))
             .unwrap_or_else(|p| p);
-        now.max(prev + 1)
+        (now.max(prev + 1) << STREAM_BITS) | self.stream
+    }
+}
+
+/// Where one peer datacenter takes messages: one endpoint for every kind, or, for a
+/// datacenter run as one process per service, the endpoint of each service that takes some
+/// (messages of the other kinds go to `endpoint`).
+#[derive(Debug, Clone)]
+pub struct PeerRoute {
+    pub key: PublicKey,
+    pub endpoint: Url,
+    pub services: Vec<(&'static str, Url)>,
+}
+
+/// One peer's outbound queues: one task per distinct endpoint.
+#[derive(Debug)]
+struct PeerQueues {
+    default: mpsc::Sender<Outgoing>,
+    by_service: HashMap<&'static str, mpsc::Sender<Outgoing>>,
+}
+
+impl PeerQueues {
+    fn of(&self, msg: &Msg) -> &mpsc::Sender<Outgoing> {
+        self.by_service
+            .get(daoli_protocol::roles::service_of(msg))
+            .unwrap_or(&self.default)
     }
 }
 
@@ -675,7 +724,7 @@ impl SeqSource {
 #[derive(Debug)]
 pub struct Peers {
     me: PublicKey,
-    queues: HashMap<PublicKey, mpsc::Sender<Outgoing>>,
+    queues: HashMap<PublicKey, PeerQueues>,
     tasks: Vec<JoinHandle<()>>,
     metrics: ClientMetrics,
 }
@@ -689,32 +738,65 @@ impl Peers {
         peers: Vec<(PublicKey, Url)>,
         opts: ClientOptions,
     ) -> Result<Peers, PeerError> {
+        let routes = peers
+            .into_iter()
+            .map(|(key, endpoint)| PeerRoute {
+                key,
+                endpoint,
+                services: Vec::new(),
+            })
+            .collect();
+        Self::start_routed(root, chain, routes, opts)
+    }
+
+    /// Starts one outbound task per peer endpoint (a peer run as one process per service has
+    /// several). This datacenter itself is left out unless its services are listed apart:
+    /// then a message for one of its own services that runs in another process goes there.
+    pub fn start_routed(
+        root: Keypair,
+        chain: ChainId,
+        peers: Vec<PeerRoute>,
+        opts: ClientOptions,
+    ) -> Result<Peers, PeerError> {
         let metrics = ClientMetrics::new(&opts.metrics);
-        let seq = Arc::new(SeqSource(AtomicU64::new(0)));
+        let seq = Arc::new(SeqSource::new(opts.stream));
         let me = root.public();
         let mut queues = HashMap::new();
         let mut tasks = Vec::new();
-        for (key, url) in peers {
-            if key == me {
+        for route in peers {
+            if route.key == me && route.services.is_empty() {
                 continue;
             }
-            let endpoint = endpoint(&url, &opts)?;
-            let client = GrpcClient::new(endpoint.connect_lazy())
-                .max_decoding_message_size(limits::PEER_CLIENT_MAX_DECODING)
-                .max_encoding_message_size(limits::MAX_ENVELOPE_BYTES);
-            let (tx, rx) = mpsc::channel(opts.queue.max(1));
-            let task = Outbound {
-                to: key,
-                url: url.to_string(),
-                root: root.clone(),
-                chain,
-                seq: seq.clone(),
-                client,
-                opts: opts.clone(),
-                metrics: metrics.clone(),
+            let mut by_url: HashMap<Url, mpsc::Sender<Outgoing>> = HashMap::new();
+            let mut queue = |url: &Url| -> Result<mpsc::Sender<Outgoing>, PeerError> {
+                if let Some(q) = by_url.get(url) {
+                    return Ok(q.clone());
+                }
+                let endpoint = endpoint(url, &opts)?;
+                let client = GrpcClient::new(endpoint.connect_lazy())
+                    .max_decoding_message_size(limits::PEER_CLIENT_MAX_DECODING)
+                    .max_encoding_message_size(limits::MAX_ENVELOPE_BYTES);
+                let (tx, rx) = mpsc::channel(opts.queue.max(1));
+                let task = Outbound {
+                    to: route.key,
+                    url: url.to_string(),
+                    root: root.clone(),
+                    chain,
+                    seq: seq.clone(),
+                    client,
+                    opts: opts.clone(),
+                    metrics: metrics.clone(),
+                };
+                tasks.push(tokio::spawn(task.run(rx)));
+                by_url.insert(url.clone(), tx.clone());
+                Ok(tx)
             };
-            tasks.push(tokio::spawn(task.run(rx)));
-            queues.insert(key, tx);
+            let default = queue(&route.endpoint)?;
+            let mut by_service = HashMap::new();
+            for (service, url) in &route.services {
+                by_service.insert(*service, queue(url)?);
+            }
+            queues.insert(route.key, PeerQueues { default, by_service });
         }
         Ok(Peers {
             me,
@@ -731,6 +813,7 @@ impl Peers {
             self.metrics.drop("unknown_peer");
             return;
         };
+        let q = q.of(&msg);
         for part in self.parts(msg) {
             self.enqueue(to, q, part);
         }
@@ -743,6 +826,8 @@ impl Peers {
             if *to == self.me {
                 continue;
             }
+            let Some(first) = parts.first() else { return };
+            let q = q.of(first);
             for part in &parts {
                 self.enqueue(to, q, part.clone());
             }

@@ -29,6 +29,11 @@ pub struct KernelBufferRole {
 }
 
 impl KernelBufferRole {
+    /// The cycle this buffer serves (the clock beacon's latest announcement it applied).
+    pub fn cycle(&self) -> Cycle {
+        self.cycle
+    }
+
     pub fn new(genesis: Genesis, root: PublicKey, batch_key: Keypair) -> Result<Self, ParamsError> {
         Ok(KernelBufferRole {
             f: Follower::new(genesis)?,

@@ -30,6 +30,8 @@ fn fixture() -> Fixture {
             peer("dc1", KEY1, "http://127.0.0.1:7101"),
             peer("dc2", KEY2, "https://dc2.example:7100"),
         ],
+        kafka_brokers: Some("127.0.0.1:19092".into()),
+        postgres_url: Some(Secret("postgres://daoli:s3cret@127.0.0.1:15432/postgres".into())),
         ..Config::default()
     };
     Fixture { dir, config }
@@ -40,6 +42,7 @@ fn peer(name: &str, key: &str, url: &str) -> PeerEntry {
         name: name.into(),
         root_key: key.into(),
         endpoint: url.into(),
+        services: BTreeMap::new(),
     }
 }
 
@@ -74,7 +77,13 @@ fn a_good_config_validates_with_defaults() {
     assert_eq!(s.admin_addr, "127.0.0.1:7300".parse().unwrap());
     assert_eq!(s.peers[0].root_key.0[31], 0xaa);
     assert_eq!(s.peers[1].endpoint.port(), Some(7100));
-    assert_eq!((s.bus, s.store), (BusKind::Inproc, StoreKind::Embedded));
+    assert_eq!(
+        s.bus,
+        BusKind::Kafka {
+            brokers: "127.0.0.1:19092".into()
+        }
+    );
+    assert!(matches!(&s.store, StoreKind::Postgres { url } if url.ends_with("15432/postgres")));
     assert_eq!(s.otlp_endpoint, None);
     assert_eq!(s.log, "info");
     assert_eq!(s.limits.messages_per_second.get(), DEFAULT_MESSAGES_PER_SECOND);
@@ -251,14 +260,20 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
     );
     check(
         &|c| c.bus = Some("nats".into()),
-        r#"bus: "nats" is not a bus kind (inproc or kafka)"#,
+        r#"bus: "nats" is not a bus kind (kafka)"#,
     );
     check(
         &|c| c.store = Some("sqlite".into()),
-        r#"store: "sqlite" is not a store kind (embedded or postgres)"#,
+        r#"store: "sqlite" is not a store kind (postgres)"#,
+    );
+    // What joins services in one process (the devnet's) cannot join processes.
+    check(&|c| c.bus = Some("inproc".into()), r#"bus: "inproc" joins services in one process only"#);
+    check(
+        &|c| c.store = Some("embedded".into()),
+        r#"store: "embedded" is one process's file"#,
     );
     check(
-        &|c| c.bus = Some("kafka".into()),
+        &|c| c.kafka_brokers = None,
         "kafka_brokers: missing (set it in the file, DAOLI_KAFKA_BROKERS or --kafka-brokers)",
     );
     check(
@@ -269,7 +284,7 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
         r#"kafka_brokers: "broker2" is not HOST:PORT"#,
     );
     check(
-        &|c| c.store = Some("postgres".into()),
+        &|c| c.postgres_url = None,
         "postgres_url: missing (set it in the file, DAOLI_POSTGRES_URL or --postgres-url)",
     );
     check(
@@ -305,12 +320,48 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
     );
     let file = f.dir.path().join("dc0.key");
     check(&|c| c.data_dir = Some(file.clone()), "data_dir: ");
+    // The kernel buffer serving clients hands queries and lots on: it must know where.
+    check(
+        &|c| {
+            c.service = Some("kernel-buffer".into());
+            c.ledger_endpoint = Some("http://127.0.0.1:7201".into());
+        },
+        "miner_pool_endpoint: missing",
+    );
+    check(
+        &|c| {
+            c.service = Some("kernel-buffer".into());
+            c.miner_pool_endpoint = Some("http://127.0.0.1:7202".into());
+            c.ledger_endpoint = Some("127.0.0.1:7201".into());
+        },
+        r#"ledger_endpoint: "127.0.0.1:7201""#,
+    );
+    // A peer run as one process per service: each service's endpoint, checked by name.
+    check(
+        &|c| {
+            c.peers[0].services.insert("ledgr".into(), "http://127.0.0.1:7301".into());
+        },
+        r#"peers[0].services.ledgr: "ledgr" is not a service"#,
+    );
+    check(
+        &|c| {
+            c.peers[1].services.insert("ledger".into(), "tcp://x:1".into());
+        },
+        r#"peers[1].services.ledger: "tcp://x:1": scheme"#,
+    );
     // An empty OTLP endpoint (e.g. DAOLI_OTLP_ENDPOINT="") turns export off.
     let mut c = f.config.clone();
     c.otlp_endpoint = Some(String::new());
     assert_eq!(c.validate().unwrap().otlp_endpoint, None);
     c.otlp_endpoint = Some("http://127.0.0.1:4317".into());
     assert_eq!(c.validate().unwrap().otlp_endpoint.unwrap().port(), Some(4317));
+    c.peers[0]
+        .services
+        .insert("ledger".into(), "http://127.0.0.1:7301".into());
+    let v = c.validate().unwrap();
+    assert_eq!(v.peers[0].services.len(), 1);
+    assert_eq!(v.peers[0].services[0].0, Service::Ledger);
+    assert_eq!(v.peers[0].services[0].1.port(), Some(7301));
     // Kafka and PostgreSQL, well given; the password never shows in a problem or a Debug.
     c.bus = Some("kafka".into());
     c.kafka_brokers = Some("127.0.0.1:19092, kafka-1.example:9092".into());

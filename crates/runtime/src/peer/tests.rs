@@ -24,6 +24,7 @@ fn cfg(name: &str, id: &Identity, addr: SocketAddr) -> PeerConfig {
         name: name.into(),
         root_key: id.root.public(),
         endpoint: Url::parse(&format!("http://{addr}")).unwrap(),
+        services: Vec::new(),
     }
 }
 
@@ -201,9 +202,10 @@ async fn bad_signature_wrong_chain_and_replay_are_refused() {
     assert_eq!(deliver(&mut c, good.clone()).await, Delivery::Accepted);
     assert_eq!(recv(&mut got).await, (a.root.public(), msg.clone()));
     assert!(refused(&deliver(&mut c, good).await).starts_with("replay"));
-    let older = pb::Envelope::seal(&a.root, &CHAIN, 9, &msg).unwrap();
+    // Lower in the same stream (seq 10's low bits: stream 2).
+    let older = pb::Envelope::seal(&a.root, &CHAIN, 10 - SEQ_STREAMS as u64, &msg).unwrap();
     assert!(refused(&deliver(&mut c, older).await).starts_with("replay"));
-    let newer = pb::Envelope::seal(&a.root, &CHAIN, 11, &msg).unwrap();
+    let newer = pb::Envelope::seal(&a.root, &CHAIN, 10 + SEQ_STREAMS as u64, &msg).unwrap();
     assert_eq!(deliver(&mut c, newer).await, Delivery::Accepted);
     // The refused ones never reached the role machine.
     assert_eq!(recv(&mut got).await, (a.root.public(), msg));
@@ -596,20 +598,49 @@ fn chunks_respect_count_and_bytes() {
 
 #[test]
 fn seq_strictly_increases_and_follows_the_clock() {
-    let s = SeqSource(AtomicU64::new(0));
+    let s = SeqSource::new(3);
     let first = s.next();
+    assert_eq!(seq_stream(first), 3);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64;
-    assert!(first + 1_000_000 > now && first <= now);
+    let count = first >> STREAM_BITS;
+    assert!(count + 1_000_000 > now && count <= now);
     let mut last = first;
     for _ in 0..10_000 {
         let n = s.next();
         assert!(n > last);
+        assert_eq!(seq_stream(n), 3);
         last = n;
     }
     // A source restarted right after: above everything sent so far (10,000 in well under the
     // microseconds they took would be a million a second).
     std::thread::sleep(Duration::from_millis(20));
-    assert!(SeqSource(AtomicU64::new(0)).next() > last);
+    assert!(SeqSource::new(3).next() > last);
+}
+
+// A datacenter run as one process per service sends to one receiving service from several
+// processes (its ledger and its kernel buffer both send batches), each counting its own seqs:
+// the receiver keeps their streams apart, so one's later envelope is not taken for a replay
+// of the other's, while a replay within a stream is still refused.
+#[tokio::test]
+async fn streams_of_one_peer_are_checked_apart() {
+    let a = Identity::from_label("a");
+    let peers = [cfg("a", &a, free_addr().await)];
+    let (h, mut got) = endpoint(&peers, limits(100, 8), |_| Ok(())).await;
+    let mut c = raw(h.local_addr()).await;
+    let (s1, s2) = (SeqSource::new(1), SeqSource::new(2));
+    let early = s1.next();
+    let later = s2.next();
+    assert!(later > early);
+    let env = |seq: u64| pb::Envelope::seal(&a.root, &CHAIN, seq, &Msg::SyncRequest { from: seq }).unwrap();
+    // The later stream's envelope lands first; the earlier one's is still taken.
+    assert_eq!(deliver(&mut c, env(later)).await, Delivery::Accepted);
+    assert_eq!(deliver(&mut c, env(early)).await, Delivery::Accepted);
+    assert_eq!(recv(&mut got).await.1, Msg::SyncRequest { from: later });
+    assert_eq!(recv(&mut got).await.1, Msg::SyncRequest { from: early });
+    // Each stream's replay is refused.
+    assert!(refused(&deliver(&mut c, env(early)).await).starts_with("replay"));
+    assert!(refused(&deliver(&mut c, env(later)).await).starts_with("replay"));
+    assert!(got.try_recv().is_err());
 }
 
 #[test]
