@@ -74,8 +74,8 @@ fn secret() -> Result<String, String> {
 }
 
 fn write_secret(path: &Path, secret: &str) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -23,7 +23,7 @@ enum Cmd {
     Devnet(devnet::Args),
     /// Runs one service of one datacenter (the one its configuration names), on Kafka and
     /// PostgreSQL; the same as the service's own binary (daoli-ledger, ...).
-    Service(daoli_runtime::node::ServiceCli),
+    Service(Box<daoli_runtime::node::ServiceCli>),
     /// Writes the files of a local network run as one process per service (genesis, keys,
     /// one configuration file per service); deploy/local/up starts it.
     ClusterConfig(cluster::Args),
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Devnet(a) => devnet::run(a),
-        Cmd::Service(a) => daoli_runtime::node::service_main(None, a),
+        Cmd::Service(a) => daoli_runtime::node::service_main(None, *a),
         Cmd::ClusterConfig(a) => cluster::run(a),
         Cmd::Keygen(a) => cmds::keygen(a),
         Cmd::Tx(c) => cmds::tx(c),

@@ -235,7 +235,8 @@ impl pb::client_server::Client for ClientApi {
             }
             (None, Some(remote)) => {
                 let reply = remote.clone().tx_status(req).await.map_err(forwarded)?;
-                TxStatus::try_from(reply.into_inner()).map_err(|e| Status::unavailable(format!("ledger's reply: {e}")))?
+                TxStatus::try_from(reply.into_inner())
+                    .map_err(|e| Status::unavailable(format!("ledger's reply: {e}")))?
             }
             (None, None) => return Err(unserved("TxStatus", "kernel buffer")),
         };
@@ -260,12 +261,7 @@ impl pb::client_server::Client for ClientApi {
         // The cycle from the clock beacon when it runs here, else from the kernel buffer
         // (which follows the clock's announcements); a lone ledger reports none (0).
         let cycle = match (&self.clock, &self.kernel_buffer) {
-            (Some(clock), _) => Some(
-                clock
-                    .send(Inspect(Box::new(|c: &Clock| c.cycle)))
-                    .await
-                    .map_err(gone)?,
-            ),
+            (Some(clock), _) => Some(clock.send(Inspect(Box::new(|c: &Clock| c.cycle))).await.map_err(gone)?),
             (None, Some(kb)) => Some(
                 kb.send(Inspect(Box::new(|k: &KernelBufferRole| k.cycle())))
                     .await

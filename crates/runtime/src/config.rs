@@ -421,7 +421,10 @@ impl Config {
             ),
             other => v.bad("store", format!("{other:?} is not a store kind (postgres)")),
         };
-        let ledger_endpoint = self.ledger_endpoint.as_deref().and_then(|u| v.url("ledger_endpoint", u));
+        let ledger_endpoint = self
+            .ledger_endpoint
+            .as_deref()
+            .and_then(|u| v.url("ledger_endpoint", u));
         let miner_pool_endpoint = self
             .miner_pool_endpoint
             .as_deref()

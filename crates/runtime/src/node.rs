@@ -154,9 +154,12 @@ impl RunningNode {
     }
 }
 
+/// A service's store.
+type Stores = Vec<(Service, Arc<dyn Store>)>;
+
 /// Opens the datacenter's seven stores; those of services not running here are only read.
-fn open_stores(spec: &NodeSpec) -> Result<Vec<(Service, Arc<dyn Store>)>, NodeError> {
-    let mut stores: Vec<(Service, Arc<dyn Store>)> = Vec::new();
+fn open_stores(spec: &NodeSpec) -> Result<Stores, NodeError> {
+    let mut stores: Stores = Vec::new();
     match &spec.backend {
         Backend::Embedded { file } => {
             let db = Arc::new(EmbeddedDb::open(file).map_err(|e| NodeError::Store {
@@ -217,8 +220,7 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
         durable.votes.extend(r.votes);
     }
     // The stores of services that run elsewhere were only read: close them.
-    let stores: Vec<(Service, Arc<dyn Store>)> =
-        stores.into_iter().filter(|(s, _)| spec.services.contains(s)).collect();
+    let stores: Stores = stores.into_iter().filter(|(s, _)| spec.services.contains(s)).collect();
     let resumed_at = durable.blocks.len() as u64;
     let dc = Datacenter::recover(
         g.clone(),

@@ -153,7 +153,11 @@ pub fn init(opts: &TelemetryOptions) -> Result<TelemetryGuard, TelemetryError> {
     tracing_subscriber::registry()
         .with(filter)
         // Logs to stderr: stdout stays the program's own output (the devnet's height lines).
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInitialized(e.to_string()))?;

@@ -398,6 +398,12 @@ impl Bus<RoleEvent> for KafkaBus {
             .opts
             .client()
             .set("group.id", &group)
+            // One member per group (one process per service): static membership lets a
+            // restarted process take the partition over at once, instead of waiting for the
+            // killed one's session to time out; a second process with the same identity is
+            // fenced rather than sharing the stream.
+            .set("group.instance.id", &group)
+            .set("session.timeout.ms", "10000")
             // Offsets are stored only once an event's effect is durable (Subscriber::commit);
             // librdkafka commits what is stored every second.
             .set("enable.auto.commit", "true")

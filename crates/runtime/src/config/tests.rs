@@ -102,7 +102,9 @@ fn missing_values_name_their_key_env_and_flag() {
             "data_dir",
             "genesis",
             "identity_key",
-            "admin_addr"
+            "admin_addr",
+            "kafka_brokers",
+            "postgres_url"
         ]
     );
     assert!(
@@ -267,7 +269,10 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
         r#"store: "sqlite" is not a store kind (postgres)"#,
     );
     // What joins services in one process (the devnet's) cannot join processes.
-    check(&|c| c.bus = Some("inproc".into()), r#"bus: "inproc" joins services in one process only"#);
+    check(
+        &|c| c.bus = Some("inproc".into()),
+        r#"bus: "inproc" joins services in one process only"#,
+    );
     check(
         &|c| c.store = Some("embedded".into()),
         r#"store: "embedded" is one process's file"#,
@@ -339,7 +344,9 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
     // A peer run as one process per service: each service's endpoint, checked by name.
     check(
         &|c| {
-            c.peers[0].services.insert("ledgr".into(), "http://127.0.0.1:7301".into());
+            c.peers[0]
+                .services
+                .insert("ledgr".into(), "http://127.0.0.1:7301".into());
         },
         r#"peers[0].services.ledgr: "ledgr" is not a service"#,
     );
@@ -398,6 +405,8 @@ identity_key = "dc0.key"
 peer_addr = "127.0.0.1:7100"
 admin_addr = "127.0.0.1:7300"
 log = "warn"
+kafka_brokers = "127.0.0.1:19092"
+postgres_url = "postgres://daoli:s3cret@127.0.0.1:15432/postgres"
 
 [limits]
 max_in_flight = 8
