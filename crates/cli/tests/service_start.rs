@@ -5,7 +5,8 @@
 
 use daoli::cluster::{self, config_path};
 use daoli_runtime::config::Service;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn var(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| {
@@ -13,21 +14,34 @@ fn var(k: &str) -> String {
     })
 }
 
-/// Runs the ledger of datacenter 0 with `args` and `env`; returns its exit code and stderr.
+/// Runs the ledger of datacenter 0 with `args` and `env`; returns its exit code and stderr. A
+/// process still running after 60 s (it did not refuse to start) is killed: code -1.
 fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_daoli"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_daoli"))
         .arg("service")
         .arg("--config")
         .arg(config_path(dir, 0, Service::Ledger))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("DAOLI_LOG", "error")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("daoli runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // Read as it comes, so a chatty process never blocks on a full pipe.
+    let mut stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let start = Instant::now();
+    while child.try_wait().expect("waits").is_none() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let status = child.wait().expect("exits");
+    (status.code().unwrap_or(-1), reader.join().expect("stderr read"))
 }
 
 #[test]
@@ -71,6 +85,12 @@ fn a_bad_configuration_stops_a_service_at_start_up_naming_the_problem() {
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
 
+    // A datacenter's own entry among its peers is how its services reach each other.
+    let other = format!("dc9={}@http://127.0.0.1:1", "ab".repeat(32));
+    let (code, err) = run(tmp.path(), &["--peer", &other], std::slice::from_ref(&good));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("peers: no entry for this datacenter"), "{err}");
+
     // An unreachable broker.
     let (code, err) = run(
         tmp.path(),
@@ -79,4 +99,13 @@ fn a_bad_configuration_stops_a_service_at_start_up_naming_the_problem() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("Kafka at 127.0.0.1:1: unreachable"), "{err}");
+
+    // A secret too short to be one.
+    std::fs::write(tmp.path().join("dc0/identity.key"), "short\n").unwrap();
+    let (code, err) = run(tmp.path(), &[], std::slice::from_ref(&good));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("identity.key: the secret is 5 bytes; at least 16"),
+        "{err}"
+    );
 }

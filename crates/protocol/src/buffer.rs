@@ -567,6 +567,30 @@ mod tests {
         assert!(b.debits.is_empty());
     }
 
+    // A transaction in flight (handed over, or in a sealed batch) may still execute where it
+    // went: however long its gap has stood, it is kept, its debit counted, until that copy
+    // expires; only then does the gap expire it.
+    #[test]
+    fn a_gapped_transaction_in_flight_is_kept_until_its_copy_expires() {
+        let (s, p, alice) = setup();
+        let t5 = transfer(&alice, 5);
+        let mut b = KernelBuffer::default();
+        b.admit(t5.clone(), &C, &s, &p).unwrap();
+        // Its gap clock started at admission (cycle 1); handed over long after the gap expiry.
+        let late = 2 + limits::GAP_EXPIRY_CYCLES;
+        assert_eq!(b.hand_over(late), vec![t5.clone()]);
+        for h in late..=late + p.batch_expiry {
+            b.on_executed(h, &[], &[], &s, &p);
+            assert!(b.holds(&t5.hash()), "in flight at cycle {h}: kept");
+        }
+        assert!(!b.debits.is_empty());
+        // The copy expired: pooled again, and its gap expires it.
+        b.on_executed(late + p.batch_expiry + 1, &[], &[], &s, &p);
+        b.on_executed(late + p.batch_expiry + 2, &[], &[], &s, &p);
+        assert!(!b.holds(&t5.hash()));
+        assert!(b.debits.is_empty());
+    }
+
     // Found in review: a buffer that serves no slot hands its pending transactions over each
     // cycle, marked sealed, and re-pools them at the batch expiry; if re-pooling restarted the
     // gap clock, gapped junk would never expire there.

@@ -397,4 +397,72 @@ mod tests {
         assert!(busy.message().contains("4096"), "{}", busy.message());
         assert_eq!(refused(Reject::NotMine).code(), tonic::Code::FailedPrecondition);
     }
+
+    // A forwarded call's refusal reaches the client as the other service gave it; a failure
+    // of the hop itself (the other side broke off) is for later, like an unreachable service.
+    #[test]
+    fn a_forwarded_refusal_stays_and_a_broken_hop_is_unavailable() {
+        assert_eq!(forwarded(Status::not_found("no block")).code(), tonic::Code::NotFound);
+        assert_eq!(
+            forwarded(Status::invalid_argument("bad")).code(),
+            tonic::Code::InvalidArgument
+        );
+        for broken in [Status::internal("h2 protocol error"), Status::unknown("reset")] {
+            let s = forwarded(broken);
+            assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+            assert!(s.message().starts_with("forwarded: "), "{s:?}");
+        }
+    }
+
+    /// A front door whose ledger and miner pool are at `127.0.0.1:1` (nothing listens).
+    fn front_door_to_nowhere() -> ClientApi {
+        let ch = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        ClientApi {
+            remote_ledger: Some(ClientClient::new(ch.clone())),
+            remote_miner_pool: Some(ClientClient::new(ch)),
+            ..ClientApi::default()
+        }
+    }
+
+    // What the front door hands on: malformed input is refused here, by field, not after a
+    // hop; the other service being unreachable is UNAVAILABLE (retry), not an internal error.
+    #[tokio::test]
+    async fn the_front_door_refuses_malformed_input_itself_and_reports_a_missing_service_as_unavailable() {
+        use pb::client_server::Client as _;
+        let api = front_door_to_nowhere();
+        let bad = api
+            .account(Request::new(pb::AccountRequest { key: vec![1; 31] }))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        assert!(bad.message().contains("AccountRequest.key"), "{bad:?}");
+        let bad = api
+            .submit_lot(Request::new(pb::SubmitLotRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        let gone = api
+            .account(Request::new(pb::AccountRequest { key: vec![1; 32] }))
+            .await
+            .unwrap_err();
+        assert_eq!(gone.code(), tonic::Code::Unavailable, "{gone:?}");
+    }
+
+    // A lone ledger or miner pool answers its own methods only, and names who serves the rest.
+    #[tokio::test]
+    async fn a_method_not_served_here_names_the_front_door() {
+        use pb::client_server::Client as _;
+        let api = ClientApi::default();
+        let e = api
+            .route(Request::new(pb::RouteRequest { sender: vec![1; 32] }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unimplemented);
+        assert!(e.message().contains("ask the datacenter's kernel buffer"), "{e:?}");
+        let e = api
+            .chain_status(Request::new(pb::ChainStatusRequest {}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unimplemented);
+    }
 }

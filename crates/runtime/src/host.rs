@@ -719,4 +719,68 @@ mod tests {
         assert!(addr.send(submit(1)).await.is_err(), "nothing is taken any more");
         assert_eq!(published(&f), 0);
     }
+
+    /// A kernel buffer that, on any peer message, asks its own datacenter's ledger for blocks.
+    #[derive(Debug)]
+    struct AsksOwnLedger {
+        me: PublicKey,
+        /// Who handed transactions over to it.
+        forwards: Vec<PublicKey>,
+    }
+
+    impl Role for AsksOwnLedger {
+        const SERVICE: &'static str = "kernel-buffer";
+        fn on_event(&mut self, _now: u64, _ev: &Event, _out: &mut Vec<Output>) {}
+        fn on_msg(&mut self, _now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+            match msg {
+                Msg::Forward(_) => self.forwards.push(from),
+                _ => {
+                    out.push(Output::Send(self.me, Msg::SyncRequest { from: 1 }));
+                    out.push(Output::Send(self.me, Msg::Forward(vec![])));
+                }
+            }
+            Ok(())
+        }
+        fn height(&self) -> u64 {
+            0
+        }
+    }
+
+    // A message for a service of this datacenter goes to it directly when it runs in this
+    // process, and through the peer transport (to this datacenter's own entry) when it runs in
+    // another; it is never dropped.
+    #[actix::test]
+    async fn a_send_to_an_own_service_in_another_process_goes_through_the_peers() {
+        let f = Fakes::default();
+        let me = PublicKey([7; 32]);
+        let role = AsksOwnLedger { me, forwards: vec![] };
+        let addr = RoleHost::new(role, f.deps(me, Hash32([1; 32]))).start();
+        let peer = Deliver {
+            from: PublicKey([8; 32]),
+            msg: Msg::SyncRequest { from: 1 },
+        };
+        assert_eq!(addr.send(peer).await.unwrap(), Ok(()));
+        // The kernel buffer is here: straight to it, from this datacenter.
+        let start = std::time::Instant::now();
+        while addr
+            .send(Inspect(Box::new(|r: &AsksOwnLedger| r.forwards.clone())))
+            .await
+            .unwrap()
+            != vec![me]
+        {
+            assert!(start.elapsed() < Duration::from_secs(10), "the forward never came");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The ledger is not here: through the peers, to this datacenter; nothing else left.
+        let sent: Vec<(Option<PublicKey>, Msg)> = f
+            .log
+            .entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Sent(to, m) => Some((to, m)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, vec![(Some(me), Msg::SyncRequest { from: 1 })]);
+    }
 }

@@ -622,3 +622,55 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
     System::current().stop();
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    // The devnet's labels are secrets as good as any for a local network: a key file holding
+    // one gives that datacenter's keys and miners; a secret shorter than 16 bytes is refused.
+    #[test]
+    fn an_identity_comes_from_a_long_enough_secret() {
+        let (id, miners) = identity_from_secret("daoli-devnet/dc1\n").unwrap();
+        assert_eq!(id.root.public(), Identity::from_label("daoli-devnet/dc1").root.public());
+        assert_eq!(
+            miners[1].public(),
+            Keypair::from_label("daoli-devnet/dc1/miner1").public()
+        );
+        let e = identity_from_secret("  fifteen bytes!!  ").unwrap_err();
+        assert!(e.contains("15 bytes; at least 16"), "{e}");
+    }
+
+    // One redb file and one in-process bus cannot be shared with other processes: a lone
+    // service on them would never hear its datacenter's other roles.
+    #[tokio::test]
+    async fn a_lone_service_on_the_embedded_backend_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::from_label("node-test/dc0");
+        let spec = NodeSpec {
+            name: "dc0".into(),
+            genesis: daoli_protocol::vectors::vector_genesis(),
+            identity: id,
+            miners: vec![],
+            services: vec![Service::Ledger],
+            backend: Backend::Embedded {
+                file: dir.path().join("store.redb"),
+            },
+            peer_addr: None,
+            peers: vec![],
+            limits: PeerLimits {
+                messages_per_second: NonZeroU32::new(1).unwrap(),
+                max_in_flight: NonZeroU32::new(1).unwrap(),
+            },
+            client_addr: None,
+            client_forward: None,
+            admin_addr: ([127, 0, 0, 1], 1).into(),
+            labels: vec![],
+            on_committed: None,
+        };
+        let e = start(&spec).await.unwrap_err().to_string();
+        assert!(e.contains("a lone service needs Kafka and PostgreSQL"), "{e}");
+        assert!(!dir.path().join("store.redb").exists(), "nothing was opened");
+    }
+}

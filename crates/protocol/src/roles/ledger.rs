@@ -666,9 +666,15 @@ mod tests {
             &[
                 r(ahead, TxOutcome::Ok),
                 r(done, TxOutcome::BadNonce { expected: 1, got: 0 }),
+                r(unpaid, TxOutcome::Ok),
             ],
         );
         assert_eq!(l.receipt(&ahead), Some(&(4, TxOutcome::Ok)));
+        assert_eq!(
+            l.receipt(&unpaid),
+            Some(&(4, TxOutcome::Ok)),
+            "executed after all: the execution is the receipt"
+        );
         assert_eq!(
             l.receipt(&done),
             Some(&(3, TxOutcome::Ok)),

@@ -165,6 +165,62 @@ async fn three_endpoints_exchange_messages() {
     assert!(rxs[2].try_recv().is_err(), "the broadcaster does not send to itself");
 }
 
+// A datacenter run as one process per service takes each kind at its service's endpoint: the
+// sender picks it by kind, and kinds of services not listed go to the peer's endpoint. This
+// datacenter's own entry is used only when its services are listed (they run elsewhere), and
+// never by a broadcast.
+#[tokio::test]
+async fn each_kind_goes_to_its_service_endpoint() {
+    let (a, b) = (Identity::from_label("a"), Identity::from_label("b"));
+    let known = [cfg("a", &a, free_addr().await), cfg("b", &b, free_addr().await)];
+    // b's ledger and trustees, and a's own (in other processes than this sender's).
+    let (ledger, mut at_ledger) = endpoint(&known, limits(100, 8), |_| Ok(())).await;
+    let (trustees, mut at_trustees) = endpoint(&known, limits(100, 8), |_| Ok(())).await;
+    let (own_ledger, mut at_own_ledger) = endpoint(&known, limits(100, 8), |_| Ok(())).await;
+    let (own_trustees, mut at_own_trustees) = endpoint(&known, limits(100, 8), |_| Ok(())).await;
+    let url = |h: &ServeHandle| Url::parse(&format!("http://{}", h.local_addr())).unwrap();
+    let split = |key: PublicKey, ledger: &ServeHandle, trustees: &ServeHandle| PeerRoute {
+        key,
+        endpoint: url(ledger),
+        services: vec![("ibft-trustees", url(trustees))],
+    };
+    let routes = vec![
+        split(b.root.public(), &ledger, &trustees),
+        split(a.root.public(), &own_ledger, &own_trustees),
+    ];
+    let peers = Peers::start_routed(a.root.clone(), CHAIN, routes, quick()).unwrap();
+    let v = vote(&a, 3);
+    peers.send(&b.root.public(), v.clone());
+    peers.send(&b.root.public(), Msg::SyncRequest { from: 4 });
+    assert_eq!(recv(&mut at_trustees).await, (a.root.public(), v.clone()));
+    assert_eq!(
+        recv(&mut at_ledger).await,
+        (a.root.public(), Msg::SyncRequest { from: 4 })
+    );
+    // To its own service in another process.
+    peers.send(&a.root.public(), Msg::SyncRequest { from: 5 });
+    assert_eq!(
+        recv(&mut at_own_ledger).await,
+        (a.root.public(), Msg::SyncRequest { from: 5 })
+    );
+    // A broadcast goes to b's trustees only.
+    peers.broadcast(v.clone());
+    assert_eq!(recv(&mut at_trustees).await, (a.root.public(), v));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(at_own_trustees.try_recv().is_err(), "not to itself");
+    // Its own entry without services (one process): nothing goes to itself.
+    let whole = Peers::start(
+        a.root.clone(),
+        CHAIN,
+        vec![(a.root.public(), url(&own_ledger))],
+        quick(),
+    )
+    .unwrap();
+    whole.send(&a.root.public(), Msg::SyncRequest { from: 6 });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(at_own_ledger.try_recv().is_err());
+}
+
 #[tokio::test]
 async fn an_unknown_peer_is_refused_before_its_body_is_decoded() {
     let (known, stranger) = (Identity::from_label("known"), Identity::from_label("stranger"));
@@ -615,6 +671,45 @@ fn seq_strictly_increases_and_follows_the_clock() {
     // microseconds they took would be a million a second).
     std::thread::sleep(Duration::from_millis(20));
     assert!(SeqSource::new(3).next() > last);
+}
+
+// Copies of one envelope arriving together all pass the replay pre-filter (nothing is recorded
+// until one is authenticated); the check after the signature takes exactly one of them.
+#[tokio::test]
+async fn concurrent_copies_of_one_envelope_are_taken_once() {
+    let a = Identity::from_label("a");
+    let peers = [cfg("a", &a, free_addr().await)];
+    let (tx, mut rx) = mpsc::channel::<Inbound>(64);
+    tokio::spawn(async move {
+        while let Some(i) = rx.recv().await {
+            let _ = i.reply.send(Ok(()));
+        }
+    });
+    // Every envelope is opened on the blocking pool: the copies wait there side by side.
+    let opts = ServerOptions {
+        blocking_open_bytes: 0,
+        ..ServerOptions::default()
+    };
+    let server = PeerServer::new(CHAIN, &peers, limits(100, 64), tx, &Metrics::new(), opts);
+    let h = serve("127.0.0.1:0".parse().unwrap(), server, std::future::pending())
+        .await
+        .unwrap();
+    let c = raw(h.local_addr()).await;
+    let env = pb::Envelope::seal(&a.root, &CHAIN, 8, &Msg::SyncRequest { from: 1 }).unwrap();
+    let copies: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut c, env) = (c.clone(), env.clone());
+            tokio::spawn(async move { deliver(&mut c, env).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in copies {
+        match t.await.unwrap() {
+            Delivery::Accepted => accepted += 1,
+            d => assert!(refused(&d).starts_with("replay"), "{d:?}"),
+        }
+    }
+    assert_eq!(accepted, 1);
 }
 
 // A datacenter run as one process per service sends to one receiving service from several

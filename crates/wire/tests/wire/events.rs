@@ -172,4 +172,31 @@ fn a_malformed_or_oversized_event_is_refused_by_name() {
             limit: limits::MAX_WANTED_DIGESTS
         }
     );
+    // A drawing's lists are counted before any lot is decoded.
+    let drawn = |tree: usize, counted: usize| {
+        decode_event(&enc(pb::bus_event::Kind::Drawn(pb::Drawn {
+            height: 1,
+            seed: vec![0; 32],
+            vrf_proof: None,
+            tree: vec![pb::Lot::default(); tree],
+            counted: vec![pb::Lot::default(); counted],
+        })))
+        .unwrap_err()
+    };
+    assert_eq!(
+        drawn(limits::MAX_TREE_LOTS + 1, 0),
+        WireError::TooMany {
+            field: "Drawn.tree",
+            got: limits::MAX_TREE_LOTS + 1,
+            limit: limits::MAX_TREE_LOTS
+        }
+    );
+    assert_eq!(
+        drawn(0, limits::MAX_DRAWN_LOTS + 1),
+        WireError::TooMany {
+            field: "Drawn.counted",
+            got: limits::MAX_DRAWN_LOTS + 1,
+            limit: limits::MAX_DRAWN_LOTS
+        }
+    );
 }
