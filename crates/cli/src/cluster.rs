@@ -39,15 +39,11 @@ pub fn takes_peer_messages(s: Service) -> bool {
     !matches!(s, Service::MinerPool | Service::Lottery)
 }
 
-fn index(s: Service) -> u16 {
-    Service::ALL.iter().position(|x| *x == s).expect("one of ALL") as u16
-}
-
 pub fn peer_port(base: u16, i: usize, s: Service) -> u16 {
-    base + 100 * i as u16 + index(s)
+    base + 100 * i as u16 + s.index() as u16
 }
 pub fn admin_port(base: u16, i: usize, s: Service) -> u16 {
-    base + 100 * i as u16 + 10 + index(s)
+    base + 100 * i as u16 + 10 + s.index() as u16
 }
 /// The datacenter's front door (its kernel buffer).
 pub fn client_port(base: u16, i: usize) -> u16 {

@@ -62,6 +62,11 @@ impl Service {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
+
+    /// Its place in [`Service::ALL`] (seq streams, port layouts).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl fmt::Display for Service {

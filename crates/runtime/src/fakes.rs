@@ -202,6 +202,7 @@ impl Fakes {
             local: crate::host::LocalRoutes::default(),
             metrics: crate::metrics::Metrics::new(),
             on_committed: None,
+            stopped: crate::host::StopSignal::default(),
         }
     }
 }

@@ -172,6 +172,32 @@ impl<R: Role, T: Send + 'static> Message for Inspect<R, T> {
 /// Called with every block the role's datacenter committed (the devnet prints a line).
 pub type CommittedHook = Arc<dyn Fn(&Committed) + Send + Sync>;
 
+/// Raised when a role's actor stops (a store or bus failure, or the process stopping it): a
+/// service process exits on it, for its supervisor to restart it.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>);
+
+impl StopSignal {
+    fn raise(&self) {
+        self.0.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.1.notify_waiters();
+    }
+    pub fn raised(&self) -> bool {
+        self.0.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Returns once an actor holding this signal has stopped.
+    pub async fn wait(&self) {
+        loop {
+            // Made before the check: a raise in between still wakes it.
+            let woken = self.0.1.notified();
+            if self.raised() {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
 /// What a role's actor needs around it.
 #[derive(Clone)]
 pub struct HostDeps {
@@ -183,6 +209,7 @@ pub struct HostDeps {
     pub local: LocalRoutes,
     pub metrics: Metrics,
     pub on_committed: Option<CommittedHook>,
+    pub stopped: StopSignal,
 }
 
 impl std::fmt::Debug for HostDeps {
@@ -474,6 +501,10 @@ impl<R: Role> Actor for RoleHost<R> {
         }
         self.step(ctx, |r, now, out| r.start(now, out));
     }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.deps.stopped.raise();
+    }
 }
 
 impl<R: Role> Handler<FromBus> for RoleHost<R> {
@@ -708,7 +739,10 @@ mod tests {
     #[actix::test]
     async fn a_bus_that_refuses_for_good_stops_the_service() {
         let f = Fakes::default();
-        let addr = RoleHost::new(Chatty { burst: 1 }, f.deps(PublicKey([7; 32]), Hash32([1; 32]))).start();
+        let deps = f.deps(PublicKey([7; 32]), Hash32([1; 32]));
+        let stopped = deps.stopped.clone();
+        let addr = RoleHost::new(Chatty { burst: 1 }, deps).start();
+        assert!(!stopped.raised());
         f.bus.refuse.store(true, Ordering::SeqCst);
         let _ = addr.send(submit(0)).await.unwrap();
         let start = std::time::Instant::now();
@@ -718,6 +752,10 @@ mod tests {
         }
         assert!(addr.send(submit(1)).await.is_err(), "nothing is taken any more");
         assert_eq!(published(&f), 0);
+        // Its process hears of it (and exits, for its supervisor to restart it).
+        tokio::time::timeout(Duration::from_secs(10), stopped.wait())
+            .await
+            .expect("the stop is signalled");
     }
 
     /// A kernel buffer that, on any peer message, asks its own datacenter's ledger for blocks.

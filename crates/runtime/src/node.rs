@@ -13,7 +13,7 @@ use crate::bus::kafka::{KafkaBus, KafkaOptions};
 use crate::bus::{Bus, InProcBus, InProcOptions};
 use crate::client::ClientApi;
 use crate::config::{Peer as PeerConfig, PeerLimits, Service};
-use crate::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, now_ms};
+use crate::host::{CommittedHook, HostDeps, LocalRoutes, PeerSink, RoleEvent, RoleHost, StopSignal, now_ms};
 use crate::metrics::Metrics;
 use crate::peer::{ClientOptions, PeerRoute, PeerServer, Peers, ServeHandle, ServerOptions};
 use crate::store::pg::{PgOptions, PgStore};
@@ -82,7 +82,7 @@ impl NodeSpec {
     /// service's index for one service.
     fn stream(&self) -> u8 {
         match self.services.as_slice() {
-            [one] => 1 + Service::ALL.iter().position(|s| s == one).unwrap_or(0) as u8,
+            [one] => 1 + one.index() as u8,
             _ => 0,
         }
     }
@@ -125,8 +125,8 @@ pub struct RunningNode {
     client_stop: Option<tokio::sync::oneshot::Sender<()>>,
     admin: actix_web::dev::ServerHandle,
     stopped: Arc<AtomicBool>,
-    /// Set by a role's actor when it stops on its own (a store or bus failure).
-    failed: Arc<AtomicBool>,
+    /// Raised by a role's actor when it stops (on its own: a store or bus failure).
+    failed: StopSignal,
 }
 
 impl RunningNode {
@@ -148,9 +148,9 @@ impl RunningNode {
         }
     }
 
-    /// Whether a role's actor stopped on its own (its service must restart).
-    pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::SeqCst)
+    /// Returns once a role's actor has stopped on its own (its service must restart).
+    pub async fn failure(&self) {
+        self.failed.wait().await
     }
 }
 
@@ -238,8 +238,7 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
     };
     let height = Arc::new(AtomicU64::new(resumed_at));
     let stopped = Arc::new(AtomicBool::new(false));
-    let failed = Arc::new(AtomicBool::new(false));
-    let runs_ledger = spec.services.contains(&Service::Ledger);
+    let failed = StopSignal::default();
     let hook: CommittedHook = {
         let readiness = admin.readiness.clone();
         let height = height.clone();
@@ -310,6 +309,7 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
         local: local.clone(),
         metrics: admin.metrics.clone(),
         on_committed: None,
+        stopped: failed.clone(),
     };
     let store_of = |s: Service| {
         stores
@@ -331,17 +331,14 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
     // Every host joins the bus when it is made, so all are made before any starts: no event
     // published at a start is missed by a service made later.
     let runs = |s: Service| spec.services.contains(&s);
-    fn host<R: Role>(role: R, deps: HostDeps) -> RoleHost<R> {
-        RoleHost::new(role, deps)
-    }
     let deps = |s: Service| HostDeps {
         store: store_of(s),
         ..base.clone()
     };
-    let lottery = runs(Service::Lottery).then(|| host(lottery, deps(Service::Lottery)));
-    let trustee = runs(Service::IbftTrustees).then(|| host(trustee, deps(Service::IbftTrustees)));
+    let lottery = runs(Service::Lottery).then(|| RoleHost::new(lottery, deps(Service::Lottery)));
+    let trustee = runs(Service::IbftTrustees).then(|| RoleHost::new(trustee, deps(Service::IbftTrustees)));
     let ledger = runs(Service::Ledger).then(|| {
-        host(
+        RoleHost::new(
             ledger,
             HostDeps {
                 on_committed: Some(hook),
@@ -349,42 +346,34 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
             },
         )
     });
-    let kernel_buffer = runs(Service::KernelBuffer).then(|| host(kernel_buffer, deps(Service::KernelBuffer)));
-    let lot_drawing = runs(Service::LotDrawing).then(|| host(lot_drawing, deps(Service::LotDrawing)));
-    let miner_pool = runs(Service::MinerPool).then(|| host(miner_pool, deps(Service::MinerPool)));
-    let clock = runs(Service::ClockBeacon).then(|| host(clock, deps(Service::ClockBeacon)));
+    let kernel_buffer = runs(Service::KernelBuffer).then(|| RoleHost::new(kernel_buffer, deps(Service::KernelBuffer)));
+    let lot_drawing = runs(Service::LotDrawing).then(|| RoleHost::new(lot_drawing, deps(Service::LotDrawing)));
+    let miner_pool = runs(Service::MinerPool).then(|| RoleHost::new(miner_pool, deps(Service::MinerPool)));
+    let clock = runs(Service::ClockBeacon).then(|| RoleHost::new(clock, deps(Service::ClockBeacon)));
     let mut arbiters = Vec::new();
-    fn launch<R: Role>(arbiters: &mut Vec<Arbiter>, failed: &Arc<AtomicBool>, host: RoleHost<R>) -> Addr<RoleHost<R>> {
+    // Each actor on its own thread; one that stops raises `failed` (HostDeps::stopped).
+    fn launch<R: Role>(arbiters: &mut Vec<Arbiter>, host: RoleHost<R>) -> Addr<RoleHost<R>> {
         let arbiter = Arbiter::new();
         let addr = RoleHost::start_in_arbiter(&arbiter.handle(), move |_| host);
         arbiters.push(arbiter);
-        // An actor that stops on its own (store or bus failure) marks the process failed, so
-        // its supervisor restarts it and it resumes from its store.
-        let (watch, failed) = (addr.clone(), failed.clone());
-        actix::spawn(async move {
-            while watch.connected() {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            failed.store(true, Ordering::SeqCst);
-        });
         addr
     }
     if let Some(h) = lottery {
-        launch(&mut arbiters, &failed, h);
+        launch(&mut arbiters, h);
     }
     if let Some(h) = trustee {
-        launch(&mut arbiters, &failed, h);
+        launch(&mut arbiters, h);
     }
-    let ledger = ledger.map(|h| launch(&mut arbiters, &failed, h));
-    let kernel_buffer = kernel_buffer.map(|h| launch(&mut arbiters, &failed, h));
+    let ledger = ledger.map(|h| launch(&mut arbiters, h));
+    let kernel_buffer = kernel_buffer.map(|h| launch(&mut arbiters, h));
     if let Some(h) = lot_drawing {
-        launch(&mut arbiters, &failed, h);
+        launch(&mut arbiters, h);
     }
-    let miner_pool = miner_pool.map(|h| launch(&mut arbiters, &failed, h));
-    let clock = clock.map(|h| launch(&mut arbiters, &failed, h));
+    let miner_pool = miner_pool.map(|h| launch(&mut arbiters, h));
+    let clock = clock.map(|h| launch(&mut arbiters, h));
     // Only the ledger knows when the datacenter has caught up; a process without it is ready
     // once its role runs (its bus consumer resumes from its committed offset).
-    if !runs_ledger {
+    if !runs(Service::Ledger) {
         admin.readiness.set_ready();
     }
     let peer = match spec.peer_addr {
@@ -596,16 +585,10 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
                 tracing::info!(datacenter = %cfg.datacenter, service = %cfg.service, resumed_at = node.resumed_at, "started");
                 let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .expect("a SIGTERM handler");
-                let failed = loop {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => break false,
-                        _ = term.recv() => break false,
-                        _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
-                            if node.failed() {
-                                break true;
-                            }
-                        }
-                    }
+                let failed = tokio::select! {
+                    _ = tokio::signal::ctrl_c() => false,
+                    _ = term.recv() => false,
+                    _ = node.failure() => true,
                 };
                 node.stop().await;
                 if failed {

@@ -539,3 +539,11 @@ fn the_environment_overrides_the_file_and_flags_override_the_environment() {
     // service: env over file; log: flag over env; admin_addr: file; peers: env list of two.
     assert_eq!(line, "service=miner-pool log=debug admin=127.0.0.1:7300 peers=2");
 }
+
+#[test]
+fn a_service_index_is_its_place_in_all() {
+    for (i, s) in Service::ALL.into_iter().enumerate() {
+        assert_eq!(s.index(), i, "{s}");
+        assert_eq!(Service::parse(s.as_str()), Some(s));
+    }
+}
