@@ -240,13 +240,7 @@ async fn send(
 async fn status(ep: &Endpoint, hash: &str) -> Result<ExitCode, String> {
     let h = Hash32(hex_array(hash).map_err(|e| format!("hash: {e}"))?);
     let mut c = connect(&ep.endpoint).await?;
-    let s: TxStatus = c
-        .tx_status(pb::TxStatusRequest { tx_hash: h.0.to_vec() })
-        .await
-        .map_err(|e| e.message().to_string())?
-        .into_inner()
-        .try_into()
-        .map_err(|e| format!("{e}"))?;
+    let s = crate::load::tx_status(&mut c, &h).await?;
     match (&s, ep.json) {
         (TxStatus::Unknown, true) => println!("{}", json!({ "status": "unknown" })),
         (TxStatus::Pending, true) => println!("{}", json!({ "status": "pending" })),

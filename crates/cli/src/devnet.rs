@@ -9,7 +9,6 @@ use daoli_protocol::crypto::{Keypair, PublicKey};
 use daoli_protocol::ledger::LotteryEvent;
 use daoli_protocol::node::Committed;
 use daoli_protocol::params::{Genesis, Identity, Params, PeriodicLottery};
-use daoli_runtime::admin::Readiness;
 use daoli_runtime::config::{Peer as PeerConfig, PeerLimits, Service};
 use daoli_runtime::host::{CommittedHook, now_ms};
 use daoli_runtime::node::{self, NodeSpec, RunningNode};
@@ -232,25 +231,6 @@ impl std::fmt::Debug for NetSpec {
     }
 }
 
-/// One running datacenter: its seven actors (each on an arbiter), its peer, client and admin
-/// endpoints, and the height its ledger reached.
-#[derive(Debug)]
-pub struct RunningDc {
-    pub index: usize,
-    pub resumed_at: u64,
-    pub height: Arc<AtomicU64>,
-    pub readiness: Readiness,
-    node: RunningNode,
-}
-
-impl RunningDc {
-    /// Stops everything this datacenter runs and waits for its store to be released (as a
-    /// crash would, minus the kill: everything durable is on disk after each write anyway).
-    pub async fn stop(self) {
-        self.node.stop().await;
-    }
-}
-
 /// The network's datacenters as peers: each one's root key and peer endpoint.
 pub fn peer_list(n: usize, base: u16) -> Vec<PeerConfig> {
     identities(n)
@@ -271,8 +251,11 @@ pub fn dc_name(g: &Genesis, i: usize) -> String {
     format!("n{}-dc{i}", &hex::encode(g.chain_id().0)[..8])
 }
 
-/// Starts datacenter `i` of the network from its data directory.
-pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
+/// Starts datacenter `i` of the network from its data directory: its seven actors (each on an
+/// arbiter), its peer, client and admin endpoints, and the height its ledger reached.
+/// [`RunningNode::stop`] stops it as a crash would, minus the kill (everything durable is
+/// stored after each write anyway).
+pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningNode, String> {
     let g = &net.genesis;
     let n = g.founders.len();
     let dir = net.data_dir.join(format!("dc{i}"));
@@ -305,14 +288,7 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningDc, String> {
         labels: vec![("datacenter".into(), format!("dc{i}"))],
         on_committed: net.on_committed.clone(),
     };
-    let node = node::start(&spec).await.map_err(|e| format!("dc{i}: {e}"))?;
-    Ok(RunningDc {
-        index: i,
-        resumed_at: node.resumed_at,
-        height: node.height.clone(),
-        readiness: node.readiness.clone(),
-        node,
-    })
+    node::start(&spec).await.map_err(|e| format!("dc{i}: {e}"))
 }
 
 pub fn run(a: Args) -> ExitCode {

@@ -5,12 +5,12 @@
 //! the watcher replays each sender's nonce from the account's nonce when the run began. It
 //! assumes nothing else sends from the devnet's client accounts while it runs.
 
-use daoli_protocol::block::Batch;
+use daoli_protocol::block::{Batch, CertifiedBlock};
 use daoli_protocol::buffer::BufferError;
 use daoli_protocol::codec::{ChainId, Hash32};
 use daoli_protocol::crypto::PublicKey;
 use daoli_protocol::tx::{Transaction, TxKind};
-use daoli_wire::client::{AccountStatus, ChainStatus, PayrollRoute, SubmitTx, TxReply};
+use daoli_wire::client::{AccountStatus, ChainStatus, PayrollRoute, SubmitTx, TxReply, TxStatus};
 use daoli_wire::proto as pb;
 use daoli_wire::proto::client_client::ClientClient;
 use std::collections::HashMap;
@@ -148,6 +148,24 @@ pub async fn chain_status(c: &mut ClientClient<Channel>) -> Result<ChainStatus, 
         .await
         .map_err(|e| e.message().to_string())?;
     ChainStatus::try_from(r.into_inner()).map_err(|e| e.to_string())
+}
+
+/// Where transaction `h` stands, as the datacenter `c` sees it.
+pub async fn tx_status(c: &mut ClientClient<Channel>, h: &Hash32) -> Result<TxStatus, String> {
+    let r = c
+        .tx_status(pb::TxStatusRequest { tx_hash: h.0.to_vec() })
+        .await
+        .map_err(|e| e.message().to_string())?;
+    TxStatus::try_from(r.into_inner()).map_err(|e| e.to_string())
+}
+
+/// Certified block `h` with its batches, from the datacenter `c`.
+pub async fn block(c: &mut ClientClient<Channel>, h: u64) -> Result<(CertifiedBlock, Vec<Batch>), String> {
+    let r = c
+        .get_block(pb::GetBlockRequest { height: h })
+        .await
+        .map_err(|e| e.message().to_string())?;
+    <(CertifiedBlock, Vec<Batch>)>::try_from(r.into_inner()).map_err(|e| e.to_string())
 }
 
 /// `key`'s account in the state after the latest certified block `c` has.
@@ -322,8 +340,7 @@ pub async fn drive(
                     };
                     // Nor is one that does not decode or lacks a batch: the replay of each
                     // sender's nonces needs every block, whole and in order.
-                    let batches = match <(daoli_protocol::block::CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner())
-                    {
+                    let batches = match <(CertifiedBlock, Vec<Batch>)>::try_from(b.into_inner()) {
                         Ok((cb, batches)) if cb.block.batch_digests().count() == batches.len() => batches,
                         Ok((cb, batches)) => {
                             eprintln!(

@@ -8,10 +8,8 @@
 //! and all datacenters agree on the state root.
 
 use daoli::cluster::{self, client_port, config_path};
-use daoli_protocol::block::{Batch, CertifiedBlock};
 use daoli_runtime::config::Service;
 use daoli_wire::client::{ChainStatus, TxStatus};
-use daoli_wire::proto as pb;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -234,13 +232,7 @@ async fn finish(run: Run, kills: usize) {
             let start = Instant::now();
             loop {
                 c.supervise();
-                let s: TxStatus = cl
-                    .tx_status(pb::TxStatusRequest { tx_hash: h.0.to_vec() })
-                    .await
-                    .expect("TxStatus")
-                    .into_inner()
-                    .try_into()
-                    .expect("a well-formed status");
+                let s = daoli::load::tx_status(&mut cl, h).await.expect("a well-formed status");
                 match s {
                     TxStatus::Executed { success: true, .. } => break,
                     TxStatus::Executed { outcome, .. } => panic!("dc{i}: acknowledged tx {h:?} failed: {outcome}"),
@@ -287,13 +279,9 @@ async fn finish(run: Run, kills: usize) {
     let mut evidence = 0;
     let mut batches = 0u64;
     for h in 1..=agreed.height {
-        let (cb, _): (CertifiedBlock, Vec<Batch>) = cl
-            .get_block(pb::GetBlockRequest { height: h })
+        let (cb, _) = daoli::load::block(&mut cl, h)
             .await
-            .expect("a certified block")
-            .into_inner()
-            .try_into()
-            .expect("a well-formed block");
+            .expect("a well-formed certified block");
         evidence += cb.block.micro.as_ref().map_or(0, |m| m.evidence.len());
         batches += cb.block.micro.as_ref().map_or(0, |m| m.batches.len() as u64);
     }

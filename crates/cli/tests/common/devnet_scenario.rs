@@ -1,7 +1,8 @@
 // The devnet scenario, run on each backend (tests/devnet.rs, tests/devnet_real.rs): those
 // files define BASE (the first port) and backend().
 
-use daoli::devnet::{self, NetSpec, RunningDc};
+use daoli::devnet::{self, NetSpec};
+use daoli_runtime::node::RunningNode;
 use daoli_protocol::block::{Batch, CertifiedBlock};
 use daoli_protocol::codec::{ChainId, Hash32};
 use daoli_protocol::crypto::Keypair;
@@ -29,13 +30,9 @@ async fn status(i: usize) -> ChainStatus {
 }
 
 async fn block(i: usize, h: u64) -> (CertifiedBlock, Vec<Batch>) {
-    let mut c = client(i).await;
-    c.get_block(pb::GetBlockRequest { height: h })
+    daoli::load::block(&mut client(i).await, h)
         .await
-        .expect("a certified block")
-        .into_inner()
-        .try_into()
-        .expect("a well-formed block")
+        .expect("a well-formed certified block")
 }
 
 async fn wait_for(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {
@@ -100,7 +97,7 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
         on_committed: None,
         backend: backend(),
     };
-    let mut dcs: Vec<Option<RunningDc>> = Vec::new();
+    let mut dcs: Vec<Option<RunningNode>> = Vec::new();
     for i in 0..N {
         dcs.push(Some(devnet::start_dc(&net, i).await.expect("a datacenter starts")));
     }
@@ -197,13 +194,7 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
     }
     let mut c = client(0).await;
     for h in &sent {
-        let s: TxStatus = c
-            .tx_status(pb::TxStatusRequest { tx_hash: h.0.to_vec() })
-            .await
-            .expect("a status")
-            .into_inner()
-            .try_into()
-            .expect("a well-formed status");
+        let s = daoli::load::tx_status(&mut c, h).await.expect("a well-formed status");
         assert!(
             matches!(s, TxStatus::Executed { success: true, .. }),
             "tx {}: {s:?}",
