@@ -222,12 +222,15 @@ async fn a_devnet_executes_each_transaction_once_agrees_restarts_and_refuses_bad
     let before = status(0).await;
     let peer = devnet::identities(N)[1].root.clone();
     let msg = Msg::SyncRequest { from: 1 };
+    // Above anything dc1 itself sent: its stream 0 (a whole datacenter) counts wall-clock
+    // microseconds above the stream bits; these are 1,000 s ahead, in the same stream.
     let seq = || {
-        std::time::SystemTime::now()
+        (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_micros() as u64
-            + 1_000_000_000
+            + 1_000_000_000)
+            << 3
     };
     let good = pb::Envelope::seal(&peer, &chain, seq(), &msg).expect("seal");
     let cases: Vec<(&str, pb::Envelope)> = vec![
