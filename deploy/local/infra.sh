@@ -132,7 +132,7 @@ EOF
   # The log is kept across starts (a crash's last lines stay); readiness is looked for in
   # what this start writes.
   local from
-  from=$(($(wc -l <"$LOCAL/kafka.log" 2>/dev/null || echo 0) + 1))
+  from=$(($([ -f "$LOCAL/kafka.log" ] && wc -l <"$LOCAL/kafka.log" || echo 0) + 1))
   nohup java -Xmx1g -Xms256m -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.properties" \
     -cp "$cp" kafka.Kafka "$LOCAL/kafka.properties" >>"$LOCAL/kafka.log" 2>&1 &
   echo $! >"$LOCAL/kafka.pid"

@@ -271,3 +271,45 @@ fn mutated_messages_never_panic_and_refusals_change_nothing() {
     }
     assert!(refused > 10, "{refused} refusals");
 }
+
+// Every process of every datacenter stalls at once, just as a cycle begins, for longer than
+// the cycle (the broker or database they share is down, or their host is suspended). When
+// they resume, every deadline of the cycle has passed: each datacenter's own lots and its
+// peers' reach lot drawing after its throttle, so no seat has an own view. The chain must go
+// on within a bounded time all the same.
+#[test]
+fn a_network_stalled_through_a_cycles_mining_window_draws_the_cycle_again() {
+    let dcs = common::identities(4);
+    let client = Keypair::from_label("nt-client");
+    let g = common::genesis(&dcs, &client, false);
+    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
+    let l = g.params.l0_ms;
+    let mut t = 0;
+    while nodes.iter().map(|n| n.height()).min().unwrap() < 2 {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+        assert!(t < 30_000, "the network does not reach height 2");
+    }
+    let h = nodes.iter().map(|n| n.height()).max().unwrap();
+    for n in &nodes {
+        assert_eq!(n.cycle().height, h + 1);
+        assert!(n.cycle().start + l / 10 > t, "the pause begins before every node mines");
+    }
+    // The pause: nothing runs for three cycles.
+    let resume = t + 3 * l;
+    t = resume;
+    let mut mined = 0;
+    while nodes.iter().map(|n| n.height()).min().unwrap() < h + 2 {
+        common::step(&mut nodes, t, &mut |_, m| {
+            mined += usize::from(matches!(m, Msg::Lot(_)))
+        });
+        t += 10;
+        assert!(
+            t < resume + 20 * l,
+            "no progress {} ms after the pause: heights {:?}, {mined} lots sent; {}",
+            t - resume,
+            nodes.iter().map(|n| n.height()).collect::<Vec<_>>(),
+            nodes[0].describe()
+        );
+    }
+}

@@ -101,6 +101,18 @@ pub struct Partition {
     pub side: Vec<usize>,
 }
 
+/// A stop-the-world stall of every honest datacenter (the broker or database they share is
+/// down, their hosts are suspended): from the first moment after `after` at which every honest
+/// datacenter that is up has just begun a new cycle (so that the stall covers the cycle's
+/// mining window everywhere), nothing of theirs runs for `length` ms; what reaches them
+/// meanwhile waits. When they resume, every deadline of the cycle has passed and every lot
+/// comes late. The adversary's datacenters are not stalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub after: u64,
+    pub length: u64,
+}
+
 /// A datacenter on this side of a partition talks to all sides (an adversary's vantage point).
 pub const BRIDGE: usize = usize::MAX;
 
@@ -139,6 +151,7 @@ pub struct Config {
     pub partitions: Vec<Partition>,
     /// (datacenter, crash time, restart time)
     pub crashes: Vec<(usize, u64, u64)>,
+    pub pause: Option<Pause>,
     /// Stop once every honest datacenter has certified this height (clients stop sending
     /// four heights earlier, so that what they sent is executed by then).
     pub stop_height: Option<u64>,
@@ -149,8 +162,8 @@ impl Config {
     /// (Sybil sponsors of one adversary) producing a share `p` of the lots (0.1 on even seeds,
     /// 0.2 on odd ones), each position of the genesis window the adversary's with probability
     /// `p` (exactly f on one seed in four: the boundary), lossy jittery links, and sometimes a
-    /// partition or a crash, all healed well before the end. One seed in ten runs a committee
-    /// of 40 seats instead of 11.
+    /// partition, a crash or a stop-the-world pause, all healed well before the end. One seed in
+    /// ten runs a committee of 40 seats instead of 11.
     pub fn random(seed: u64) -> Self {
         Self::random_with(seed, &Overrides::default())
     }
@@ -229,7 +242,7 @@ impl Config {
         // r+1 times the base): after the heal, reaching an honest proposer whose block every
         // honest seat accepts can take several such rounds, so the run leaves time for them.
         let duration_ms = if partitions.is_empty() { duration_ms } else { 20_000 };
-        Config {
+        let mut c = Config {
             seed,
             datacenters: dcs,
             miners_per_dc: r.range(2, 3) as usize,
@@ -248,8 +261,18 @@ impl Config {
             skew_ms: r.range(0, 40),
             partitions,
             crashes,
+            pause: None,
             stop_height: None,
+        };
+        // Drawn last, so that every other choice of a seed stays what it was before pauses.
+        if r.chance(150) {
+            c.pause = Some(Pause {
+                after: r.range(1_000, 3_000),
+                length: r.range(1_500, 3_500),
+            });
+            c.duration_ms = 20_000;
         }
+        c
     }
 
     /// Miner keys per datacenter: `miners_per_dc` for each honest one; the adversary's share
@@ -293,6 +316,7 @@ impl Config {
         c.loss_permille = 0;
         c.partitions.clear();
         c.crashes.clear();
+        c.pause = None;
         c
     }
 
@@ -380,6 +404,9 @@ pub struct Report {
     pub unlucky_leaders: u64,
     /// Most distinct seeds among the valid blocks one honest node held for one height.
     pub max_seed_choices: u64,
+    /// Whether the stop-the-world pause began before any honest lot drawing had counted a lot
+    /// of the cycle: then every lot of that cycle comes late everywhere.
+    pub blind_pause: bool,
     pub notes: Vec<String>,
 }
 
@@ -413,6 +440,10 @@ pub struct Sim {
     next_wake: Vec<u64>,
     skew: Vec<u64>,
     down: Vec<bool>,
+    /// The stop-the-world pause once it began: (start, end), and the lowest height of the honest
+    /// datacenters that are up when it was armed.
+    paused: Option<(u64, u64)>,
+    pause_armed: Option<u64>,
     miners: Vec<Vec<Keypair>>,
     /// What each datacenter's store holds: only this survives a crash.
     durable: Vec<Durable>,
@@ -509,6 +540,8 @@ impl Sim {
             next_wake: vec![u64::MAX; n],
             skew,
             down: vec![false; n],
+            paused: None,
+            pause_armed: None,
             miners,
             durable: vec![Durable::default(); n],
             ids: dcs.clone(),
@@ -619,13 +652,51 @@ impl Sim {
                 }
             }
             let ev = self.events.remove(&id).expect("queued event");
+            if let Some(end) = self.stalled_until(&ev) {
+                self.push(end, ev);
+                continue;
+            }
             self.step(ev);
+            self.arm_pause();
             if self.cfg.stop_height.is_some_and(|h| self.min_honest_height() >= h) {
                 break;
             }
         }
         self.finish();
         self.report.clone()
+    }
+
+    /// When an event for a paused honest datacenter may run.
+    fn stalled_until(&self, ev: &Ev) -> Option<u64> {
+        let (start, end) = self.paused?;
+        let i = match ev {
+            Ev::Deliver { to, .. } => *to,
+            Ev::Wake(i) => *i,
+            _ => return None,
+        };
+        (self.honest(i) && start <= self.now && self.now < end).then_some(end)
+    }
+
+    /// Starts the pause once every honest datacenter that is up begins a new cycle after its
+    /// `after` (or 3 s later in any case), cut to end by the heal.
+    fn arm_pause(&mut self) {
+        let Some(p) = self.cfg.pause else { return };
+        if self.paused.is_some() || self.now < p.after {
+            return;
+        }
+        let low = (0..self.nodes.len())
+            .filter(|i| self.honest(*i) && !self.down[*i])
+            .map(|i| self.nodes[i].height())
+            .min()
+            .unwrap_or(0);
+        let armed = *self.pause_armed.get_or_insert(low);
+        if low > armed || self.now >= p.after + 3_000 {
+            let end = (self.now + p.length).min(self.cfg.heal_at.max(self.now));
+            self.paused = Some((self.now, end));
+            self.report.blind_pause = (0..self.nodes.len())
+                .filter(|i| self.honest(*i) && !self.down[*i])
+                .all(|i| self.nodes[i].lot_drawing.pool.is_empty());
+        }
     }
 
     fn min_honest_height(&self) -> u64 {
@@ -1498,6 +1569,7 @@ pub fn split_brain(seed: u64, n: usize, byz_seats: usize) -> Config {
     c.p_permille = 0;
     c.loss_permille = 0;
     c.crashes.clear();
+    c.pause = None;
     c.heal_at = 6_000;
     c.duration_ms = 9_000;
     c.partitions = vec![Partition {

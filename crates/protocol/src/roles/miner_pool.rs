@@ -103,6 +103,14 @@ impl MinerPool {
                 }
             }
             Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(out),
+            // Nothing certified for too long: the lots may have been lost or come late
+            // everywhere; lot drawing keeps late ones for a re-draw, so they are sent again.
+            Event::Phase(h, Phase::Stalled) if *h == self.cycle.height => {
+                for l in self.sponsored.values().filter(|l| l.height == *h) {
+                    out.push(Output::Event(Event::Lot(l.clone())));
+                    out.push(Output::Broadcast(Msg::Lot(l.clone())));
+                }
+            }
             _ => {}
         }
     }
@@ -240,5 +248,42 @@ mod tests {
             wrong(other, &mut pool),
             Err(Reject::Lot(LotError::SecondLot(..)))
         ));
+    }
+
+    // At a stall the lots this datacenter countersigned for the cycle go out again, to its
+    // lot drawing and its peers: they may have been lost, or come late everywhere (lot drawing
+    // keeps late lots for a re-draw only if it holds them).
+    #[test]
+    fn a_stall_sends_the_cycles_lots_again() {
+        let id = Identity::from_label("pool-test/dc0");
+        let mut g = Genesis::solo(&id, vec![]);
+        g.params.pow_bits = 4;
+        let chain = g.chain_id();
+        let mut pool = MinerPool::new(g, id.sponsor.clone(), vec![], 1).unwrap();
+        let c = Cycle {
+            height: 1,
+            start: 0,
+            length: 1_000,
+        };
+        pool.on_event(0, &Event::Cycle(c), &mut Vec::new());
+        let t = LotTemplate {
+            height: 1,
+            prev_hash: pool.f.chain.tip_hash(),
+            sponsor: id.sponsor.public(),
+        };
+        let lot = crate::lot::mine(&Keypair::from_label("m"), &chain, &t, 4, 0, 1 << 20).unwrap();
+        pool.on_mined(0, lot, &mut Vec::new()).unwrap();
+        let mut out = Vec::new();
+        pool.on_event(3_000, &Event::Phase(2, Phase::Stalled), &mut out);
+        assert!(out.is_empty(), "another cycle's stall");
+        pool.on_event(3_000, &Event::Phase(1, Phase::Stalled), &mut out);
+        let signed = pool.sponsored.values().next().unwrap().clone();
+        assert_eq!(
+            out,
+            vec![
+                Output::Event(Event::Lot(signed.clone())),
+                Output::Broadcast(Msg::Lot(signed))
+            ]
+        );
     }
 }

@@ -58,31 +58,37 @@ pub fn run(nodes: &mut [Datacenter], until: u64) {
 
 /// As [`run`], showing `seen` every broadcast with its sender's index.
 pub fn run_observed(nodes: &mut [Datacenter], until: u64, seen: &mut dyn FnMut(usize, &Msg)) {
-    let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
     let mut t = 0;
     while t <= until {
-        let mut inbox: Vec<(usize, Msg)> = Vec::new();
-        for (i, n) in nodes.iter_mut().enumerate() {
-            for o in n.tick(t) {
-                if let Output::Broadcast(m) = o {
-                    inbox.push((i, m));
-                }
+        step(nodes, t, seen);
+        t += 10;
+    }
+}
+
+/// One 10 ms step at `t`: ticks every node, then delivers every broadcast (and what it
+/// causes) at once.
+pub fn step(nodes: &mut [Datacenter], t: u64, seen: &mut dyn FnMut(usize, &Msg)) {
+    let keys: Vec<_> = nodes.iter().map(|n| n.public()).collect();
+    let mut inbox: Vec<(usize, Msg)> = Vec::new();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        for o in n.tick(t) {
+            if let Output::Broadcast(m) = o {
+                inbox.push((i, m));
             }
         }
-        while let Some((from, m)) = inbox.pop() {
-            seen(from, &m);
-            for (j, n) in nodes.iter_mut().enumerate() {
-                if j != from {
-                    let (out, _) = n.handle(t, keys[from], m.clone());
-                    for o in out {
-                        if let Output::Broadcast(m2) = o {
-                            inbox.push((j, m2));
-                        }
+    }
+    while let Some((from, m)) = inbox.pop() {
+        seen(from, &m);
+        for (j, n) in nodes.iter_mut().enumerate() {
+            if j != from {
+                let (out, _) = n.handle(t, keys[from], m.clone());
+                for o in out {
+                    if let Output::Broadcast(m2) = o {
+                        inbox.push((j, m2));
                     }
                 }
             }
         }
-        t += 10;
     }
 }
 
