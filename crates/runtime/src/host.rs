@@ -513,6 +513,20 @@ impl<R: Role> Handler<FromBus> for RoleHost<R> {
         if self.failed {
             return None;
         }
+        // A hole in the stream: blocks were stored and their announcements lost (the ledger
+        // was killed before the broker took them). The role cannot follow past it; the
+        // ledger's store holds every block, and a restart rebuilds from it.
+        if let Event::Certified(cb, _) = &*m.0
+            && cb.block.height() > self.role.height() + 1
+        {
+            let why = format!(
+                "certified block {} came while this service follows height {}: announcements are missing",
+                cb.block.height(),
+                self.role.height()
+            );
+            self.fail(ctx, &why);
+            return None;
+        }
         self.step(ctx, |r, now, out| r.on_event(now, &m.0, out));
         (!self.failed).then(|| self.unpublished.is_empty() && self.deps.bus.settled())
     }
@@ -756,6 +770,37 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), stopped.wait())
             .await
             .expect("the stop is signalled");
+    }
+
+    // A certified block more than one height ahead of what a role follows means the
+    // datacenter's event stream lost announcements (the ledger was killed between storing
+    // blocks and the broker taking their events). The role cannot follow past the hole, and
+    // silently ignoring it stalls the datacenter: the service stops, so that its supervisor
+    // restarts it from the ledger's store. The next block is taken as usual.
+    #[actix::test]
+    async fn a_certified_block_past_a_hole_stops_the_service() {
+        let net = crate::fakes::TestNet::new();
+        let blocks = net.certified(2);
+        let follower = |f: &Fakes| {
+            let deps = f.deps(PublicKey([7; 32]), net.chain());
+            let stopped = deps.stopped.clone();
+            let lottery = daoli_protocol::roles::lottery::Lottery::new(net.genesis.clone()).unwrap();
+            (RoleHost::new(lottery, deps).start(), stopped)
+        };
+        let certified = |i: usize| Event::Certified(Box::new(blocks[i].0.clone()), blocks[i].1.clone());
+        let f = Fakes::default();
+        let (addr, stopped) = follower(&f);
+        f.bus.inject(certified(0));
+        f.bus.inject(certified(1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(addr.connected() && !stopped.raised(), "blocks in order are followed");
+        let f = Fakes::default();
+        let (addr, stopped) = follower(&f);
+        f.bus.inject(certified(1));
+        tokio::time::timeout(Duration::from_secs(10), stopped.wait())
+            .await
+            .expect("a hole stops the service");
+        assert!(!addr.connected());
     }
 
     /// A kernel buffer that, on any peer message, asks its own datacenter's ledger for blocks.

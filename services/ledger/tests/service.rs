@@ -61,3 +61,40 @@ async fn a_certified_block_is_stored_before_it_is_published_and_a_forged_one_is_
         }
     }
 }
+
+// The ledger stores a block before it announces it; killed between the two (or with its bus
+// down until it is killed), the announcement is lost, and the datacenter's other services,
+// each in its own process, would wait for it for ever. A ledger that starts from its store
+// announces its tip again (consumers ignore a block they already follow).
+#[actix::test]
+async fn a_ledger_that_starts_from_its_store_announces_its_tip_again() {
+    let net = TestNet::new();
+    let blocks = net.certified(2);
+    let id = &net.dcs[0];
+    let mut role = daoli_ledger::Role::new(net.genesis.clone(), id.root.public(), id.micro.clone()).unwrap();
+    for (cb, b) in blocks.clone() {
+        role.replay(0, cb, b, &mut Vec::new()).unwrap();
+    }
+    let f = Fakes::default();
+    let _addr = daoli_ledger::start(role, f.deps(id.root.public(), net.chain()));
+    let tip = blocks[1].0.block.hash();
+    assert!(
+        until(&f.log, 5, |e| e.iter().any(
+            |x| matches!(x, Entry::Published(Event::Certified(cb, b)) if cb.block.hash() == tip && *b == blocks[1].1)
+        ))
+        .await,
+        "{:?}",
+        f.log.entries()
+    );
+    // A fresh ledger has nothing to announce.
+    let f = Fakes::default();
+    let role = daoli_ledger::Role::new(net.genesis.clone(), id.root.public(), id.micro.clone()).unwrap();
+    let _addr = daoli_ledger::start(role, f.deps(id.root.public(), net.chain()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !f.log
+            .entries()
+            .iter()
+            .any(|x| matches!(x, Entry::Published(Event::Certified(..))))
+    );
+}

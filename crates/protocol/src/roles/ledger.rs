@@ -138,6 +138,17 @@ impl Ledger {
         Some((cb, batches))
     }
 
+    /// Called once when its shell starts it: announces the tip again. The block was stored
+    /// before its announcement left, so a ledger stopped between the two (or whose bus was down
+    /// until it stopped) never announced it, and services that follow the chain from the bus
+    /// would wait for it for ever; a block they already follow changes nothing.
+    pub fn start(&mut self, _now: u64, out: &mut Vec<Output>) {
+        let h = self.f.chain.height();
+        if let Some((cb, batches)) = self.full_block(h).filter(|_| h > 0) {
+            out.push(Output::Event(Event::Certified(Box::new(cb), batches)));
+        }
+    }
+
     /// Replays a stored block after a crash (verified like a peer's).
     pub fn replay(
         &mut self,

@@ -261,8 +261,26 @@ role!(kernel_buffer::KernelBufferRole, "kernel-buffer", msg: kernel_buffer::Kern
     tick: kernel_buffer::KernelBufferRole::tick, deadline: never);
 role!(trustee::Trustee, "ibft-trustees", msg: trustee::Trustee::on_msg, tick: trustee::Trustee::tick,
     deadline: trustee::Trustee::deadline);
-role!(ledger::Ledger, "ledger", msg: ledger::Ledger::on_msg, tick: ledger::Ledger::tick, deadline: never);
 role!(lottery::Lottery, "lottery", msg: not_mine, tick: idle, deadline: never);
+
+impl Role for ledger::Ledger {
+    const SERVICE: &'static str = "ledger";
+    fn start(&mut self, now: u64, out: &mut Vec<Output>) {
+        ledger::Ledger::start(self, now, out)
+    }
+    fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        ledger::Ledger::on_event(self, now, ev, out)
+    }
+    fn on_msg(&mut self, now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+        ledger::Ledger::on_msg(self, now, from, msg, out)
+    }
+    fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+        ledger::Ledger::tick(self, now, out)
+    }
+    fn height(&self) -> u64 {
+        self.f.chain.height()
+    }
+}
 
 impl Role for miner_pool::MinerPool {
     const SERVICE: &'static str = "miner-pool";
