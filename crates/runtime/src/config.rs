@@ -323,9 +323,28 @@ impl Config {
             path: path.into(),
             source,
         })?;
-        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string().trim_end().to_string(),
+        // toml's Display quotes the offending line, which may hold a secret (a mistyped
+        // `postgres_url` key): only where, and why.
+        let mut c: Config = toml::from_str(&text).map_err(|e| {
+            let at = e.span().map_or(String::new(), |r| {
+                let start = r.start.min(text.len());
+                let before = &text[..start];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                // The key of the line, never its value.
+                let key = text
+                    .lines()
+                    .nth(line - 1)
+                    .and_then(|l| l.split_once('='))
+                    .map(|(k, _)| k.trim())
+                    .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+                    .map_or(String::new(), |k| format!("`{k}`: "));
+                format!("line {line}, column {column}: {key}")
+            });
+            ConfigError::Parse {
+                path: path.into(),
+                message: format!("{at}{}", e.message().trim_end()),
+            }
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         for p in [&mut c.data_dir, &mut c.genesis, &mut c.identity_key]

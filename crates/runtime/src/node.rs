@@ -175,17 +175,26 @@ fn open_stores(spec: &NodeSpec) -> Result<Stores, NodeError> {
             }
         }
         Backend::Real { postgres, .. } => {
+            let (chain, me) = (spec.genesis.chain_id(), spec.identity.root.public());
             for s in Service::ALL {
-                // A store only read at start-up needs one connection, returned right after.
-                let pool = if spec.services.contains(&s) { 2 } else { 1 };
-                let opts = PgOptions {
-                    url: postgres.clone(),
-                    pool,
-                };
-                let st = PgStore::connect(&opts, &spec.schema(s)).map_err(|e| NodeError::Store {
+                let err = |e: crate::store::StoreError| NodeError::Store {
                     service: s,
                     reason: e.to_string(),
-                })?;
+                };
+                // Its own schema is migrated and leased; the others' are only read, at start-up,
+                // through one connection returned right after (their own processes migrate them).
+                let mine = spec.services.contains(&s);
+                let opts = PgOptions {
+                    url: postgres.clone(),
+                    pool: if mine { 2 } else { 1 },
+                };
+                let st = if mine {
+                    PgStore::connect(&opts, &spec.schema(s))
+                } else {
+                    PgStore::open_read_only(&opts, &spec.schema(s))
+                }
+                .map_err(err)?;
+                st.claim(&chain, &me.0).map_err(err)?;
                 stores.push((s, Arc::new(st)));
             }
         }

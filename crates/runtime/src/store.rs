@@ -205,6 +205,25 @@ pub enum StoreError {
     /// PostgreSQL refused or could not be reached (`at` names the server, never the password).
     #[error("{at}: {detail}")]
     Pg { at: String, detail: String },
+    /// The writer's lease of a schema: another process holds it, or this one lost it.
+    #[error("{at}: schema {schema:?}: lease: {detail}")]
+    Lease { at: String, schema: String, detail: String },
+    /// A schema opened only to read (another service's) was asked to write.
+    #[error("schema {schema:?} is open read-only here (it belongs to another service)")]
+    ReadOnly { schema: String },
+    /// The schema belongs to another datacenter or network (two configurations with one
+    /// datacenter name on one server).
+    #[error(
+        "{at}: schema {schema:?} belongs to datacenter {found_datacenter} of chain {found_chain}, not to {datacenter} of chain {chain}: give each datacenter its own name"
+    )]
+    Owner {
+        at: String,
+        schema: String,
+        found_chain: String,
+        found_datacenter: String,
+        chain: String,
+        datacenter: String,
+    },
     #[error("{at}: schema {schema:?} is at migration {found}, this build knows up to {supported}; run a newer build")]
     NewerSchema {
         at: String,

@@ -445,6 +445,17 @@ fn file_errors_name_the_file_and_key() {
     std::fs::write(&path, FILE.replace("max_in_flight = 8", "max_in_flight = \"eight\"")).unwrap();
     let e = Config::from_file(&path).unwrap_err().to_string();
     assert!(e.contains("dc0.toml") && e.contains("max_in_flight"), "{e}");
+    // A mistyped secret key, or a broken line holding a secret: named by line and key, and the
+    // secret never repeated.
+    for bad in [
+        "postgres_urll = \"postgres://daoli:s3cret@db:5432/x\"\n",
+        "postgres_url = \"postgres://daoli:s3cret@db:5432/x\n",
+    ] {
+        std::fs::write(&path, format!("{FILE}\n{bad}")).unwrap();
+        let e = Config::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("dc0.toml") && e.contains("line "), "{e}");
+        assert!(!e.contains("s3cret"), "the secret is printed: {e}");
+    }
     let e = Config::from_file(&f.dir.path().join("none.toml")).unwrap_err();
     assert!(
         matches!(e, ConfigError::Read { .. }) && e.to_string().contains("none.toml"),

@@ -6,7 +6,17 @@
 //!   name, when). Two processes starting at once take turns (an advisory lock on the
 //!   schema's name, taken before anything is created). A schema whose
 //!   recorded version is newer than this build's stops start-up
-//!   ([`StoreError::NewerSchema`]) instead of being misread.
+//!   ([`StoreError::NewerSchema`]) instead of being misread. Other services' schemas are
+//!   opened read-only ([`PgStore::open_read_only`]): never created or migrated, so a process
+//!   needs rights on its own schema only to write, and an upgrade migrates each schema from
+//!   its own service's process.
+//! - **An owner**: a schema records the chain and datacenter it belongs to at first use
+//!   ([`PgStore::claim`]); another datacenter or network configured with the same name is
+//!   refused ([`StoreError::Owner`]) instead of sharing its rows.
+//! - **Nothing waits for ever**: each session runs with `statement_timeout`, `lock_timeout`
+//!   and `idle_in_transaction_session_timeout` (a client cut off inside a transaction loses
+//!   its locks within a minute, so its successor is not blocked behind it), TCP keepalives, and
+//!   every call has a deadline; a store call that fails stops the service (exit 1).
 //! - **One database transaction per [`Store::write`]**: everything a role step asked to persist
 //!   commits together or not at all, before the outputs after it leave. A certified block is
 //!   one row written in that transaction; its execution and state change are recomputed from
@@ -24,7 +34,7 @@
 //! pool; each caller waits for its own answer, so the job queue holds at most one job per
 //! calling thread.
 
-use super::{Conflict, FORMAT_VERSION, Persist, Recovered, Store, StoreError, check_namespace, digest, encode};
+use super::{Conflict, Persist, Recovered, Store, StoreError, check_namespace, digest, encode};
 use daoli_protocol::block::{Batch, CertifiedBlock};
 use daoli_protocol::codec::Hash32;
 use daoli_protocol::tx::Transaction;
@@ -36,15 +46,17 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc as std_mpsc};
 use tokio::sync::mpsc;
 use tokio_postgres::NoTls;
 
 /// `MIGRATIONS[v]` takes a schema from version `v` to `v + 1` (version 0: absent). `{s}` is the
 /// quoted schema name.
-pub const MIGRATIONS: [(&str, &str); FORMAT_VERSION as usize] = [(
-    "tables of format 1",
-    r#"
+pub const MIGRATIONS: [(&str, &str); 2] = [
+    (
+        "tables of format 1",
+        r#"
     CREATE TABLE {s}.meta (key text PRIMARY KEY, value bigint NOT NULL);
     INSERT INTO {s}.meta (key, value) VALUES ('floor', 0);
     CREATE TABLE {s}.blocks (height bigint PRIMARY KEY, hash bytea NOT NULL, body bytea NOT NULL);
@@ -57,7 +69,34 @@ pub const MIGRATIONS: [(&str, &str); FORMAT_VERSION as usize] = [(
         height bigint NOT NULL, round bigint NOT NULL, step smallint NOT NULL, body bytea NOT NULL,
         PRIMARY KEY (height, round, step));
     "#,
-)];
+    ),
+    (
+        "owner: the chain and datacenter the schema belongs to",
+        r#"
+    CREATE TABLE {s}.owner (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        chain bytea NOT NULL, datacenter bytea NOT NULL);
+    "#,
+    ),
+];
+
+/// The migration a schema of this build is at.
+pub const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;
+
+/// Session settings unless the connection string sets `options` (statement, lock wait, and a
+/// transaction left open by a client that went away).
+/// The server also probes an idle client's connection (so a dead client's locks and lease go
+/// within about 30 s) and commits synchronously whatever its default (an acknowledgement
+/// means the commit is on disk).
+const SESSION_OPTIONS: &str = "-c statement_timeout=30s -c lock_timeout=10s -c idle_in_transaction_session_timeout=60s \
+     -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c synchronous_commit=on";
+/// How long start-up waits for the lease of a schema held by a process that is going away.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long a call waits for its answer (pool wait, connection and statements included).
+const CALL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+/// Recovery reads whole tables: its statements and its call get longer.
+const RECOVER_STATEMENT_TIMEOUT: &str = "15min";
+const RECOVER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(16 * 60);
 
 /// Where and how to reach PostgreSQL.
 #[derive(Clone, PartialEq, Eq)]
@@ -126,6 +165,11 @@ pub struct PgStore {
     schema: String,
     at: String,
     jobs: mpsc::UnboundedSender<Job>,
+    /// Another service's schema: read, never created, migrated or written.
+    read_only: bool,
+    /// The writer's lease ended (its connection closed: a server restart): another process
+    /// may hold it now, so nothing more is written.
+    lost: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for PgStore {
@@ -133,8 +177,66 @@ impl fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("at", &self.at)
             .field("schema", &self.schema)
+            .field("read_only", &self.read_only)
             .finish()
     }
+}
+
+/// Takes the writer's lease of `schema`: a session advisory lock, so that one process at a
+/// time writes a service's schema (a second copy of a running service, or a rolling update's
+/// new pod beside the old one, would sign a second batch, lot or proposal, and acknowledge
+/// transactions the other never hears of). Waits up to [`LEASE_WAIT`] for a holder that is
+/// going away. `lost` is raised when the lease's connection ends.
+async fn lease(
+    config: &tokio_postgres::Config,
+    at: &str,
+    schema: &str,
+    lost: Arc<AtomicBool>,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let err = |detail: String| StoreError::Pg {
+        at: at.to_string(),
+        detail,
+    };
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| err(pg_detail(&e)))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+        lost.store(true, Ordering::SeqCst);
+    });
+    let start = std::time::Instant::now();
+    loop {
+        let got: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext($1))",
+                &[&format!("daoli-lease:{schema}")],
+            )
+            .await
+            .map_err(|e| err(pg_detail(&e)))?
+            .get(0);
+        if got {
+            return Ok(client);
+        }
+        if start.elapsed() >= LEASE_WAIT {
+            return Err(StoreError::Lease {
+                at: at.to_string(),
+                schema: schema.to_string(),
+                detail: format!(
+                    "held by another process for {} s: one process writes a service's schema (is this service already running?)",
+                    LEASE_WAIT.as_secs()
+                ),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The service's own schema: migrated, written under the lease.
+    Leased,
+    /// Written without the lease (tests only).
+    Unleased,
+    /// Another service's schema.
+    ReadOnly,
 }
 
 /// The statements of one schema, with its name quoted in.
@@ -206,6 +308,30 @@ impl PgStore {
     /// Connects, creates or migrates the schema `namespace`, and returns the store; a wrong
     /// password, an unreachable server or a schema from a newer build stops here, by name.
     pub fn connect(opts: &PgOptions, namespace: &str) -> Result<Self, StoreError> {
+        let s = Self::open(opts, namespace, Access::Leased)?;
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// [`PgStore::connect`] without the writer's lease: several writers on one schema at once,
+    /// for tests of what the database alone guarantees (the vote journal's key).
+    #[doc(hidden)]
+    pub fn connect_unleased(opts: &PgOptions, namespace: &str) -> Result<Self, StoreError> {
+        let s = Self::open(opts, namespace, Access::Unleased)?;
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// Opens another service's schema to read it: nothing is created or migrated (a missing
+    /// schema reads as empty); one from a newer build is refused like one's own.
+    pub fn open_read_only(opts: &PgOptions, namespace: &str) -> Result<Self, StoreError> {
+        let s = Self::open(opts, namespace, Access::ReadOnly)?;
+        s.version()?;
+        Ok(s)
+    }
+
+    fn open(opts: &PgOptions, namespace: &str, access: Access) -> Result<Self, StoreError> {
+        let read_only = access == Access::ReadOnly;
         check_namespace(namespace)?;
         let at = display_url(&opts.url);
         // PostgreSQL cuts identifiers to 63 bytes without a word: two longer names would share
@@ -225,6 +351,13 @@ impl PgStore {
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(CONNECT_TIMEOUT);
         }
+        if config.get_options().is_none() {
+            config.options(SESSION_OPTIONS);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(15));
+        let lease_config = config.clone();
         let pool = Pool::builder(Manager::from_config(
             config,
             NoTls,
@@ -245,36 +378,141 @@ impl PgStore {
         })?;
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         let name = format!("pg-{namespace}");
-        let (ready, started) = std_mpsc::sync_channel::<Result<(), String>>(1);
+        let (ready, started) = std_mpsc::sync_channel::<Result<(), StoreError>>(1);
+        let lost = Arc::new(AtomicBool::new(false));
+        let (lease_lost, lease_at, lease_schema) = (lost.clone(), at.clone(), namespace.to_string());
+        let mut lease_config = lease_config;
+        // Named, so an operator sees who holds a schema (pg_stat_activity).
+        lease_config.application_name(&format!("daoli-lease:{namespace}"));
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready.send(Err(e.to_string()));
+                        let _ = ready.send(Err(StoreError::Task(e.to_string())));
                         return;
                     }
                 };
-                let _ = ready.send(Ok(()));
                 rt.block_on(async move {
+                    // The writer's lease, held on a connection of its own for the store's life.
+                    let _lease = if access != Access::Leased {
+                        None
+                    } else {
+                        match lease(&lease_config, &lease_at, &lease_schema, lease_lost).await {
+                            Ok(client) => Some(client),
+                            Err(e) => {
+                                let _ = ready.send(Err(e));
+                                return;
+                            }
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
                     while let Some(job) = queue.recv().await {
                         tokio::spawn(job(pool.clone()));
                     }
                 });
             })
             .map_err(|e| StoreError::Task(e.to_string()))?;
-        started
-            .recv()
-            .map_err(|e| StoreError::Task(e.to_string()))?
-            .map_err(StoreError::Task)?;
-        let s = PgStore {
+        started.recv().map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(PgStore {
             schema: namespace.to_string(),
             at,
             jobs,
-        };
-        s.migrate()?;
-        Ok(s)
+            read_only,
+            lost,
+        })
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                schema: self.schema.clone(),
+            });
+        }
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(StoreError::Lease {
+                at: self.at.clone(),
+                schema: self.schema.clone(),
+                detail: "its connection closed (a server restart?); the service restarts to take it again".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The schema's recorded migration (0: no schema); a newer one than this build's is
+    /// refused.
+    fn version(&self) -> Result<u64, StoreError> {
+        let sql = self.sql();
+        let pg = self.pg();
+        let (schema, at) = (self.schema.clone(), self.at.clone());
+        self.run(move |c| async move {
+            let exists: bool = c
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&sql.t("{s}.migrations")])
+                .await
+                .map_err(pg.clone())?
+                .get(0);
+            if !exists {
+                return Ok(0);
+            }
+            let found: i64 = c
+                .query_one(&sql.t("SELECT coalesce(max(version), 0) FROM {s}.migrations"), &[])
+                .await
+                .map_err(pg)?
+                .get(0);
+            let found = found.max(0) as u64;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    at,
+                    schema,
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Ok(found)
+        })
+    }
+
+    /// Records, at first use, the chain and datacenter this schema belongs to, and refuses a
+    /// schema that another one recorded (a read-only schema is only checked).
+    pub fn claim(&self, chain: &Hash32, datacenter: &[u8; 32]) -> Result<(), StoreError> {
+        let sql = self.sql();
+        let pg = self.pg();
+        let read_only = self.read_only;
+        let (mine, dc) = (chain.0.to_vec(), datacenter.to_vec());
+        let found: Option<(Vec<u8>, Vec<u8>)> = self.run(move |c| async move {
+            let exists: bool = c
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&sql.t("{s}.owner")])
+                .await
+                .map_err(pg.clone())?
+                .get(0);
+            if !exists {
+                return Ok(None);
+            }
+            if !read_only {
+                c.execute(
+                    &sql.t("INSERT INTO {s}.owner (chain, datacenter) VALUES ($1, $2) ON CONFLICT (one) DO NOTHING"),
+                    &[&mine, &dc],
+                )
+                .await
+                .map_err(pg.clone())?;
+            }
+            Ok(c.query_opt(&sql.t("SELECT chain, datacenter FROM {s}.owner"), &[])
+                .await
+                .map_err(pg)?
+                .map(|r| (r.get(0), r.get(1))))
+        })?;
+        match found {
+            Some((c, d)) if c != chain.0 || d != datacenter => Err(StoreError::Owner {
+                at: self.at.clone(),
+                schema: self.schema.clone(),
+                found_chain: hex::encode(&c[..c.len().min(4)]),
+                found_datacenter: hex::encode(&d[..d.len().min(4)]),
+                chain: hex::encode(&chain.0[..4]),
+                datacenter: hex::encode(&datacenter[..4]),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub fn schema(&self) -> &str {
@@ -304,6 +542,17 @@ impl PgStore {
         F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
+        self.run_within(CALL_DEADLINE, f)
+    }
+
+    /// [`PgStore::run`] with its own deadline: past it the call fails (the service stops and
+    /// its restart starts over from what was committed).
+    fn run_within<T, F, Fut>(&self, deadline: std::time::Duration, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
         let (tx, rx) = std_mpsc::sync_channel(1);
         let at = self.at.clone();
         let job: Job = Box::new(move |pool: Pool| {
@@ -324,8 +573,16 @@ impl PgStore {
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Task("the PostgreSQL worker stopped".into()))?;
-        rx.recv()
-            .map_err(|_| StoreError::Task("the PostgreSQL worker dropped the call".into()))?
+        match rx.recv_timeout(deadline) {
+            Ok(r) => r,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Err(StoreError::Pg {
+                at: self.at.clone(),
+                detail: format!("no answer within {} s", deadline.as_secs()),
+            }),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                Err(StoreError::Task("the PostgreSQL worker dropped the call".into()))
+            }
+        }
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -356,12 +613,12 @@ impl PgStore {
                 .map_err(pg.clone())?
                 .get(0);
             let found = found.max(0) as u64;
-            if found > FORMAT_VERSION {
+            if found > SCHEMA_VERSION {
                 return Err(StoreError::NewerSchema {
                     at,
                     schema,
                     found,
-                    supported: FORMAT_VERSION,
+                    supported: SCHEMA_VERSION,
                 });
             }
             for (v, (name, up)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
@@ -408,6 +665,7 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(());
         }
+        self.writable()?;
         let rows = rows(batch);
         let sql = self.sql();
         let pg = self.pg();
@@ -539,16 +797,23 @@ impl Store for PgStore {
     }
 
     fn recover(&self) -> Result<Recovered, StoreError> {
+        // Another service's schema that was never made: nothing to read.
+        if self.read_only && self.version()? == 0 {
+            return Ok(Recovered::default());
+        }
         let sql = self.sql();
         let pg = self.pg();
         let (at, schema) = (self.at.clone(), self.schema.clone());
-        self.run(move |mut c| async move {
+        self.run_within(RECOVER_DEADLINE, move |mut c| async move {
             // One snapshot for all tables.
             let t = c
                 .build_transaction()
                 .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
                 .read_only(true)
                 .start()
+                .await
+                .map_err(pg.clone())?;
+            t.batch_execute(&format!("SET LOCAL statement_timeout = '{RECOVER_STATEMENT_TIMEOUT}'"))
                 .await
                 .map_err(pg.clone())?;
             let mut out = Recovered::default();
@@ -657,6 +922,7 @@ impl Store for PgStore {
     }
 
     fn prune_below(&self, height: u64) -> Result<(), StoreError> {
+        self.writable()?;
         let sql = self.sql();
         let pg = self.pg();
         let h = i64_of("height", height)?;

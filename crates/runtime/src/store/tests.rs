@@ -515,8 +515,9 @@ mod contract {
 /// server-backed store has: migrations recorded, a newer schema refused, a wrong password and an
 /// unreachable server named.
 mod on_postgres {
-    use super::pg::{MIGRATIONS, PgOptions, PgStore};
+    use super::pg::{MIGRATIONS, PgOptions, PgStore, SCHEMA_VERSION};
     use super::*;
+    use daoli_protocol::codec::Hash32;
 
     fn opts() -> PgOptions {
         let url = std::env::var("DAOLI_POSTGRES").unwrap_or_else(|_| {
@@ -548,10 +549,14 @@ mod on_postgres {
         contract::a_different_vote_is_refused_and_nothing_of_its_list_is_written(&on(&fresh("vote")));
     }
 
-    /// Eight connections, as eight processes would have: the primary key decides.
+    /// Eight connections, as eight processes would have (without the lease, which keeps a
+    /// second process out): the primary key alone decides.
     #[test]
     fn racing_writers_get_exactly_one_vote_acknowledged() {
-        contract::racing_writers_get_exactly_one_vote_acknowledged(&on(&fresh("race")));
+        let schema = fresh("race");
+        contract::racing_writers_get_exactly_one_vote_acknowledged(&|| {
+            Arc::new(PgStore::connect_unleased(&opts(), &schema).expect("connects")) as Arc<dyn Store>
+        });
     }
 
     #[test]
@@ -596,14 +601,134 @@ mod on_postgres {
         // A newer build migrated it further.
         psql(&format!(
             "INSERT INTO \"{schema}\".migrations (version, name) VALUES ({}, 'from the future')",
-            FORMAT_VERSION + 1
+            SCHEMA_VERSION + 1
         ));
+        let newer = |err: StoreError| {
+            assert!(
+                matches!(&err, StoreError::NewerSchema { found, supported, .. } if *found == SCHEMA_VERSION + 1 && *supported == SCHEMA_VERSION),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(&schema), "{err}");
+        };
+        newer(PgStore::connect(&opts(), &schema).unwrap_err());
+        // Another service's process reading it refuses it too, rather than misread it.
+        newer(PgStore::open_read_only(&opts(), &schema).unwrap_err());
+    }
+
+    // One process writes a service's schema: a second copy of a running service (or a new pod
+    // beside the old one) would sign a second batch or lot, or acknowledge transactions the
+    // other never hears of. It is refused at start-up, by name; a reader is not; and the
+    // lease passes on once its holder is gone.
+    #[test]
+    fn a_second_writer_of_a_schema_is_refused_and_a_reader_is_not() {
+        let schema = fresh("lease");
+        let first = PgStore::connect(&opts(), &schema).unwrap();
         let err = PgStore::connect(&opts(), &schema).unwrap_err();
-        assert!(
-            matches!(&err, StoreError::NewerSchema { found, supported, .. } if *found == FORMAT_VERSION + 1 && *supported == FORMAT_VERSION),
-            "{err:?}"
+        assert!(matches!(err, StoreError::Lease { .. }), "{err:?}");
+        assert!(err.to_string().contains("already running"), "{err}");
+        let reader = PgStore::open_read_only(&opts(), &schema).unwrap();
+        assert!(reader.recover().is_ok());
+        let v = contract_vote();
+        assert!(matches!(
+            reader.write(&[Persist::Vote(&v)]),
+            Err(StoreError::ReadOnly { .. })
+        ));
+        assert!(matches!(reader.prune_below(5), Err(StoreError::ReadOnly { .. })));
+        first.write(&[Persist::Vote(&v)]).unwrap();
+        drop(first);
+        let next = PgStore::connect(&opts(), &schema).expect("the lease passes on");
+        assert_eq!(next.vote(&v.key()).unwrap(), Some(v));
+    }
+
+    // The lease's connection ends (a server restart, an operator terminating it): another
+    // process may take the lease, so this one writes nothing more (its service stops and
+    // restarts).
+    #[test]
+    fn a_writer_that_lost_its_lease_writes_nothing() {
+        let schema = fresh("lost");
+        let s = PgStore::connect(&opts(), &schema).unwrap();
+        let v = contract_vote();
+        psql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'daoli-lease:{schema}'"
+        ));
+        let start = std::time::Instant::now();
+        let err = loop {
+            match s.write(&[Persist::Vote(&v)]) {
+                Err(e) => break e,
+                Ok(()) => assert!(start.elapsed() < std::time::Duration::from_secs(10), "still writing"),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(matches!(err, StoreError::Lease { .. }), "{err:?}");
+    }
+
+    // Two datacenters (or two networks) configured with one name on one server would share a
+    // schema: the second is refused by name, writer or reader; a schema not made yet reads as
+    // empty.
+    #[test]
+    fn a_schema_of_another_datacenter_is_refused() {
+        let schema = fresh("owner");
+        let (chain, other_chain) = (Hash32([1; 32]), Hash32([2; 32]));
+        let s = PgStore::connect(&opts(), &schema).unwrap();
+        s.claim(&chain, &[7; 32]).unwrap();
+        s.claim(&chain, &[7; 32]).expect("its owner, again");
+        for (c, d) in [(&chain, [8; 32]), (&other_chain, [7; 32])] {
+            let err = s.claim(c, &d).unwrap_err();
+            assert!(matches!(err, StoreError::Owner { .. }), "{err:?}");
+            assert!(
+                err.to_string().contains(&schema) && err.to_string().contains("its own name"),
+                "{err}"
+            );
+        }
+        let reader = PgStore::open_read_only(&opts(), &schema).unwrap();
+        reader.claim(&chain, &[7; 32]).unwrap();
+        assert!(matches!(reader.claim(&chain, &[8; 32]), Err(StoreError::Owner { .. })));
+        let missing = PgStore::open_read_only(&opts(), &fresh("missing")).unwrap();
+        missing.claim(&chain, &[8; 32]).unwrap();
+        let r = missing.recover().unwrap();
+        assert!(r.durable.blocks.is_empty() && r.votes.is_empty());
+    }
+
+    // A client cut off inside a transaction holds its row locks until the server notices; a
+    // write that needs one of them fails within the lock timeout (the service stops and its
+    // restart tries again) instead of waiting for ever with nothing logged.
+    #[test]
+    fn a_write_behind_a_held_lock_fails_instead_of_waiting_for_ever() {
+        let schema = fresh("locked");
+        let s = PgStore::connect(&opts(), &schema).unwrap();
+        let v = contract_vote();
+        let (url, sql) = (
+            opts().url,
+            format!(
+                "BEGIN; INSERT INTO \"{schema}\".votes (height, round, step, body) VALUES ({}, {}, 1, '\\x00'); SELECT pg_sleep(25); ROLLBACK;",
+                v.height, v.round
+            ),
         );
-        assert!(err.to_string().contains(&schema), "{err}");
+        let holder = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+                    tokio::spawn(conn);
+                    let _ = c.batch_execute(&sql).await;
+                })
+        });
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let start = std::time::Instant::now();
+        let err = s.write(&[Persist::Vote(&v)]).unwrap_err();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(err.to_string().contains("lock timeout"), "{err}");
+        holder.join().unwrap();
+    }
+
+    fn contract_vote() -> Vote {
+        vote(11, 0, Step::Precommit, 1)
     }
 
     #[test]
