@@ -204,7 +204,7 @@ kill_postgres() {
   local i k left
   for i in $(seq 1 100); do
     left=0
-    for k in $kids; do alive "$k" && left=1; done
+    for k in $pid $kids; do alive "$k" && left=1; done
     [ "$left" = 0 ] && return 0
     sleep 0.1
   done
@@ -229,7 +229,16 @@ case "${1:-}" in
   stop) stop_kafka; stop_postgres ;;
   stop-kafka) stop_kafka ;;
   stop-postgres) stop_postgres ;;
-  kill-kafka) if alive "$(kafka_pid)"; then kill -9 "$(kafka_pid)" && say "Kafka killed"; else say "Kafka is not running"; fi ;;
+  kill-kafka)
+    if alive "$(kafka_pid)"; then
+      pid="$(kafka_pid)"
+      kill -9 "$pid"
+      # Gone (its sockets closed) before this returns: a caller checks the port next.
+      for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
+      say "Kafka killed"
+    else
+      say "Kafka is not running"
+    fi ;;
   kill-postgres) kill_postgres ;;
   status) status ;;
   wipe) stop_kafka; stop_postgres; rm -rf "$KAFKA_DATA" "$PG_DATA" ;;

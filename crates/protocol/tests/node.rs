@@ -313,3 +313,133 @@ fn a_network_stalled_through_a_cycles_mining_window_draws_the_cycle_again() {
         );
     }
 }
+
+// Run as one process per service, a trustee that restarts alone (the database it writes went
+// away) rebuilds from the stores: the chain and its own votes. What it held only in memory is
+// gone: the drawing, the MicroBlocks, the peers' batches, the seed; and the services that
+// gave them, which kept running, do not send them again unless asked. When every datacenter's
+// trustee restarts so mid-cycle (one PostgreSQL server shared by all), no seat has an own
+// view or the blocks it would vote for; the chain must go on all the same.
+#[test]
+fn trustees_restarted_alone_mid_cycle_get_their_inputs_again() {
+    use daoli_protocol::block::route_slot;
+    use daoli_protocol::node::Durable;
+    use daoli_protocol::vote::VoteJournal;
+    let dcs = common::identities(4);
+    let client = Keypair::from_label("nt-client");
+    let g = common::genesis(&dcs, &client, false);
+    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
+    let chain = g.chain_id();
+    let mut t = 0;
+    while nodes.iter().map(|n| n.height()).min().unwrap() < 2 {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+        assert!(t < 30_000, "the network does not reach height 2");
+    }
+    // A transaction, so that the next block names a batch the restarted trustees must fetch.
+    let h = nodes[0].height();
+    let slot = route_slot(&client.public(), g.params.payroll);
+    let buffer = nodes[0].chain().payroll_entry(h, slot).unwrap().dc;
+    let tx = Transaction::new(
+        &client,
+        &chain,
+        0,
+        1,
+        TxKind::Transfer {
+            to: dcs[1].root.public(),
+            amount: 5,
+        },
+        vec![],
+    );
+    let n = nodes.iter_mut().find(|n| n.public() == buffer).unwrap();
+    let (out, r) = n.handle(t, client.public(), Msg::Tx { client: 1, slot, tx });
+    assert_eq!(r, Ok(()));
+    assert!(out.iter().any(|o| matches!(o, Output::Reply { result: Ok(()), .. })));
+    // On to the throttle of the next cycle everywhere: drawings and MicroBlocks published,
+    // batches held, round-0 votes cast, nothing decided.
+    let throttle = nodes.iter().map(|n| n.cycle().start).max().unwrap() + g.params.l0_ms * 6 / 10;
+    while t < throttle {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+    }
+    // The throttle passes everywhere while the network drops everything (so that nothing is
+    // decided in the same instant): drawings published, round-0 prevotes journaled.
+    for n in nodes.iter_mut() {
+        n.tick(t);
+    }
+    t += 10;
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n.height() == h && n.trustee.ibft.decided().is_none()),
+        "t {t}: {:?}",
+        nodes
+            .iter()
+            .map(|n| (n.height(), n.cycle().start, n.describe()))
+            .collect::<Vec<_>>()
+    );
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let durable = Durable {
+            blocks: (1..=h).map(|x| n.full_block(x).unwrap()).collect(),
+            votes: (1..=h + 1).flat_map(|x| n.trustee.journal().at_height(x)).collect(),
+            ..Durable::default()
+        };
+        let fresh = Datacenter::recover(
+            g.clone(),
+            dcs[i].clone(),
+            vec![Keypair::from_label(&format!("miner{i}"))],
+            durable,
+            99,
+            t,
+        )
+        .unwrap();
+        n.trustee = fresh.trustee;
+    }
+    let restart = t;
+    // The chain goes on, and the transaction the buffer acknowledged is executed everywhere.
+    let executed = |n: &Datacenter| n.chain().state.account(&client.public()).nonce == 1;
+    while nodes.iter().map(|n| n.height()).min().unwrap() < h + 2 || !nodes.iter().all(executed) {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+        assert!(
+            t < restart + 20 * g.params.l0_ms,
+            "no progress {} ms after the trustees' restart: heights {:?}, executed {:?}; {}",
+            t - restart,
+            nodes.iter().map(|n| n.height()).collect::<Vec<_>>(),
+            nodes.iter().map(executed).collect::<Vec<_>>(),
+            nodes[0].describe()
+        );
+    }
+}
+
+// A trustee that restarts alone reads the stall events its bus holds for it all at once; each
+// would re-send every vote of the height. They go out once per cycle length.
+#[test]
+fn a_backlog_of_stall_events_re_sends_votes_once() {
+    use daoli_protocol::roles::{Event, Phase};
+    let dcs = common::identities(4);
+    let client = Keypair::from_label("nt-client");
+    let g = common::genesis(&dcs, &client, false);
+    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
+    // Past the throttle of cycle 1 with nobody hearing anyone: round-0 prevotes cast.
+    for t in (0..=700).step_by(10) {
+        for n in nodes.iter_mut() {
+            n.tick(t);
+        }
+    }
+    let n = &mut nodes[0];
+    let votes = |out: &[Output]| {
+        out.iter()
+            .filter(|o| matches!(o, Output::Broadcast(Msg::Vote(_))))
+            .count()
+    };
+    let mut out = Vec::new();
+    for _ in 0..5 {
+        n.trustee.on_event(3_000, &Event::Phase(1, Phase::Stalled), &mut out);
+    }
+    let once = votes(&out);
+    assert!(once > 0, "it has votes to re-send");
+    n.trustee
+        .on_event(3_000 + g.params.l0_ms, &Event::Phase(1, Phase::Stalled), &mut out);
+    assert_eq!(votes(&out), 2 * once);
+}

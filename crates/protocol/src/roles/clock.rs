@@ -110,9 +110,11 @@ impl Clock {
         }
         if now >= self.next_stall {
             self.next_stall = now + 2 * self.cycle.length;
-            // Seeds are sent once; a partition may have swallowed this one.
+            // Seeds are sent once; a partition may have swallowed this one, and a role that
+            // restarted alone (lot drawing, the trustee) lost it.
             if let Some(a) = &self.seed {
                 out.push(Output::Broadcast(Msg::Seed(a.clone())));
+                out.push(Output::Event(Event::Seed(a.clone())));
             }
             out.push(Output::Event(Event::Phase(h, Phase::Stalled)));
         }
@@ -170,5 +172,39 @@ impl Clock {
     /// A restart: what was held in memory is gone.
     pub fn forget(&mut self) {
         self.held.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Identity;
+
+    // The seed is announced once at mining close; at each stall it goes out again, to the
+    // peers and on the bus (lot drawing and the trustee, restarted alone, lost it).
+    #[test]
+    fn a_stall_announces_the_seed_again() {
+        let id = Identity::from_label("clock-test/dc0");
+        let g = Genesis::solo(&id, vec![]);
+        let l0 = g.params.l0_ms;
+        let mut c = Clock::new(g, id.root.public(), id.vrf.clone(), 0).unwrap();
+        let mut out = Vec::new();
+        c.start(0, &mut out);
+        c.tick(l0 / 2, &mut out);
+        let seed = c
+            .seed
+            .clone()
+            .expect("the genesis seed producer publishes at mining close");
+        let seeds = |out: &[Output]| {
+            out.iter()
+                .filter(|o| matches!(o, Output::Event(Event::Seed(a)) if *a == seed))
+                .count()
+        };
+        assert_eq!(seeds(&out), 1);
+        let mut out = Vec::new();
+        c.tick(3 * l0, &mut out);
+        assert!(out.contains(&Output::Event(Event::Phase(1, Phase::Stalled))));
+        assert_eq!(seeds(&out), 1);
+        assert!(out.contains(&Output::Broadcast(Msg::Seed(seed.clone()))));
     }
 }

@@ -53,6 +53,7 @@ pub struct Ledger {
     /// the oldest are forgotten first).
     receipts: BTreeMap<Hash32, (u64, TxOutcome)>,
     receipt_order: VecDeque<Hash32>,
+    stall: super::StallGate,
 }
 
 /// Transactions whose execution the ledger remembers for status queries.
@@ -78,6 +79,7 @@ impl Ledger {
             served: BTreeMap::new(),
             last_sync: 0,
             helped: BTreeSet::new(),
+            stall: super::StallGate::default(),
             held: NextCycle::default(),
             receipts: BTreeMap::new(),
             receipt_order: VecDeque::new(),
@@ -273,6 +275,10 @@ impl Ledger {
                     if let Some(b) = self.contested.remove(d) {
                         self.batches.insert(*d, b.clone());
                         out.push(Output::Event(Event::Batch(b)));
+                    } else if let Some(b) = self.batches.get(d) {
+                        // Held here and announced before: the trustee that wants it restarted
+                        // alone and lost it.
+                        out.push(Output::Event(Event::Batch(b.clone())));
                     }
                 }
             }
@@ -293,10 +299,12 @@ impl Ledger {
                         }
                     }
                 }
-                Phase::Stalled => {
-                    // MicroBlocks are sent once; a partition may have swallowed them.
+                Phase::Stalled if self.stall.pass(now, self.f.chain.cycle_length()) => {
+                    // MicroBlocks are sent once; a partition may have swallowed them, and a
+                    // trustee that restarted alone lost them.
                     for m in self.micros.values() {
                         out.push(Output::Broadcast(Msg::Micro(m.clone())));
+                        out.push(Output::Event(Event::Micro(m.clone())));
                     }
                     out.push(Output::Broadcast(Msg::SyncRequest {
                         from: self.f.chain.height() + 1,
@@ -733,5 +741,66 @@ mod tests {
             out.iter()
                 .any(|o| matches!(o, Output::Event(Event::Batch(b)) if *b == other))
         );
+    }
+
+    // A trustee that restarted alone lost the batches and MicroBlocks the ledger announced to
+    // it: a batch it wants is announced again even when the ledger holds it plainly, and a
+    // stall announces the cycle's MicroBlocks again (once per cycle length, however many
+    // stall events a restarted ledger reads at once).
+    #[test]
+    fn a_restarted_trustee_gets_batches_and_micro_blocks_again() {
+        let (g, id, client) = solo();
+        let chain = g.chain_id();
+        let slot = (0..g.params.payroll as u32)
+            .find(|s| Chain::new(g.clone()).unwrap().payroll_entry(0, *s).is_some())
+            .unwrap();
+        let l0 = g.params.l0_ms;
+        let mut l = Ledger::new(g, id.root.public(), id.micro.clone()).unwrap();
+        let tx = Transaction::new(
+            &client,
+            &chain,
+            0,
+            1,
+            TxKind::Transfer {
+                to: id.root.public(),
+                amount: 1,
+            },
+            vec![],
+        );
+        let batch = Batch::seal(&id.batch, &chain, 1, slot, vec![tx]);
+        let mut out = Vec::new();
+        l.on_msg(0, id.root.public(), Msg::Batch(batch.clone()), &mut out)
+            .unwrap();
+        let announced = |out: &[Output]| {
+            out.iter()
+                .filter(|o| matches!(o, Output::Event(Event::Batch(b)) if *b == batch))
+                .count()
+        };
+        assert_eq!(announced(&out), 1);
+        let mut out = Vec::new();
+        l.on_event(0, &Event::Wanted(1, vec![batch.digest(), Hash32([9; 32])]), &mut out);
+        assert_eq!(announced(&out), 1, "announced again when wanted");
+        // This datacenter produces MicroBlock 1 (rank 0 of the genesis lineup).
+        let mut out = Vec::new();
+        l.on_event(500, &Event::Phase(1, Phase::SeedDeadline), &mut out);
+        let micro = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Event(Event::Micro(m)) => Some(m.clone()),
+                _ => None,
+            })
+            .expect("MicroBlock 1");
+        let micros = |out: &[Output]| {
+            out.iter()
+                .filter(|o| matches!(o, Output::Event(Event::Micro(m)) if *m == micro))
+                .count()
+        };
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            l.on_event(3 * l0, &Event::Phase(1, Phase::Stalled), &mut out);
+        }
+        assert_eq!(micros(&out), 1, "announced again at the stall, once");
+        l.on_event(5 * l0, &Event::Phase(1, Phase::Stalled), &mut out);
+        assert_eq!(micros(&out), 2);
     }
 }

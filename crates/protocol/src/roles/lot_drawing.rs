@@ -2,7 +2,8 @@
 //! bars the ineligible, stops counting at the time throttle, and then publishes the own-view
 //! drawing: the KeyBlockTree under the seed it knows and every lot it counted.
 //!
-//! A drawing that counted no lot is drawn again at the cycle's stall, from the valid lots of
+//! At each stall of the cycle the drawing is published again (a trustee that restarted alone
+//! lost it), and a drawing that counted no lot is drawn again from the valid lots of
 //! the cycle that came after the throttle (docs/protocol.md, "Re-drawing a stalled cycle"):
 //! when every datacenter stalls through a cycle's mining window (the broker or database they
 //! share is down, their host is suspended), every lot reaches every lot drawing late, no seat
@@ -10,7 +11,7 @@
 
 use super::follower::Follower;
 use super::held::NextCycle;
-use super::{Drawn, Event, Output, Phase};
+use super::{Drawn, Event, Output, Phase, StallGate};
 use crate::crypto::PublicKey;
 use crate::dcc::{Cycle, EventError, check_event};
 use crate::lot::{Lot, LotPool};
@@ -29,6 +30,7 @@ pub struct LotDrawing {
     seed: Option<SeedAnnouncement>,
     throttled: bool,
     held: NextCycle,
+    stall: StallGate,
 }
 
 impl LotDrawing {
@@ -45,6 +47,7 @@ impl LotDrawing {
             seed: None,
             throttled: false,
             held: NextCycle::default(),
+            stall: StallGate::default(),
         })
     }
 
@@ -101,9 +104,11 @@ impl LotDrawing {
                 self.publish(out);
             }
             Event::Phase(h, Phase::Stalled)
-                if *h == self.cycle.height && self.throttled && self.pool.is_empty() && !self.late.is_empty() =>
+                if *h == self.cycle.height && self.throttled && self.stall.pass(now, self.cycle.length) =>
             {
-                self.pool = std::mem::replace(&mut self.late, LotPool::new(*h));
+                if self.pool.is_empty() && !self.late.is_empty() {
+                    self.pool = std::mem::replace(&mut self.late, LotPool::new(*h));
+                }
                 self.publish(out);
             }
             _ => {}
@@ -251,17 +256,20 @@ mod tests {
         assert_eq!(drawn.len(), 1);
         assert_eq!(drawn[0].counted.len(), 2);
         assert_eq!(drawn[0].tree.len(), 2);
-        // Drawn once: a later stall changes nothing, and a later lot is refused unchecked.
+        // Drawn once: a later lot is refused unchecked, and a later stall publishes the same
+        // drawing again.
+        let first = drawn[0].clone();
         let mut out = Vec::new();
         assert!(late(d.on_msg(4 * L, from, Msg::Lot(lot("m-later")), &mut out)));
         d.on_event(5 * L, &Event::Phase(1, Phase::Stalled), &mut out);
-        assert!(drawings(&out).is_empty());
+        assert_eq!(drawings(&out), vec![&first]);
         assert_eq!((d.pool.len(), d.late.len()), (2, 0));
     }
 
     // A drawing that counted a lot in time is final: late lots are refused unchecked, never
-    // kept, and the stall draws nothing again (rule 3: the tree is what came before the
-    // throttle).
+    // kept, and the stall publishes the very same drawing again (rule 3: the tree is what came
+    // before the throttle), for a trustee that restarted alone and lost it; once per cycle
+    // length however many stall events come at once (a backlog read after a restart).
     #[test]
     fn a_drawing_with_lots_is_not_drawn_again() {
         let (mut d, id, lot) = setup();
@@ -278,9 +286,17 @@ mod tests {
         assert!(late(d.on_msg(700, from, Msg::Lot(lot("m-late")), &mut out)));
         d.on_event(800, &Event::Lot(lot("m-own")), &mut out);
         assert_eq!((d.pool.len(), d.late.len()), (1, 0));
+        let at_throttle = drawings(&out)[0].clone();
+        assert_eq!(at_throttle.counted.len(), 1);
         let mut out = Vec::new();
-        d.on_event(3 * L, &Event::Phase(1, Phase::Stalled), &mut out);
-        assert!(drawings(&out).is_empty());
+        for _ in 0..5 {
+            d.on_event(3 * L, &Event::Phase(1, Phase::Stalled), &mut out);
+        }
+        assert_eq!(drawings(&out), vec![&at_throttle]);
+        d.on_event(3 * L + L / 2, &Event::Phase(1, Phase::Stalled), &mut out);
+        assert_eq!(drawings(&out).len(), 1, "paced by the cycle length");
+        d.on_event(4 * L, &Event::Phase(1, Phase::Stalled), &mut out);
+        assert_eq!(drawings(&out), vec![&at_throttle, &at_throttle]);
     }
 
     // A stall before the throttle (or of another cycle) draws nothing.

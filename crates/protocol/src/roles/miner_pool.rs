@@ -5,7 +5,7 @@
 //! to lot drawing and the peers.
 
 use super::follower::Follower;
-use super::{Event, Output, Phase};
+use super::{Event, Output, Phase, StallGate};
 use crate::crypto::{Keypair, PublicKey};
 use crate::dcc::Cycle;
 use crate::lot::{Lot, LotError, LotTemplate};
@@ -54,6 +54,7 @@ pub struct MinerPool {
     cycle: Cycle,
     /// Durable: the lot countersigned per (height, miner), so a restart never signs a second.
     sponsored: BTreeMap<(u64, PublicKey), Lot>,
+    stall: StallGate,
 }
 
 impl MinerPool {
@@ -69,6 +70,7 @@ impl MinerPool {
                 length: 0,
             },
             sponsored: BTreeMap::new(),
+            stall: StallGate::default(),
         })
     }
 
@@ -88,7 +90,7 @@ impl MinerPool {
         z ^ (z >> 31)
     }
 
-    pub fn on_event(&mut self, _now: u64, ev: &Event, out: &mut Vec<Output>) {
+    pub fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
         match ev {
             Event::Certified(cb, batches) => {
                 if let Ok(Some(_)) = self.f.apply(cb, batches)
@@ -105,7 +107,7 @@ impl MinerPool {
             Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(out),
             // Nothing certified for too long: the lots may have been lost or come late
             // everywhere; lot drawing keeps late ones for a re-draw, so they are sent again.
-            Event::Phase(h, Phase::Stalled) if *h == self.cycle.height => {
+            Event::Phase(h, Phase::Stalled) if *h == self.cycle.height && self.stall.pass(now, self.cycle.length) => {
                 for l in self.sponsored.values().filter(|l| l.height == *h) {
                     out.push(Output::Event(Event::Lot(l.clone())));
                     out.push(Output::Broadcast(Msg::Lot(l.clone())));
@@ -276,7 +278,10 @@ mod tests {
         let mut out = Vec::new();
         pool.on_event(3_000, &Event::Phase(2, Phase::Stalled), &mut out);
         assert!(out.is_empty(), "another cycle's stall");
-        pool.on_event(3_000, &Event::Phase(1, Phase::Stalled), &mut out);
+        for _ in 0..3 {
+            // A backlog of stall events read at once: sent once.
+            pool.on_event(3_000, &Event::Phase(1, Phase::Stalled), &mut out);
+        }
         let signed = pool.sponsored.values().next().unwrap().clone();
         assert_eq!(
             out,

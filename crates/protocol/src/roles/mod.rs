@@ -53,6 +53,22 @@ pub enum Phase {
     Stalled,
 }
 
+/// Paces what a role does at a stall: once per `gap` of local time at most, however many stall
+/// events come at once (a service that restarts alone reads a backlog of them from its bus, and
+/// each would re-send everything it holds).
+#[derive(Debug, Clone, Default)]
+pub struct StallGate(Option<u64>);
+
+impl StallGate {
+    pub fn pass(&mut self, now: u64, gap: u64) -> bool {
+        if self.0.is_some_and(|last| now < last.saturating_add(gap)) {
+            return false;
+        }
+        self.0 = Some(now);
+        true
+    }
+}
+
 /// The own-view drawing of lot drawing at the throttle: the KeyBlockTree under the seed it
 /// knows, and every lot it counted (a trustee checks any block's leader against them, under
 /// that block's seed).

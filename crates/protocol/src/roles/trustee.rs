@@ -5,7 +5,7 @@
 
 use super::follower::Follower;
 use super::held::NextCycle;
-use super::{Drawn, Event, Output, Phase};
+use super::{Drawn, Event, Output, Phase, StallGate};
 use crate::block::{Batch, Block, CertifiedBlock, Header, MicroBlock};
 use crate::chain::BlockError;
 use crate::codec::Hash32;
@@ -54,6 +54,7 @@ pub struct Trustee {
     /// Events of the next height that came before its cycle began (another service's view
     /// of the chain can be a step ahead), replayed when it begins. Bounded.
     early: Vec<Event>,
+    stall: StallGate,
 }
 
 impl Trustee {
@@ -92,6 +93,7 @@ impl Trustee {
             held: NextCycle::default(),
             early: Vec::new(),
             helped: BTreeSet::new(),
+            stall: StallGate::default(),
         })
     }
 
@@ -226,7 +228,7 @@ impl Trustee {
                 }
             }
             Event::Delay(x, d) => self.delay = Some((*x, d.clone())),
-            Event::Phase(x, Phase::Stalled) if *x == h => self.stalled(out),
+            Event::Phase(x, Phase::Stalled) if *x == h && self.stall.pass(now, self.cycle.length) => self.stalled(out),
             _ => {}
         }
     }
