@@ -5,6 +5,8 @@
 #   deploy/local/cluster.sh up [N]    start the broker and the server if needed, write the
 #                                     network's files (first time: `daoli cluster-config`), and
 #                                     start every service not running
+#   deploy/local/cluster.sh watch     a supervisor in the foreground: restarts every service that
+#                                     exits (a crash, a failure it stopped on) every 2 s; Ctrl-C ends it
 #   deploy/local/cluster.sh status    each process (pid, ready?) and each datacenter's height
 #   deploy/local/cluster.sh down      SIGTERM every service (SIGKILL after 10 s); infra keeps running
 #   deploy/local/cluster.sh kill DC SERVICE   SIGKILL one service (crash tests); `up` restarts it
@@ -39,7 +41,14 @@ alive() {
 
 dcs() { ls -d "$NET"/dc* 2>/dev/null | sed 's#.*/dc##' | sort -n; }
 
-pid_of() { cat "$NET/dc$1/$2.pid" 2>/dev/null || true; }
+# The pid a service was started with, if that process still runs that service (a pid file that
+# outlived a reboot may name an unrelated process: never signal that one).
+pid_of() {
+  local pid
+  pid="$(cat "$NET/dc$1/$2.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$NET/dc$1/$2.toml" && echo "$pid"
+  true
+}
 
 start_one() {
   local i="$1" s="$2" dir="$NET/dc$1"
@@ -84,7 +93,7 @@ status() {
       fi
     done
     local h
-    h="$("$BIN" chain status --endpoint "http://127.0.0.1:$((BASE + 100 * i + 20))" 2>/dev/null | grep -o 'height [0-9]*' | head -1 || true)"
+    h="$(timeout 5 "$BIN" chain status --endpoint "http://127.0.0.1:$((BASE + 100 * i + 20))" 2>/dev/null | grep -o 'height [0-9]*' | head -1 || true)"
     echo "$line ${h:-height ?}"
   done
   [ "$down" -eq 0 ]
@@ -105,11 +114,31 @@ down() {
     sleep 0.1
   done
   for p in "${pids[@]}"; do alive "$p" && kill -KILL "$p" 2>/dev/null || true; done
+  rm -f "$NET"/dc*/*.pid
   say "stopped ${#pids[@]} service processes"
+}
+
+# Restarts what exited, as Kubernetes would (services stop with exit 1 when their store or
+# bus fails and rely on a supervisor to start them again).
+watch() {
+  [ -f "$NET/genesis.json" ] || die "no network in $NET (run up)"
+  say "supervising the services in $NET (Ctrl-C ends this, not them)"
+  while true; do
+    for i in $(dcs); do
+      for s in "${SERVICES[@]}"; do
+        if ! alive "$(pid_of "$i" "$s")"; then
+          say "dc$i $s is not running: starting it"
+          start_one "$i" "$s"
+        fi
+      done
+    done
+    sleep 2
+  done
 }
 
 case "${1:-}" in
   up) up "${2:-3}" ;;
+  watch) watch ;;
   status) status ;;
   down) down ;;
   kill) pid="$(pid_of "$2" "$3")"; alive "$pid" || die "dc$2 $3 is not running"; kill -KILL "$pid"; say "killed dc$2 $3 ($pid)" ;;

@@ -527,6 +527,11 @@ impl<R: Role> Handler<FromBus> for RoleHost<R> {
             self.fail(ctx, &why);
             return None;
         }
+        if let Event::Phase(h, daoli_protocol::roles::Phase::Stalled) = &*m.0
+            && *h == self.role.height() + 1
+        {
+            tracing::warn!(service = R::SERVICE, height = *h, state = %self.role.describe(), "cycle stalled: nothing certified for 3 cycle lengths or more");
+        }
         self.step(ctx, |r, now, out| r.on_event(now, &m.0, out));
         (!self.failed).then(|| self.unpublished.is_empty() && self.deps.bus.settled())
     }

@@ -172,6 +172,19 @@ impl LotDrawing {
         Ok(())
     }
 
+    /// Where the drawing stands, for logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "cycle {} from {} ms, throttled {}, seed {}, {} lots counted, {} late",
+            self.cycle.height,
+            self.cycle.start,
+            self.throttled,
+            self.seed.as_ref().map_or("-".into(), |a| a.seed.short()),
+            self.pool.len(),
+            self.late.len()
+        )
+    }
+
     pub fn held_len(&self) -> usize {
         self.held.len()
     }

@@ -106,12 +106,21 @@ impl MinerPool {
             }
             Event::Phase(h, Phase::Mine) if *h == self.cycle.height => self.mine(out),
             // Nothing certified for too long: the lots may have been lost or come late
-            // everywhere; lot drawing keeps late ones for a re-draw, so they are sent again.
+            // everywhere (lot drawing keeps late ones for a re-draw), so they are sent again,
+            // client devices' too; and a hosted miner without a lot for the cycle (the pool
+            // restarted after the mining phase, before its lot's countersignature was stored)
+            // mines now.
             Event::Phase(h, Phase::Stalled) if *h == self.cycle.height && self.stall.pass(now, self.cycle.length) => {
-                for l in self.sponsored.values().filter(|l| l.height == *h) {
+                let hosted: Vec<PublicKey> = self.miners.iter().map(|m| m.public()).collect();
+                for l in self
+                    .sponsored
+                    .values()
+                    .filter(|l| l.height == *h && !hosted.contains(&l.miner))
+                {
                     out.push(Output::Event(Event::Lot(l.clone())));
                     out.push(Output::Broadcast(Msg::Lot(l.clone())));
                 }
+                self.mine(out);
             }
             _ => {}
         }
@@ -278,6 +287,23 @@ mod tests {
         let mut out = Vec::new();
         pool.on_event(3_000, &Event::Phase(2, Phase::Stalled), &mut out);
         assert!(out.is_empty(), "another cycle's stall");
+        // A hosted miner that has no lot for the cycle yet (the pool restarted after the
+        // mining phase) mines at the stall.
+        let hosted = Keypair::from_label("hosted");
+        let mut with = MinerPool::new(
+            pool.f.chain.genesis.clone(),
+            id.sponsor.clone(),
+            vec![hosted.clone()],
+            1,
+        )
+        .unwrap();
+        with.on_event(0, &Event::Cycle(c), &mut Vec::new());
+        let mut mined = Vec::new();
+        with.on_event(3_000, &Event::Phase(1, Phase::Stalled), &mut mined);
+        assert!(
+            matches!(&mined[..], [Output::Mine(j)] if j.template.height == 1 && j.miner.public() == hosted.public()),
+            "{mined:?}"
+        );
         for _ in 0..3 {
             // A backlog of stall events read at once: sent once.
             pool.on_event(3_000, &Event::Phase(1, Phase::Stalled), &mut out);

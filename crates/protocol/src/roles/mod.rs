@@ -201,6 +201,10 @@ pub trait Role: std::fmt::Debug + Send + Unpin + 'static {
     }
     /// The height of the chain this role follows.
     fn height(&self) -> u64;
+    /// One line on where the role stands, for the log of a stalled cycle.
+    fn describe(&self) -> String {
+        format!("height {}", self.height())
+    }
 }
 
 /// The service that takes a peer or client message (what [`Role::on_msg`] expects).
@@ -272,11 +276,44 @@ impl Role for clock::Clock {
         self.f.chain.height()
     }
 }
-role!(lot_drawing::LotDrawing, "lot-drawing", msg: lot_drawing::LotDrawing::on_msg, tick: idle, deadline: never);
+impl Role for lot_drawing::LotDrawing {
+    const SERVICE: &'static str = "lot-drawing";
+    fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        lot_drawing::LotDrawing::on_event(self, now, ev, out)
+    }
+    fn on_msg(&mut self, now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+        lot_drawing::LotDrawing::on_msg(self, now, from, msg, out)
+    }
+    fn height(&self) -> u64 {
+        self.f.chain.height()
+    }
+    fn describe(&self) -> String {
+        lot_drawing::LotDrawing::describe(self)
+    }
+}
 role!(kernel_buffer::KernelBufferRole, "kernel-buffer", msg: kernel_buffer::KernelBufferRole::on_msg,
     tick: kernel_buffer::KernelBufferRole::tick, deadline: never);
-role!(trustee::Trustee, "ibft-trustees", msg: trustee::Trustee::on_msg, tick: trustee::Trustee::tick,
-    deadline: trustee::Trustee::deadline);
+impl Role for trustee::Trustee {
+    const SERVICE: &'static str = "ibft-trustees";
+    fn on_event(&mut self, now: u64, ev: &Event, out: &mut Vec<Output>) {
+        trustee::Trustee::on_event(self, now, ev, out)
+    }
+    fn on_msg(&mut self, now: u64, from: PublicKey, msg: Msg, out: &mut Vec<Output>) -> Result<(), Reject> {
+        trustee::Trustee::on_msg(self, now, from, msg, out)
+    }
+    fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+        trustee::Trustee::tick(self, now, out)
+    }
+    fn deadline(&self) -> Option<u64> {
+        trustee::Trustee::deadline(self)
+    }
+    fn height(&self) -> u64 {
+        self.f.chain.height()
+    }
+    fn describe(&self) -> String {
+        trustee::Trustee::describe(self)
+    }
+}
 role!(lottery::Lottery, "lottery", msg: not_mine, tick: idle, deadline: never);
 
 impl Role for ledger::Ledger {
