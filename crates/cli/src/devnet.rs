@@ -52,9 +52,15 @@ pub struct Args {
     #[arg(long, requires = "postgres", value_name = "HOST:PORT")]
     pub kafka: Option<String>,
     /// Store in a real PostgreSQL (postgres://user:password@host:port/db) instead of redb
-    /// files; needs --kafka too.
-    #[arg(long, requires = "kafka", value_name = "URL")]
-    pub postgres: Option<String>,
+    /// files; needs --kafka too. It holds the password: prefer DAOLI_POSTGRES_URL to the flag.
+    #[arg(
+        long,
+        env = "DAOLI_POSTGRES_URL",
+        hide_env_values = true,
+        requires = "kafka",
+        value_name = "URL"
+    )]
+    pub postgres: Option<daoli_runtime::config::Secret>,
 }
 
 impl Args {
@@ -62,7 +68,7 @@ impl Args {
         match (&self.kafka, &self.postgres) {
             (Some(kafka), Some(postgres)) => Backend::Real {
                 kafka: kafka.clone(),
-                postgres: postgres.clone(),
+                postgres: postgres.0.clone(),
             },
             _ => Backend::Embedded,
         }
@@ -212,7 +218,7 @@ pub struct NetSpec {
 }
 
 /// Where the datacenters keep their events and state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub enum Backend {
     /// In-process bus, one redb file per datacenter in the data directory.
     #[default]
@@ -221,6 +227,20 @@ pub enum Backend {
     /// `daoli.<net>-dc<i>.events` and schemas `<net>_dc<i>_<service>`, `<net>` being `n` and
     /// the chain id's first 8 hex digits, so two networks on one broker and server never meet.
     Real { kafka: String, postgres: String },
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Embedded => f.write_str("Embedded"),
+            // Never the password.
+            Backend::Real { kafka, postgres } => write!(
+                f,
+                "Real {{ kafka: {kafka:?}, postgres: {:?} }}",
+                daoli_runtime::store::pg::display_url(postgres)
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for NetSpec {
@@ -437,9 +457,25 @@ async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
             let _ = load_stopped.await;
         }))
     });
+    // A service that stops on a failure (its store or bus) leaves its datacenter stalled: the
+    // devnet has no supervisor to restart it, so it stops, and says so.
+    let signals: Vec<_> = dcs.iter().map(|d| d.stop_signal()).collect();
+    let failed = async {
+        loop {
+            if let Some(i) = signals.iter().position(|s| s.raised()) {
+                return i;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    };
+    let mut code = ExitCode::SUCCESS;
     tokio::select! {
         _ = done.notified() => {}
         _ = tokio::signal::ctrl_c() => quiet.store(true, Ordering::SeqCst),
+        i = failed => {
+            eprintln!("devnet: a service of datacenter {i} stopped on a failure (see the log above); stopping the devnet");
+            code = ExitCode::FAILURE;
+        }
     }
     let _ = stop_load.send(());
     if let Some(l) = load
@@ -455,5 +491,5 @@ async fn devnet_run(a: Args, g: Genesis) -> ExitCode {
     for dc in dcs {
         dc.stop().await;
     }
-    ExitCode::SUCCESS
+    code
 }

@@ -31,13 +31,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use url::Url;
 
 /// Where the datacenter keeps its events and state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Backend {
     /// In-process bus and one redb file: every service in this process.
     Embedded { file: PathBuf },
     /// Apache Kafka (bootstrap `host:port[,...]`), topic `daoli.<datacenter>.events`, and
     /// PostgreSQL (connection string), schema `<datacenter>_<service>` per service ('-' as '_').
     Real { kafka: String, postgres: String },
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Embedded { file } => f.debug_struct("Embedded").field("file", file).finish(),
+            // Never the password.
+            Backend::Real { kafka, postgres } => f
+                .debug_struct("Real")
+                .field("kafka", kafka)
+                .field("postgres", &crate::store::pg::display_url(postgres))
+                .finish(),
+        }
+    }
 }
 
 /// What this process runs for its datacenter.
@@ -151,6 +165,11 @@ impl RunningNode {
     /// Returns once a role's actor has stopped on its own (its service must restart).
     pub async fn failure(&self) {
         self.failed.wait().await
+    }
+
+    /// Raised when one of its services stops on a failure.
+    pub fn stop_signal(&self) -> StopSignal {
+        self.failed.clone()
     }
 }
 
