@@ -35,9 +35,10 @@ use url::Url;
 pub enum Backend {
     /// In-process bus and one redb file: every service in this process.
     Embedded { file: PathBuf },
-    /// Apache Kafka (bootstrap `host:port[,...]`), topic `daoli.<datacenter>.events`, and
-    /// PostgreSQL (connection string), schema `<datacenter>_<service>` per service ('-' as '_').
-    Real { kafka: String, postgres: String },
+    /// Apache Kafka (bootstrap servers and client settings), topic
+    /// `daoli.<datacenter>.events`, and PostgreSQL (connection string), schema
+    /// `<datacenter>_<service>` per service ('-' as '_').
+    Real { kafka: KafkaOptions, postgres: String },
 }
 
 /// What this process runs for its datacenter.
@@ -264,7 +265,7 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
             },
         )),
         Backend::Real { kafka, .. } => Arc::new(
-            KafkaBus::connect(&spec.name, KafkaOptions::new(kafka))
+            KafkaBus::connect(&spec.name, kafka.clone())
                 .await
                 .map_err(|e| NodeError::Bus(e.to_string()))?,
         ),
@@ -530,7 +531,7 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
         );
         return ExitCode::from(2);
     }
-    let crate::config::BusKind::Kafka { brokers } = &cfg.bus;
+    let crate::config::BusKind::Kafka { brokers, security } = &cfg.bus;
     let crate::config::StoreKind::Postgres { url } = &cfg.store;
     let spec = NodeSpec {
         name: cfg.datacenter.clone(),
@@ -539,7 +540,10 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
         miners,
         services: vec![cfg.service],
         backend: Backend::Real {
-            kafka: brokers.clone(),
+            kafka: KafkaOptions {
+                extra: security.client_settings(),
+                ..KafkaOptions::new(brokers)
+            },
             postgres: url.clone(),
         },
         peer_addr: cfg.peer_addr,

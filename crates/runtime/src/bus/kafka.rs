@@ -94,6 +94,36 @@ impl KafkaOptions {
         }
         c
     }
+
+    /// Whether librdkafka, as built here, takes these `extra` settings (TLS and SCRAM need
+    /// OpenSSL, which this build may lack): the first one refused, as `(key, why)`. Checked
+    /// without making a client, so configuration validation can name it. Secrets are not
+    /// looked at (nor repeated).
+    pub fn check_extra(extra: &[(String, String)]) -> Result<(), (String, String)> {
+        let mut c = ClientConfig::new();
+        for (k, v) in extra.iter().filter(|(k, _)| k != "sasl.password") {
+            c.set(k, v);
+        }
+        let native = match c.create_native_config() {
+            Ok(n) => n,
+            Err(KafkaError::ClientConfig(_, why, key, _)) => return Err((key, why)),
+            Err(e) => return Err((String::new(), e.to_string())),
+        };
+        // A mechanism is only checked when a client is made: ask what was built in.
+        let features = native.get("builtin.features").unwrap_or_default();
+        let built = |f: &str| features.split(',').any(|x| x == f);
+        match c.get("sasl.mechanism") {
+            Some(m) if m.starts_with("SCRAM-") && !built("sasl_scram") => Err((
+                "sasl.mechanism".into(),
+                format!("{m} needs librdkafka built with OpenSSL; this build has {features}"),
+            )),
+            Some("PLAIN") if !built("sasl_plain") => Err((
+                "sasl.mechanism".into(),
+                format!("PLAIN is not built in; this build has {features}"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why the bus could not start. Each names what to fix.
