@@ -21,5 +21,7 @@ trap cleanup EXIT
 "$infra" start
 
 export DAOLI_KAFKA="127.0.0.1:${DAOLI_KAFKA_PORT:-19092}"
+# The broker's SASL listener, where ACLs apply (infra.sh lists its users).
+export DAOLI_KAFKA_SASL="127.0.0.1:$((${DAOLI_KAFKA_PORT:-19092} + 2))"
 export DAOLI_POSTGRES="postgres://daoli:${DAOLI_PG_PASSWORD:-daoli}@127.0.0.1:${DAOLI_PG_PORT:-15432}/postgres"
 cargo test --workspace --locked -- --show-output "$@"

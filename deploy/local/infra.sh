@@ -13,7 +13,20 @@
 # Environment (defaults):
 #   DAOLI_TOOLS=$HOME/.cache/daoli-tools   cached downloads, shared between checkouts
 #   DAOLI_LOCAL=<repo>/.daoli-local        data, logs and pid files of this checkout
-#   DAOLI_KAFKA_PORT=19092 (controller: +1)   DAOLI_PG_PORT=15432
+#   DAOLI_KAFKA_PORT=19092 (controller: +1, SASL: +2)   DAOLI_PG_PORT=15432
+#
+# Kafka listens twice for clients. PLAINTEXT on DAOLI_KAFKA_PORT: no authentication, principal
+# User:ANONYMOUS, a super user (the local cluster and most tests use it). SASL_PLAINTEXT on
+# DAOLI_KAFKA_PORT+2, mechanism PLAIN, where ACLs apply (StandardAuthorizer; no ACL: denied),
+# for tests of missing permissions. Its users (password: the name followed by "-password"):
+#   daoli          super user
+#   daoli-none     no ACL at all
+#   daoli-ro       topics daoli.*: DESCRIBE, READ; groups daoli.*: DESCRIBE, READ (no WRITE)
+#   daoli-nogroup  topics daoli.*: DESCRIBE, READ, WRITE (no group ACL)
+#   daoli-noread   topics daoli.*: DESCRIBE, WRITE (no READ)
+#   daoli-nojoin   topics daoli.*: DESCRIBE, READ, WRITE; groups daoli.*: DESCRIBE (no READ: it
+#                  may look at its group's offsets but not join it)
+# The ACLs are added at start (idempotent) through the PLAINTEXT listener.
 set -euo pipefail
 
 KAFKA_VERSION=4.4.0
@@ -26,6 +39,8 @@ TOOLS="${DAOLI_TOOLS:-$HOME/.cache/daoli-tools}"
 LOCAL="${DAOLI_LOCAL:-$ROOT/.daoli-local}"
 KAFKA_PORT="${DAOLI_KAFKA_PORT:-19092}"
 KAFKA_CPORT=$((KAFKA_PORT + 1))
+KAFKA_SASL_PORT=$((KAFKA_PORT + 2))
+KAFKA_USERS="daoli daoli-none daoli-ro daoli-nogroup daoli-noread daoli-nojoin"
 PG_PORT="${DAOLI_PG_PORT:-15432}"
 KAFKA_HOME="$TOOLS/kafka-$KAFKA_VERSION"
 PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
@@ -100,15 +115,27 @@ start_kafka() {
   install_kafka
   if alive "$(kafka_pid)"; then say "Kafka already runs (pid $(kafka_pid))"; return; fi
   mkdir -p "$KAFKA_DATA"
-  local cp="$KAFKA_HOME/lib/*"
+  local cp="$KAFKA_HOME/lib/*" jaas u
+  jaas="org.apache.kafka.common.security.plain.PlainLoginModule required"
+  for u in $KAFKA_USERS; do jaas+=" user_$u=\"$u-password\""; done
+  # Rewritten at each start: a data directory made by an older version of this script gets
+  # the SASL listener and the authorizer too.
   cat >"$LOCAL/kafka.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CPORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CPORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$jaas;
+# ACLs bind on the SASL listener only: the principal of PLAINTEXT and of the controller
+# listener, ANONYMOUS, is a super user.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:daoli
+allow.everyone.if.no.acl.found=false
 log.dirs=$KAFKA_DATA/logs
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4
@@ -138,11 +165,36 @@ EOF
   echo $! >"$LOCAL/kafka.pid"
   local i
   for i in $(seq 1 600); do
-    if tail -n +"$from" "$LOCAL/kafka.log" | grep -q "Kafka Server started"; then say "Kafka ready"; return; fi
+    if tail -n +"$from" "$LOCAL/kafka.log" | grep -q "Kafka Server started"; then
+      add_acls
+      say "Kafka ready (SASL_PLAINTEXT on 127.0.0.1:$KAFKA_SASL_PORT)"
+      return
+    fi
     alive "$(kafka_pid)" || die "Kafka exited: see $LOCAL/kafka.log"
     sleep 0.2
   done
   die "Kafka not ready after 120 s: see $LOCAL/kafka.log"
+}
+
+# The SASL users' ACLs (see the header), added through the PLAINTEXT listener (a super user).
+# Adding an ACL that exists changes nothing; a marker in the data directory (gone on wipe)
+# saves the JVM starts once this set is in.
+add_acls() {
+  local cp="$KAFKA_HOME/lib/*" marker="$KAFKA_DATA/acls.done" spec user args
+  spec="daoli-ro --topic daoli. --group daoli. --operation Describe --operation Read
+daoli-nogroup --topic daoli. --operation Describe --operation Read --operation Write
+daoli-noread --topic daoli. --operation Describe --operation Write
+daoli-nojoin --topic daoli. --operation Describe --operation Read --operation Write
+daoli-nojoin --group daoli. --operation Describe"
+  [ "$(cat "$marker" 2>/dev/null)" = "$spec" ] && return
+  while read -r user args; do
+    # shellcheck disable=SC2086 # $args is a list of words
+    java -cp "$cp" org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+      --add --allow-principal "User:$user" --resource-pattern-type prefixed $args >>"$LOCAL/kafka-acls.log" 2>&1 \
+      || die "adding the ACLs of $user failed: see $LOCAL/kafka-acls.log"
+  done <<<"$spec"
+  echo "$spec" >"$marker"
+  say "Kafka ACLs of the SASL users added"
 }
 
 start_postgres() {
@@ -212,7 +264,11 @@ kill_postgres() {
 }
 
 status() {
-  if alive "$(kafka_pid)"; then echo "kafka: running, pid $(kafka_pid), bootstrap 127.0.0.1:$KAFKA_PORT"; else echo "kafka: stopped"; fi
+  if alive "$(kafka_pid)"; then
+    echo "kafka: running, pid $(kafka_pid), bootstrap 127.0.0.1:$KAFKA_PORT (SASL_PLAINTEXT: 127.0.0.1:$KAFKA_SASL_PORT)"
+  else
+    echo "kafka: stopped"
+  fi
   if pg_running; then
     echo "postgres: running, postgres://daoli@127.0.0.1:$PG_PORT/postgres"
   else
@@ -242,5 +298,5 @@ case "${1:-}" in
   kill-postgres) kill_postgres ;;
   status) status ;;
   wipe) stop_kafka; stop_postgres; rm -rf "$KAFKA_DATA" "$PG_DATA" ;;
-  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

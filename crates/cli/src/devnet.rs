@@ -285,7 +285,7 @@ pub async fn start_dc(net: &NetSpec, i: usize) -> Result<RunningNode, String> {
             file: dir.join("store.redb"),
         },
         Backend::Real { kafka, postgres } => node::Backend::Real {
-            kafka: kafka.clone(),
+            kafka: daoli_runtime::bus::kafka::KafkaOptions::new(kafka),
             postgres: postgres.clone(),
         },
     };

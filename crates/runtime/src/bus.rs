@@ -62,6 +62,14 @@ pub enum BusError {
     Broker(String),
     #[error("{0:?} is not a name: use 1-100 of a-z, 0-9, '-', '_' and '.'")]
     BadName(String),
+    /// This client's user lacks a permission (an ACL): waiting will not help.
+    #[error("{resource}: not allowed to {operation} it (check the ACLs of this client's user): {why}")]
+    NotAllowed {
+        /// e.g. `Kafka consumer group daoli.dc0.ledger`.
+        resource: String,
+        operation: &'static str,
+        why: String,
+    },
 }
 
 /// A datacenter's event bus.
@@ -96,6 +104,11 @@ pub trait Subscriber<E: Event>: Send + fmt::Debug {
     /// The event `recv` returned last has had its effect made durable: the group may move past
     /// it (Kafka: its offset is stored). Until then a restarted member sees it again.
     fn commit(&mut self) {}
+    /// Why `recv` returned `None`, if not because the bus closed: the subscription failed for
+    /// good (Kafka: a permission was taken away), and the service must stop.
+    fn failure(&self) -> Option<BusError> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,9 @@
 //! is `DAOLI_LIMITS_MAX_IN_FLIGHT` and `--limits-max-in-flight`. Peers come as `[[peers]]` tables
 //! in the file, or as `--peer NAME=ROOTKEYHEX@URL` (repeatable; env `DAOLI_PEERS`,
 //! comma-separated), which replace the file's list. Relative paths in the file are relative to
-//! the file's directory, so a config directory can be moved as a whole.
+//! the file's directory, so a config directory can be moved as a whole. The Kafka password
+//! (`kafka_password`) is the one key the file may not hold: it comes from the environment or
+//! a flag only.
 //!
 //! Loading ([`ConfigArgs::load`]) only merges: [`Config`] holds the raw values. [`Config::validate`]
 //! turns them into a typed [`ServiceConfig`] before any port is bound, reading the genesis file
@@ -98,7 +100,73 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusKind {
     /// Apache Kafka ([`crate::bus::kafka::KafkaBus`]), bootstrap `host:port[,host:port...]`.
-    Kafka { brokers: String },
+    Kafka { brokers: String, security: KafkaSecurity },
+}
+
+/// How a service's Kafka clients reach the brokers and log in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KafkaSecurity {
+    pub protocol: KafkaProtocol,
+    /// With a SASL protocol: who logs in.
+    pub sasl: Option<KafkaSasl>,
+}
+
+/// librdkafka's `security.protocol`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KafkaProtocol {
+    #[default]
+    Plaintext,
+    SaslPlaintext,
+    SaslSsl,
+    Ssl,
+}
+
+impl KafkaProtocol {
+    const ALL: [KafkaProtocol; 4] = [
+        KafkaProtocol::Plaintext,
+        KafkaProtocol::SaslPlaintext,
+        KafkaProtocol::SaslSsl,
+        KafkaProtocol::Ssl,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaProtocol::Plaintext => "plaintext",
+            KafkaProtocol::SaslPlaintext => "sasl_plaintext",
+            KafkaProtocol::SaslSsl => "sasl_ssl",
+            KafkaProtocol::Ssl => "ssl",
+        }
+    }
+
+    /// Whether clients log in (SASL).
+    pub fn sasl(self) -> bool {
+        matches!(self, KafkaProtocol::SaslPlaintext | KafkaProtocol::SaslSsl)
+    }
+}
+
+/// A SASL login. `Debug` never shows the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaSasl {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: &'static str,
+    pub username: String,
+    pub password: Secret,
+}
+
+const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+impl KafkaSecurity {
+    /// The librdkafka settings for it ([`crate::bus::kafka::KafkaOptions::extra`]; they hold
+    /// the password).
+    pub fn client_settings(&self) -> Vec<(String, String)> {
+        let mut v = vec![("security.protocol".to_string(), self.protocol.as_str().to_string())];
+        if let Some(s) = &self.sasl {
+            v.push(("sasl.mechanism".into(), s.mechanism.into()));
+            v.push(("sasl.username".into(), s.username.clone()));
+            v.push(("sasl.password".into(), s.password.0.clone()));
+        }
+        v
+    }
 }
 
 /// Where a service persists. A service process needs a store its datacenter's other processes
@@ -189,6 +257,15 @@ pub struct Config {
     pub bus: Option<String>,
     /// With `bus = "kafka"`: `host:port[,host:port...]`.
     pub kafka_brokers: Option<String>,
+    /// plaintext (the default), sasl_plaintext, sasl_ssl or ssl.
+    pub kafka_security_protocol: Option<String>,
+    /// With a SASL protocol: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub kafka_sasl_mechanism: Option<String>,
+    /// With a SASL protocol: the user clients log in as.
+    pub kafka_username: Option<String>,
+    /// With a SASL protocol: the password, from the environment or a flag only (a file that
+    /// sets it is refused).
+    pub kafka_password: Option<Secret>,
     pub store: Option<String>,
     /// With `store = "postgres"`: `postgres://user:password@host:port/db`.
     pub postgres_url: Option<Secret>,
@@ -244,6 +321,19 @@ pub struct ConfigArgs {
     /// The Kafka bootstrap servers, host:port[,host:port...] (bus = kafka).
     #[arg(long, env = "DAOLI_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+    /// How Kafka clients connect: plaintext (default), sasl_plaintext, sasl_ssl or ssl.
+    #[arg(long, env = "DAOLI_KAFKA_SECURITY_PROTOCOL")]
+    pub kafka_security_protocol: Option<String>,
+    /// SASL mechanism (SASL protocols): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long, env = "DAOLI_KAFKA_SASL_MECHANISM")]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user name (SASL protocols).
+    #[arg(long, env = "DAOLI_KAFKA_USERNAME")]
+    pub kafka_username: Option<String>,
+    /// SASL password (SASL protocols); never read from the file, and prefer the environment
+    /// variable to the flag.
+    #[arg(long, env = "DAOLI_KAFKA_PASSWORD", hide_env_values = true)]
+    pub kafka_password: Option<Secret>,
     /// Store: postgres (the only kind a service process can share).
     #[arg(long, env = "DAOLI_STORE")]
     pub store: Option<String>,
@@ -346,6 +436,14 @@ impl Config {
                 message: format!("{at}{}", e.message().trim_end()),
             }
         })?;
+        if c.kafka_password.is_some() {
+            return Err(ConfigError::Parse {
+                path: path.into(),
+                message:
+                    "kafka_password: a password is not read from a file (set DAOLI_KAFKA_PASSWORD or --kafka-password)"
+                        .into(),
+            });
+        }
         let base = path.parent().unwrap_or(Path::new(""));
         for p in [&mut c.data_dir, &mut c.genesis, &mut c.identity_key]
             .into_iter()
@@ -377,6 +475,10 @@ impl Config {
         set(&mut self.miner_pool_endpoint, &args.miner_pool_endpoint);
         set(&mut self.bus, &args.bus);
         set(&mut self.kafka_brokers, &args.kafka_brokers);
+        set(&mut self.kafka_security_protocol, &args.kafka_security_protocol);
+        set(&mut self.kafka_sasl_mechanism, &args.kafka_sasl_mechanism);
+        set(&mut self.kafka_username, &args.kafka_username);
+        set(&mut self.kafka_password, &args.kafka_password);
         set(&mut self.store, &args.store);
         set(&mut self.postgres_url, &args.postgres_url);
         set(&mut self.otlp_endpoint, &args.otlp_endpoint);
@@ -424,10 +526,15 @@ impl Config {
         ]);
         let peers = v.peers(&self.peers);
         let bus = match self.bus.as_deref().unwrap_or("kafka") {
-            "kafka" => v
-                .required("kafka_brokers", &self.kafka_brokers)
-                .and_then(|b| v.brokers("kafka_brokers", b))
-                .map(|brokers| BusKind::Kafka { brokers }),
+            "kafka" => {
+                let brokers = v
+                    .required("kafka_brokers", &self.kafka_brokers)
+                    .and_then(|b| v.brokers("kafka_brokers", b));
+                let security = v.kafka_security(self);
+                brokers
+                    .zip(security)
+                    .map(|(brokers, security)| BusKind::Kafka { brokers, security })
+            }
             "inproc" => v.bad(
                 "bus",
                 "\"inproc\" joins services in one process only (daoli devnet); a service process needs \"kafka\"",
@@ -632,6 +739,103 @@ impl Validator {
             Some(b) => self.bad(key, format!("{b:?} is not HOST:PORT (a list is comma-separated)")),
             None => Some(s.to_string()),
         }
+    }
+
+    /// The Kafka client's security settings: a SASL protocol needs its mechanism, user and
+    /// password; the others take none (a login that would be ignored is a mistake to name).
+    /// The password is never repeated.
+    fn kafka_security(&mut self, c: &Config) -> Option<KafkaSecurity> {
+        let before = self.problems.len();
+        let protocol = match c.kafka_security_protocol.as_deref() {
+            None => Some(KafkaProtocol::Plaintext),
+            Some(p) => KafkaProtocol::ALL
+                .into_iter()
+                .find(|x| x.as_str().eq_ignore_ascii_case(p))
+                .or_else(|| {
+                    self.bad(
+                        "kafka_security_protocol",
+                        format!("{p:?} is not a security protocol (plaintext, sasl_plaintext, sasl_ssl or ssl)"),
+                    )
+                }),
+        };
+        let mechanism = c.kafka_sasl_mechanism.as_deref().and_then(|m| {
+            SASL_MECHANISMS
+                .into_iter()
+                .find(|x| x.eq_ignore_ascii_case(m))
+                .or_else(|| {
+                    self.bad(
+                        "kafka_sasl_mechanism",
+                        format!("{m:?} is not a SASL mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"),
+                    )
+                })
+        });
+        let protocol = protocol?;
+        let sasl = if protocol.sasl() {
+            let why = format!("kafka_security_protocol {} logs in with it", protocol.as_str());
+            if c.kafka_sasl_mechanism.is_none() {
+                self.bad::<()>(
+                    "kafka_sasl_mechanism",
+                    format!(
+                        "missing: {why} (set it in the file, DAOLI_KAFKA_SASL_MECHANISM or --kafka-sasl-mechanism)"
+                    ),
+                );
+            }
+            let username = match c.kafka_username.as_deref() {
+                None => self.bad(
+                    "kafka_username",
+                    format!("missing: {why} (set it in the file, DAOLI_KAFKA_USERNAME or --kafka-username)"),
+                ),
+                Some("") => self.bad("kafka_username", "is empty"),
+                Some(u) => Some(u.to_string()),
+            };
+            let password = match &c.kafka_password {
+                None => self.bad(
+                    "kafka_password",
+                    format!("missing: {why} (set DAOLI_KAFKA_PASSWORD or --kafka-password; never in the file)"),
+                ),
+                Some(p) if p.0.is_empty() => self.bad("kafka_password", "is empty"),
+                Some(p) => Some(p.clone()),
+            };
+            match (mechanism, username, password) {
+                (Some(mechanism), Some(username), Some(password)) => Some(KafkaSasl {
+                    mechanism,
+                    username,
+                    password,
+                }),
+                _ => None,
+            }
+        } else {
+            for (key, set) in [
+                ("kafka_sasl_mechanism", c.kafka_sasl_mechanism.is_some()),
+                ("kafka_username", c.kafka_username.is_some()),
+                ("kafka_password", c.kafka_password.is_some()),
+            ] {
+                if set {
+                    self.bad::<()>(
+                        key,
+                        format!(
+                            "set, but kafka_security_protocol {} does not log in (use sasl_plaintext or sasl_ssl)",
+                            protocol.as_str()
+                        ),
+                    );
+                }
+            }
+            None
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        let security = KafkaSecurity { protocol, sasl };
+        // What this build's Kafka client can do (TLS and SCRAM need OpenSSL in librdkafka).
+        if let Err((key, why)) = crate::bus::kafka::KafkaOptions::check_extra(&security.client_settings()) {
+            let key = if key.starts_with("sasl.") {
+                "kafka_sasl_mechanism"
+            } else {
+                "kafka_security_protocol"
+            };
+            return self.bad(key, format!("not supported by this build's Kafka client: {why}"));
+        }
+        Some(security)
     }
 
     /// A PostgreSQL connection string with a host and a user. The value is never repeated in

@@ -98,7 +98,8 @@ impl PeerSink for FakePeers {
 
 /// An in-process bus that logs what the actor publishes; a test feeds events with `inject`.
 /// While `full` is set it has no room: `try_publish` fails as a full queue would; while
-/// `refuse` is set it refuses for good, as a broker that cannot take an event would.
+/// `refuse` is set it refuses for good, as a broker that cannot take an event would, and
+/// refuses subscriptions as a broker would a client without the permission.
 pub struct FakeBus {
     pub log: Log,
     pub full: AtomicBool,
@@ -133,6 +134,10 @@ impl FakeBus {
             .try_publish(&RoleEvent(Arc::new(e)))
             .expect("room on the test bus");
     }
+    /// Ends every subscription, as a lost permission ends a Kafka consumer's.
+    pub fn close(&self) {
+        self.inner.close();
+    }
 }
 
 impl Bus<RoleEvent> for FakeBus {
@@ -163,6 +168,13 @@ impl Bus<RoleEvent> for FakeBus {
         })
     }
     fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<RoleEvent>>, BusError> {
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(BusError::NotAllowed {
+                resource: format!("group {group}"),
+                operation: "join",
+                why: "refused on purpose".into(),
+            });
+        }
         self.inner.subscribe(event, group)
     }
 }

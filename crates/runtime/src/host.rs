@@ -142,6 +142,12 @@ struct FromBus(Arc<Event>);
 #[rtype(result = "()")]
 struct Mined(Lot);
 
+/// The role's bus subscription ended (why): nothing more comes from the bus, so the service
+/// stops.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct BusLost(String);
+
 /// A client's transaction for payroll slot `slot`: answered once it is durable (or refused).
 #[derive(Debug, Message)]
 #[rtype(result = "TxAnswer")]
@@ -232,7 +238,7 @@ pub struct RoleHost<R: Role> {
     queued: Gauge,
     refused: Counter,
     persisted: Counter,
-    /// Joined when the host is made, so no event published after that is missed.
+    /// Joined before the host is made, so no event published after that is missed.
     sub: Option<Box<dyn crate::bus::Subscriber<RoleEvent>>>,
     /// A store write failed: nothing leaves any more.
     failed: bool,
@@ -249,7 +255,17 @@ impl<R: Role> std::fmt::Debug for RoleHost<R> {
 }
 
 impl<R: Role> RoleHost<R> {
-    pub fn new(role: R, deps: HostDeps) -> Self {
+    /// Joins the role's consumer group on its datacenter's bus, then makes the host. A bus
+    /// that refuses the subscription (a missing permission) stops start-up: a role that
+    /// hears nothing would run on as if nothing happened.
+    pub fn new(role: R, deps: HostDeps) -> Result<Self, crate::bus::BusError> {
+        let sub = deps.bus.subscribe("events", R::SERVICE)?;
+        Ok(Self::subscribed(role, deps, sub))
+    }
+
+    /// With its subscription made already (a Kafka subscription checks the group with the
+    /// broker and blocks: a caller on an async executor makes it on a blocking thread).
+    pub fn subscribed(role: R, deps: HostDeps, sub: Box<dyn crate::bus::Subscriber<RoleEvent>>) -> Self {
         let m = &deps.metrics;
         // Inbound queues are the bus's (per-subscriber gauges) and the bounded mailbox; this
         // is the outbound one.
@@ -266,18 +282,11 @@ impl<R: Role> RoleHost<R> {
             &format!("{}_persisted", R::SERVICE.replace('-', "_")),
             "Store transactions made durable before outputs left",
         );
-        let sub = match deps.bus.subscribe("events", R::SERVICE) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::error!(service = R::SERVICE, error = %e, "cannot subscribe to the bus");
-                None
-            }
-        };
         RoleHost {
             failed: false,
             publish_retry: false,
             holding: false,
-            sub,
+            sub: Some(sub),
             role,
             deps,
             replies: HashMap::new(),
@@ -486,7 +495,12 @@ impl<R: Role> Actor for RoleHost<R> {
         if let Some(mut sub) = self.sub.take() {
             let me = ctx.address();
             actix::spawn(async move {
-                while let Some(RoleEvent(e)) = sub.recv().await {
+                loop {
+                    let Some(RoleEvent(e)) = sub.recv().await else {
+                        let why = sub.failure().map_or_else(|| "the bus closed".into(), |e| e.to_string());
+                        me.do_send(BusLost(why));
+                        break;
+                    };
                     // The handler persists before it returns: once it answers, the bus may
                     // move past the event (Kafka stores the offset).
                     // Not settled (its own events still on their way): the offset stays; a later
@@ -550,6 +564,15 @@ impl<R: Role> Handler<Deliver> for RoleHost<R> {
             self.refused.inc();
         }
         r
+    }
+}
+
+impl<R: Role> Handler<BusLost> for RoleHost<R> {
+    type Result = ();
+    fn handle(&mut self, m: BusLost, ctx: &mut Context<Self>) {
+        if !self.failed {
+            self.fail(ctx, &format!("the bus subscription ended: {}", m.0));
+        }
     }
 }
 
@@ -714,7 +737,9 @@ mod tests {
     async fn a_full_bus_holds_events_refuses_clients_past_the_bound_and_drains_by_itself() {
         let f = Fakes::default();
         let me = PublicKey([7; 32]);
-        let addr = RoleHost::new(Chatty { burst: UNPUBLISHED }, f.deps(me, Hash32([1; 32]))).start();
+        let addr = RoleHost::new(Chatty { burst: UNPUBLISHED }, f.deps(me, Hash32([1; 32])))
+            .unwrap()
+            .start();
         f.bus.full.store(true, Ordering::SeqCst);
         // The first transaction is taken; its events are held.
         let rx = addr.send(submit(0)).await.unwrap().expect("taken: nothing is held yet");
@@ -760,7 +785,7 @@ mod tests {
         let f = Fakes::default();
         let deps = f.deps(PublicKey([7; 32]), Hash32([1; 32]));
         let stopped = deps.stopped.clone();
-        let addr = RoleHost::new(Chatty { burst: 1 }, deps).start();
+        let addr = RoleHost::new(Chatty { burst: 1 }, deps).unwrap().start();
         assert!(!stopped.raised());
         f.bus.refuse.store(true, Ordering::SeqCst);
         let _ = addr.send(submit(0)).await.unwrap();
@@ -790,7 +815,7 @@ mod tests {
             let deps = f.deps(PublicKey([7; 32]), net.chain());
             let stopped = deps.stopped.clone();
             let lottery = daoli_protocol::roles::lottery::Lottery::new(net.genesis.clone()).unwrap();
-            (RoleHost::new(lottery, deps).start(), stopped)
+            (RoleHost::new(lottery, deps).unwrap().start(), stopped)
         };
         let certified = |i: usize| Event::Certified(Box::new(blocks[i].0.clone()), blocks[i].1.clone());
         let f = Fakes::default();
@@ -806,6 +831,31 @@ mod tests {
             .await
             .expect("a hole stops the service");
         assert!(!addr.connected());
+    }
+
+    // A role that cannot join its bus would run deaf: start-up stops instead. One whose
+    // subscription ends while it runs (Kafka: a permission taken away) stops, rather than run
+    // on without the datacenter's events.
+    #[actix::test]
+    async fn a_refused_or_ended_subscription_stops_the_service() {
+        let f = Fakes::default();
+        f.bus.refuse.store(true, Ordering::SeqCst);
+        let e = RoleHost::new(Chatty { burst: 1 }, f.deps(PublicKey([7; 32]), Hash32([1; 32])))
+            .map(drop)
+            .unwrap_err();
+        assert!(matches!(e, crate::bus::BusError::NotAllowed { .. }), "{e}");
+
+        let f = Fakes::default();
+        let deps = f.deps(PublicKey([7; 32]), Hash32([1; 32]));
+        let stopped = deps.stopped.clone();
+        let addr = RoleHost::new(Chatty { burst: 1 }, deps).unwrap().start();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(addr.connected() && !stopped.raised(), "runs while subscribed");
+        f.bus.close();
+        tokio::time::timeout(Duration::from_secs(10), stopped.wait())
+            .await
+            .expect("the service stops once its subscription ended");
+        assert!(addr.send(submit(0)).await.is_err(), "nothing is taken any more");
     }
 
     /// A kernel buffer that, on any peer message, asks its own datacenter's ledger for blocks.
@@ -842,7 +892,7 @@ mod tests {
         let f = Fakes::default();
         let me = PublicKey([7; 32]);
         let role = AsksOwnLedger { me, forwards: vec![] };
-        let addr = RoleHost::new(role, f.deps(me, Hash32([1; 32]))).start();
+        let addr = RoleHost::new(role, f.deps(me, Hash32([1; 32]))).unwrap().start();
         let peer = Deliver {
             from: PublicKey([8; 32]),
             msg: Msg::SyncRequest { from: 1 },

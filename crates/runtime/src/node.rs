@@ -35,9 +35,10 @@ use url::Url;
 pub enum Backend {
     /// In-process bus and one redb file: every service in this process.
     Embedded { file: PathBuf },
-    /// Apache Kafka (bootstrap `host:port[,...]`), topic `daoli.<datacenter>.events`, and
-    /// PostgreSQL (connection string), schema `<datacenter>_<service>` per service ('-' as '_').
-    Real { kafka: String, postgres: String },
+    /// Apache Kafka (bootstrap servers and client settings), topic
+    /// `daoli.<datacenter>.events`, and PostgreSQL (connection string), schema
+    /// `<datacenter>_<service>` per service ('-' as '_').
+    Real { kafka: KafkaOptions, postgres: String },
 }
 
 impl std::fmt::Debug for Backend {
@@ -292,10 +293,26 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
             },
         )),
         Backend::Real { kafka, .. } => Arc::new(
-            KafkaBus::connect(&spec.name, KafkaOptions::new(kafka))
+            KafkaBus::connect(&spec.name, kafka.clone())
                 .await
                 .map_err(|e| NodeError::Bus(e.to_string()))?,
         ),
+    };
+    // Every role joins the bus before any host is made, so no event published at a start is
+    // missed by a service made later; a refused subscription (a missing permission) stops
+    // start-up here. Off the executor: a Kafka subscription asks the broker and blocks.
+    let mut subs = Vec::new();
+    for s in Service::ALL.into_iter().filter(|s| spec.services.contains(s)) {
+        let bus = bus.clone();
+        let sub = tokio::task::spawn_blocking(move || bus.subscribe("events", s.as_str()))
+            .await
+            .map_err(|e| NodeError::Bus(e.to_string()))?
+            .map_err(|e| NodeError::Bus(e.to_string()))?;
+        subs.push((s, sub));
+    }
+    let mut sub = |s: Service| {
+        let i = subs.iter().position(|(x, _)| *x == s).expect("subscribed above");
+        subs.swap_remove(i).1
     };
     // Peers: real gRPC, every message sealed by this datacenter's root key. A service of this
     // datacenter run in another process is reached through its own entry's endpoints.
@@ -356,28 +373,33 @@ pub async fn start(spec: &NodeSpec) -> Result<RunningNode, NodeError> {
         lottery,
         ..
     } = dc;
-    // Every host joins the bus when it is made, so all are made before any starts: no event
-    // published at a start is missed by a service made later.
     let runs = |s: Service| spec.services.contains(&s);
     let deps = |s: Service| HostDeps {
         store: store_of(s),
         ..base.clone()
     };
-    let lottery = runs(Service::Lottery).then(|| RoleHost::new(lottery, deps(Service::Lottery)));
-    let trustee = runs(Service::IbftTrustees).then(|| RoleHost::new(trustee, deps(Service::IbftTrustees)));
+    let lottery =
+        runs(Service::Lottery).then(|| RoleHost::subscribed(lottery, deps(Service::Lottery), sub(Service::Lottery)));
+    let trustee = runs(Service::IbftTrustees)
+        .then(|| RoleHost::subscribed(trustee, deps(Service::IbftTrustees), sub(Service::IbftTrustees)));
     let ledger = runs(Service::Ledger).then(|| {
-        RoleHost::new(
+        RoleHost::subscribed(
             ledger,
             HostDeps {
                 on_committed: Some(hook),
                 ..deps(Service::Ledger)
             },
+            sub(Service::Ledger),
         )
     });
-    let kernel_buffer = runs(Service::KernelBuffer).then(|| RoleHost::new(kernel_buffer, deps(Service::KernelBuffer)));
-    let lot_drawing = runs(Service::LotDrawing).then(|| RoleHost::new(lot_drawing, deps(Service::LotDrawing)));
-    let miner_pool = runs(Service::MinerPool).then(|| RoleHost::new(miner_pool, deps(Service::MinerPool)));
-    let clock = runs(Service::ClockBeacon).then(|| RoleHost::new(clock, deps(Service::ClockBeacon)));
+    let kernel_buffer = runs(Service::KernelBuffer)
+        .then(|| RoleHost::subscribed(kernel_buffer, deps(Service::KernelBuffer), sub(Service::KernelBuffer)));
+    let lot_drawing = runs(Service::LotDrawing)
+        .then(|| RoleHost::subscribed(lot_drawing, deps(Service::LotDrawing), sub(Service::LotDrawing)));
+    let miner_pool = runs(Service::MinerPool)
+        .then(|| RoleHost::subscribed(miner_pool, deps(Service::MinerPool), sub(Service::MinerPool)));
+    let clock = runs(Service::ClockBeacon)
+        .then(|| RoleHost::subscribed(clock, deps(Service::ClockBeacon), sub(Service::ClockBeacon)));
     let mut arbiters = Vec::new();
     // Each actor on its own thread; one that stops raises `failed` (HostDeps::stopped).
     fn launch<R: Role>(arbiters: &mut Vec<Arbiter>, host: RoleHost<R>) -> Addr<RoleHost<R>> {
@@ -558,7 +580,7 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
         );
         return ExitCode::from(2);
     }
-    let crate::config::BusKind::Kafka { brokers } = &cfg.bus;
+    let crate::config::BusKind::Kafka { brokers, security } = &cfg.bus;
     let crate::config::StoreKind::Postgres { url } = &cfg.store;
     let spec = NodeSpec {
         name: cfg.datacenter.clone(),
@@ -567,7 +589,10 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
         miners,
         services: vec![cfg.service],
         backend: Backend::Real {
-            kafka: brokers.clone(),
+            kafka: KafkaOptions {
+                extra: security.client_settings(),
+                ..KafkaOptions::new(brokers)
+            },
             postgres: url.clone(),
         },
         peer_addr: cfg.peer_addr,

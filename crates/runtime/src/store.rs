@@ -213,16 +213,13 @@ pub enum StoreError {
     ReadOnly { schema: String },
     /// The schema belongs to another datacenter or network (two configurations with one
     /// datacenter name on one server).
-    #[error(
-        "{at}: schema {schema:?} belongs to datacenter {found_datacenter} of chain {found_chain}, not to {datacenter} of chain {chain}: give each datacenter its own name"
-    )]
+    #[error("{at}: schema {schema:?} belongs to {found}, not to {expected}: give each datacenter its own name")]
     Owner {
         at: String,
         schema: String,
-        found_chain: String,
-        found_datacenter: String,
-        chain: String,
-        datacenter: String,
+        /// `datacenter <key prefix> of chain <id prefix>`, as found and as configured.
+        found: String,
+        expected: String,
     },
     #[error("{at}: schema {schema:?} is at migration {found}, this build knows up to {supported}; run a newer build")]
     NewerSchema {

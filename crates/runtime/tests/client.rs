@@ -39,22 +39,26 @@ async fn dc(queue: usize) -> Dc {
         Clock::new(g.clone(), me, id.vrf.clone(), now_ms()).unwrap(),
         f.deps(me, net.chain()),
     )
+    .expect("subscribes")
     .start_on_arbiter();
     let pool = RoleHost::new(
         MinerPool::new(g.clone(), id.sponsor.clone(), vec![], 1).unwrap(),
         f.deps(me, net.chain()),
     )
+    .expect("subscribes")
     .start_on_arbiter();
     let ledger = RoleHost::new(
         Ledger::new(g.clone(), me, id.micro.clone()).unwrap(),
         f.deps(me, net.chain()),
     )
+    .expect("subscribes")
     .start_on_arbiter();
     let kb_fakes = Fakes::default();
     let kb = RoleHost::new(
         KernelBufferRole::new(g.clone(), me, id.batch.clone()).unwrap(),
         kb_fakes.deps(me, net.chain()),
     )
+    .expect("subscribes")
     .start_on_arbiter();
     let chain = daoli_protocol::chain::Chain::new(g.clone()).unwrap();
     let slot = (0..g.params.payroll as u32)

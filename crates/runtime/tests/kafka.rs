@@ -2,12 +2,14 @@
 //! start` runs one on 127.0.0.1:19092, and the README's test command starts it): events keep
 //! their order and content, a consumer group resumes after the last event whose effect was
 //! made durable (not after the last one it received), an event that does not decode is skipped
-//! rather than stalling the service, and an unreachable broker stops start-up by name.
+//! rather than stalling the service, and an unreachable broker stops start-up by name. On the
+//! broker's SASL listener (`DAOLI_KAFKA_SASL`), where ACLs apply: each missing permission stops
+//! start-up naming the topic or group and the operation, and a wrong password is named.
 
 use daoli_protocol::dcc::Cycle;
 use daoli_protocol::roles::{Event, Phase};
 use daoli_runtime::bus::kafka::{KafkaBus, KafkaBusError, KafkaOptions};
-use daoli_runtime::bus::{Bus, Subscriber};
+use daoli_runtime::bus::{Bus, BusError, Subscriber};
 use daoli_runtime::host::RoleEvent;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -157,4 +159,146 @@ async fn an_existing_topic_is_used_if_it_has_one_partition() {
         e.to_string().contains("3 partitions") && e.to_string().contains(&topics[1]),
         "{e}"
     );
+}
+
+/// The SASL listener of the test broker, where ACLs apply (deploy/local/infra.sh's header
+/// lists its users; each one's password is its name followed by "-password").
+fn sasl_brokers() -> String {
+    std::env::var("DAOLI_KAFKA_SASL").unwrap_or_else(|_| {
+        panic!("DAOLI_KAFKA_SASL is not set: these tests need the broker's SASL listener (deploy/local/infra.sh start, then DAOLI_KAFKA_SASL=127.0.0.1:19094)")
+    })
+}
+
+fn as_user(user: &str) -> KafkaOptions {
+    let mut o = KafkaOptions::new(&sasl_brokers());
+    o.extra = [
+        ("security.protocol", "sasl_plaintext".to_string()),
+        ("sasl.mechanism", "PLAIN".into()),
+        ("sasl.username", user.into()),
+        ("sasl.password", format!("{user}-password")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    o
+}
+
+/// A datacenter whose topic exists (made by a super user) with one event in it.
+async fn existing_dc(what: &str) -> String {
+    let dc = fresh_dc(what);
+    let bus = KafkaBus::connect(&dc, KafkaOptions::new(&brokers()))
+        .await
+        .expect("a super user makes the topic");
+    bus.publish(&cycle(1)).await.expect("delivered");
+    dc
+}
+
+/// `connect` as `user` fails with NotAllowed for `operation`, naming the topic.
+async fn refused(user: &str, dc: &str, operation: &str) -> String {
+    let e = KafkaBus::connect(dc, as_user(user))
+        .await
+        .map(drop)
+        .expect_err("a missing permission stops start-up");
+    let msg = e.to_string();
+    assert!(
+        matches!(&e, KafkaBusError::NotAllowed { operation: o, .. } if *o == operation),
+        "{user}: want {operation}: {msg}"
+    );
+    assert!(msg.contains(&format!("daoli.{dc}.events")), "names the topic: {msg}");
+    assert!(msg.contains(&format!("not allowed to {operation} it")), "{msg}");
+    msg
+}
+
+// Each permission a service needs, missing in turn, stops start-up by topic and operation:
+// none at all (describe), no CREATE on a new topic, no WRITE, no READ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_topic_permission_stops_start_up_naming_topic_and_operation() {
+    refused("daoli-none", &fresh_dc("none"), "describe").await;
+    refused("daoli-ro", &fresh_dc("nocreate"), "create").await;
+    refused("daoli-ro", &existing_dc("nowrite").await, "write").await;
+    refused("daoli-noread", &existing_dc("noread").await, "read").await;
+    // With every topic permission, the bus starts (and the super user's login works).
+    let dc = existing_dc("full").await;
+    KafkaBus::connect(&dc, as_user("daoli-nogroup"))
+        .await
+        .expect("describe, write and read are allowed");
+    KafkaBus::connect(&fresh_dc("super"), as_user("daoli"))
+        .await
+        .expect("a super user logs in over SASL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_kafka_password_is_named_at_start_up() {
+    let mut o = as_user("daoli");
+    o.extra.retain(|(k, _)| k != "sasl.password");
+    o.extra.push(("sasl.password".into(), "not-the-password".into()));
+    o.timeout = Duration::from_secs(5);
+    let e = KafkaBus::connect(&fresh_dc("pw"), o).await.map(drop).unwrap_err();
+    assert!(matches!(e, KafkaBusError::NotAuthenticated { .. }), "{e}");
+    assert!(!e.to_string().contains("not-the-password"), "{e}");
+}
+
+// A service whose user may not use its consumer group stops when it subscribes (at start-up),
+// naming the group; one that may look at the group but not join it is stopped by its first
+// receive instead of retrying for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_group_permission_stops_the_subscription_naming_the_group() {
+    let dc = existing_dc("nogroup").await;
+    let bus = KafkaBus::connect(&dc, as_user("daoli-nogroup"))
+        .await
+        .expect("topic permissions are enough to connect");
+    let e = bus.subscribe("events", "ledger").map(drop).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, BusError::NotAllowed { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "Kafka consumer group daoli.{dc}.ledger: not allowed to describe it"
+        )),
+        "{msg}"
+    );
+
+    let bus = KafkaBus::connect(&dc, as_user("daoli-nojoin")).await.expect("connects");
+    let mut s = bus.subscribe("events", "ledger").expect("may describe the group");
+    let ended = tokio::time::timeout(Duration::from_secs(30), s.recv())
+        .await
+        .expect("the receive ends rather than retrying");
+    assert!(ended.is_none(), "no event without the group");
+    let e = s.failure().expect("why it ended");
+    assert!(
+        matches!(&e, BusError::NotAllowed { resource, .. } if resource.contains(&format!("daoli.{dc}.ledger"))),
+        "{e}"
+    );
+}
+
+// Every start-up writes a probe record into the stream; consumers skip it without counting it
+// as undecodable, and a probe behind an event whose effect is not durable yet does not move
+// the group past that event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_records_are_skipped_without_moving_the_group_past_an_unsettled_event() {
+    let dc = fresh_dc("probe");
+    let first = KafkaBus::connect(&dc, KafkaOptions::new(&brokers()))
+        .await
+        .expect("connects");
+    first.publish(&cycle(1)).await.expect("delivered");
+    first.publish(&cycle(2)).await.expect("delivered");
+    // Another service starts: its probe lands between events 2 and 3.
+    let second = KafkaBus::connect(&dc, KafkaOptions::new(&brokers()))
+        .await
+        .expect("connects");
+    second.publish(&cycle(3)).await.expect("delivered");
+
+    let mut s = first.subscribe("events", "ledger").expect("joins");
+    assert_eq!(next(&mut s).await, (*cycle(1).0).clone());
+    s.commit();
+    assert_eq!(next(&mut s).await, (*cycle(2).0).clone());
+    // Event 2 is not durable; the probe after it is skipped; event 3 comes.
+    assert_eq!(next(&mut s).await, (*cycle(3).0).clone());
+    drop(s);
+    let mut s = first.subscribe("events", "ledger").expect("joins again");
+    assert_eq!(
+        next(&mut s).await,
+        (*cycle(2).0).clone(),
+        "resumes at the event it had not made durable, not past the probe"
+    );
+    assert_eq!(first.undecodable() + second.undecodable(), 0);
 }

@@ -10,7 +10,7 @@ async fn it_starts_cycle_one_and_announces_each_deadline_in_order() {
     let f = Fakes::default();
     let id = &net.dcs[0];
     let clock = daoli_clock_beacon::Role::new(net.genesis.clone(), id.root.public(), id.vrf.clone(), now_ms()).unwrap();
-    daoli_clock_beacon::start(clock, f.deps(id.root.public(), net.chain()));
+    daoli_clock_beacon::start(clock, f.deps(id.root.public(), net.chain())).expect("subscribes");
     let phases = |e: &[Entry]| -> Vec<Phase> {
         e.iter()
             .filter_map(|x| match x {

@@ -15,7 +15,7 @@ use daoli_runtime::host::now_ms;
 fn at_the_throttle(net: &TestNet, f: &Fakes) -> u64 {
     let id = &net.dcs[0];
     let role = daoli_ibft_trustees::Role::new(net.genesis.clone(), id.vote.clone(), vec![]).unwrap();
-    daoli_ibft_trustees::start(role, f.deps(id.root.public(), net.chain()));
+    daoli_ibft_trustees::start(role, f.deps(id.root.public(), net.chain())).expect("subscribes");
     let chain = daoli_protocol::chain::Chain::new(net.genesis.clone()).unwrap();
     let t = LotTemplate {
         height: 1,

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 use actix::Addr;
+use daoli_runtime::bus::BusError;
 use daoli_runtime::host::{HostDeps, RoleHost};
 
 pub use daoli_protocol::roles::kernel_buffer::KernelBufferRole as Role;
@@ -13,7 +14,8 @@ pub use daoli_protocol::roles::kernel_buffer::KernelBufferRole as Role;
 /// The service's actor.
 pub type Service = RoleHost<Role>;
 
-/// Starts the service's actor on its own thread, subscribed to its datacenter's bus.
-pub fn start(role: Role, deps: HostDeps) -> Addr<Service> {
-    RoleHost::new(role, deps).start_on_arbiter()
+/// Starts the service's actor on its own thread, subscribed to its datacenter's bus (a bus
+/// that refuses the subscription is an error: the service would hear nothing).
+pub fn start(role: Role, deps: HostDeps) -> Result<Addr<Service>, BusError> {
+    Ok(RoleHost::new(role, deps)?.start_on_arbiter())
 }

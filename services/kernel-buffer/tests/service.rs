@@ -19,7 +19,7 @@ async fn setup() -> (TestNet, Fakes, actix::Addr<daoli_kernel_buffer::Service>, 
     let slot = (0..net.genesis.params.payroll as u32)
         .find(|s| chain.payroll_entry(0, *s).is_some_and(|e| e.dc == id.root.public()))
         .expect("dc0 serves a slot in cycle 1");
-    let addr = daoli_kernel_buffer::start(role, f.deps(id.root.public(), net.chain()));
+    let addr = daoli_kernel_buffer::start(role, f.deps(id.root.public(), net.chain())).expect("subscribes");
     f.bus.inject(Event::Cycle(Cycle {
         height: 1,
         start: now_ms(),

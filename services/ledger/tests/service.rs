@@ -13,7 +13,7 @@ async fn a_certified_block_is_stored_before_it_is_published_and_a_forged_one_is_
     let f = Fakes::default();
     let id = &net.dcs[0];
     let role = daoli_ledger::Role::new(net.genesis.clone(), id.root.public(), id.micro.clone()).unwrap();
-    let addr = daoli_ledger::start(role, f.deps(id.root.public(), net.chain()));
+    let addr = daoli_ledger::start(role, f.deps(id.root.public(), net.chain())).expect("subscribes");
     let from = net.dcs[1].root.public();
     // A forged certificate (a precommit signature flipped) is refused and changes nothing.
     let (mut forged, batches) = blocks[0].clone();

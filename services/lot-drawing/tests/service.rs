@@ -34,7 +34,7 @@ async fn peer_lots_are_checked_and_drawn_at_the_throttle() {
     let net = TestNet::new();
     let f = Fakes::default();
     let role = daoli_lot_drawing::Role::new(net.genesis.clone()).unwrap();
-    let addr = daoli_lot_drawing::start(role, f.deps(net.dcs[0].root.public(), net.chain()));
+    let addr = daoli_lot_drawing::start(role, f.deps(net.dcs[0].root.public(), net.chain())).expect("subscribes");
     f.bus.inject(Event::Cycle(Cycle {
         height: 1,
         start: now_ms(),

@@ -11,7 +11,7 @@ async fn its_record_follows_the_lottery_events_of_the_chain() {
     let blocks = net.certified(4);
     let f = Fakes::default();
     let role = daoli_lottery::Role::new(net.genesis.clone()).unwrap();
-    let addr = daoli_lottery::start(role, f.deps(net.dcs[0].root.public(), net.chain()));
+    let addr = daoli_lottery::start(role, f.deps(net.dcs[0].root.public(), net.chain())).expect("subscribes");
     // What the chain says, executed on its own.
     let mut chain = daoli_protocol::chain::Chain::new(net.genesis.clone()).unwrap();
     let mut expected = Vec::new();

@@ -15,7 +15,7 @@ async fn a_mined_lot_is_stored_before_it_leaves() {
     let id = &net.dcs[1];
     let miners = vec![Keypair::from_label("svc-test/m0"), Keypair::from_label("svc-test/m1")];
     let role = daoli_miner_pool::Role::new(net.genesis.clone(), id.sponsor.clone(), miners, 7).unwrap();
-    daoli_miner_pool::start(role, f.deps(id.root.public(), net.chain()));
+    daoli_miner_pool::start(role, f.deps(id.root.public(), net.chain())).expect("subscribes");
     f.bus.inject(Event::Cycle(Cycle {
         height: 1,
         start: now_ms(),

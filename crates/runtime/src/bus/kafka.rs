@@ -22,6 +22,14 @@
 //! - The payload is a `BusEvent` (proto/daoli/v1/events.proto), refused over
 //!   `limits::MAX_EVENT_BYTES` before it is decoded; an event that does not decode is logged,
 //!   counted (`undecodable`) and skipped, so one bad message cannot stall a service.
+//! - **Start-up probes**: a missing permission must stop a service at start-up by name, not
+//!   surface later as warnings in a loop. [`KafkaBus::connect`] describes the topic, creates it
+//!   if missing, writes one probe record (header [`PROBE_HEADER`], empty payload) and reads it
+//!   back; [`Bus::subscribe`] fetches the group's committed offset (group DESCRIBE). Each
+//!   refusal is [`KafkaBusError::NotAllowed`] / [`BusError::NotAllowed`], naming the topic or
+//!   group and the operation. Consumers skip probe records silently. A permission lost while
+//!   running (an authorization error on a running consumer) ends the subscription, and the
+//!   service stops; other errors are taken as transient.
 
 use super::{BoxFuture, Bus, BusError, Subscriber};
 use crate::host::RoleEvent;
@@ -31,7 +39,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -44,6 +52,9 @@ use tokio::sync::oneshot;
 
 /// The one event stream of a datacenter.
 pub const EVENTS: &str = "events";
+
+/// The header of a start-up probe record (its payload is empty): every consumer skips it.
+pub const PROBE_HEADER: &str = "daoli-probe";
 
 /// How a datacenter's services reach its Kafka cluster.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,6 +105,36 @@ impl KafkaOptions {
         }
         c
     }
+
+    /// Whether librdkafka, as built here, takes these `extra` settings (TLS and SCRAM need
+    /// OpenSSL, which this build may lack): the first one refused, as `(key, why)`. Checked
+    /// without making a client, so configuration validation can name it. Secrets are not
+    /// looked at (nor repeated).
+    pub fn check_extra(extra: &[(String, String)]) -> Result<(), (String, String)> {
+        let mut c = ClientConfig::new();
+        for (k, v) in extra.iter().filter(|(k, _)| k != "sasl.password") {
+            c.set(k, v);
+        }
+        let native = match c.create_native_config() {
+            Ok(n) => n,
+            Err(KafkaError::ClientConfig(_, why, key, _)) => return Err((key, why)),
+            Err(e) => return Err((String::new(), e.to_string())),
+        };
+        // A mechanism is only checked when a client is made: ask what was built in.
+        let features = native.get("builtin.features").unwrap_or_default();
+        let built = |f: &str| features.split(',').any(|x| x == f);
+        match c.get("sasl.mechanism") {
+            Some(m) if m.starts_with("SCRAM-") && !built("sasl_scram") => Err((
+                "sasl.mechanism".into(),
+                format!("{m} needs librdkafka built with OpenSSL; this build has {features}"),
+            )),
+            Some("PLAIN") if !built("sasl_plain") => Err((
+                "sasl.mechanism".into(),
+                format!("PLAIN is not built in; this build has {features}"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why the bus could not start. Each names what to fix.
@@ -101,12 +142,56 @@ impl KafkaOptions {
 pub enum KafkaBusError {
     #[error("Kafka at {brokers}: unreachable: {why}")]
     Unreachable { brokers: String, why: String },
-    #[error("Kafka topic {topic}: not allowed to create or use it (check the ACLs of this client): {why}")]
-    NotAllowed { topic: String, why: String },
+    #[error("Kafka at {brokers}: authentication failed (check kafka_username and the password): {why}")]
+    NotAuthenticated { brokers: String, why: String },
+    /// `operation`: describe, create, write or read.
+    #[error("Kafka topic {topic}: not allowed to {operation} it (check the ACLs of this client's user): {why}")]
+    NotAllowed {
+        topic: String,
+        operation: &'static str,
+        why: String,
+    },
     #[error("Kafka topic {topic}: {why}")]
     Topic { topic: String, why: String },
     #[error("Kafka client configuration: {0}")]
     Config(String),
+}
+
+/// Errors that waiting will not fix: this client's user lacks a permission.
+fn not_allowed(c: RDKafkaErrorCode) -> bool {
+    matches!(
+        c,
+        RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+    )
+}
+
+fn not_authenticated(c: RDKafkaErrorCode) -> bool {
+    matches!(
+        c,
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed
+    )
+}
+
+/// The last error librdkafka reported on its own (a broker it cannot reach, a refused
+/// login): a start-up request that only times out is named by it.
+#[derive(Debug, Default)]
+struct LastError(std::sync::Mutex<Option<(Option<RDKafkaErrorCode>, String)>>);
+
+impl LastError {
+    fn set(&self, e: &KafkaError, reason: &str) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((code(e), reason.to_string()));
+    }
+    fn get(&self) -> Option<(Option<RDKafkaErrorCode>, String)> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+    /// `; last error: ...`, or nothing.
+    fn suffix(&self) -> String {
+        self.get()
+            .map(|(_, w)| format!("; last error: {w}"))
+            .unwrap_or_default()
+    }
 }
 
 /// Delivery reports: failures are logged, counted and the last one kept; `publish` waits for
@@ -115,18 +200,25 @@ pub enum KafkaBusError {
 struct Deliveries {
     failed: AtomicU64,
     last_failure: std::sync::Mutex<Option<String>>,
+    last_error: LastError,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka client");
+        self.last_error.set(&error, reason);
+    }
+}
 
-/// Who waits for a delivery report ([`Bus::publish`]); nobody for [`Bus::try_publish`].
-type Waiter = Box<Option<oneshot::Sender<Result<(), String>>>>;
+/// Who waits for a delivery report ([`Bus::publish`], the write probe); nobody for
+/// [`Bus::try_publish`]. It hears the record's partition and offset.
+type Waiter = Box<Option<oneshot::Sender<Result<(i32, i64), KafkaError>>>>;
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = Waiter;
     fn delivery(&self, r: &DeliveryResult<'_>, waiter: Waiter) {
         let r = match r {
-            Ok(_) => Ok(()),
+            Ok(m) => Ok((m.partition(), m.offset())),
             Err((e, m)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(topic = m.topic(), error = %e, "bus event not delivered");
@@ -134,7 +226,7 @@ impl ProducerContext for Deliveries {
                     .last_failure
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
-                Err(e.to_string())
+                Err(e.clone())
             }
         };
         if let Some(tx) = *waiter {
@@ -165,9 +257,10 @@ fn code(e: &KafkaError) -> Option<RDKafkaErrorCode> {
 }
 
 impl KafkaBus {
-    /// Connects to the brokers and makes sure the datacenter's topic exists (creating it),
-    /// before any service runs: an unreachable broker or a missing permission stops start-up
-    /// with an error that names it.
+    /// Connects to the brokers, makes sure the datacenter's topic exists (creating it) and
+    /// that this client may write and read it (a probe record), before any service runs: an
+    /// unreachable broker, a refused login or a missing permission stops start-up with an
+    /// error that names it.
     pub async fn connect(datacenter: &str, opts: KafkaOptions) -> Result<Self, KafkaBusError> {
         let topic = format!("daoli.{datacenter}.{EVENTS}");
         let producer: ThreadedProducer<Deliveries> = opts
@@ -189,19 +282,33 @@ impl KafkaBus {
             let t = topic.clone();
             tokio::task::spawn_blocking(move || {
                 client.client().fetch_metadata(Some(&t), timeout).map(|m| {
-                    m.topics()
-                        .iter()
-                        .find(|x| x.name() == t && x.error().is_none())
-                        .map(|x| x.partitions().len())
+                    m.topics().iter().find(|x| x.name() == t).map(|x| match x.error() {
+                        None => Ok(x.partitions().len()),
+                        Some(e) => Err(RDKafkaErrorCode::from(e)),
+                    })
                 })
             })
             .await
             .map_err(|e| KafkaBusError::Config(e.to_string()))?
         };
-        let existing = metadata.map_err(|e| KafkaBusError::Unreachable {
-            brokers: opts.brokers.clone(),
-            why: e.to_string(),
-        })?;
+        let existing = match metadata {
+            Ok(Some(Err(c))) if not_allowed(c) => {
+                return Err(KafkaBusError::NotAllowed {
+                    topic,
+                    operation: "describe",
+                    why: c.to_string(),
+                });
+            }
+            Ok(m) => m.and_then(Result::ok),
+            Err(e) => {
+                let why = format!("{e}{}", producer.context().last_error.suffix());
+                let brokers = opts.brokers.clone();
+                return Err(match producer.context().last_error.get() {
+                    Some((Some(c), _)) if not_authenticated(c) => KafkaBusError::NotAuthenticated { brokers, why },
+                    _ => KafkaBusError::Unreachable { brokers, why },
+                });
+            }
+        };
         match existing {
             // An operator's topic is used as it is (creating it needs a permission a service
             // should not have), if it keeps the one order the roles need.
@@ -213,6 +320,13 @@ impl KafkaBus {
                 });
             }
             None => create_topic(&opts, &topic).await?,
+        }
+        let at = probe_write(&producer, &topic, opts.timeout).await?;
+        {
+            let (opts, topic) = (opts.clone(), topic.clone());
+            tokio::task::spawn_blocking(move || probe_read(&opts, &topic, datacenter_group(&topic), at))
+                .await
+                .map_err(|e| KafkaBusError::Config(e.to_string()))??;
         }
         Ok(KafkaBus {
             datacenter: datacenter.to_string(),
@@ -242,6 +356,62 @@ impl KafkaBus {
         self.producer
             .flush(timeout)
             .map_err(|e| BusError::Broker(e.to_string()))
+    }
+
+    /// Checks that this client may use consumer group `group` (its committed offset on
+    /// `topic`: an offset fetch needs group DESCRIBE), so a missing group ACL stops start-up
+    /// instead of a consumer retrying its join for ever.
+    fn probe_group(&self, topic: &str, group: &str) -> Result<(), BusError> {
+        let consumer: BaseConsumer = self
+            .opts
+            .client()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| BusError::Broker(e.to_string()))?;
+        let refused = |c: RDKafkaErrorCode| BusError::NotAllowed {
+            resource: format!("Kafka consumer group {group}"),
+            operation: "describe",
+            why: c.to_string(),
+        };
+        let deadline = std::time::Instant::now() + self.opts.timeout;
+        let mut last;
+        loop {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(topic, 0);
+            // Until the group's coordinator is found the fetch waits; a coordinator lookup the
+            // broker refuses comes as an error on the consumer's queue, looked at in between.
+            match consumer.committed_offsets(tpl, Duration::from_millis(500)) {
+                Ok(t) => {
+                    return match t.elements().iter().find_map(|p| p.error().err()) {
+                        Some(e) if code(&e).is_some_and(not_allowed) => Err(BusError::NotAllowed {
+                            resource: format!("Kafka topic {topic}"),
+                            operation: "describe",
+                            why: e.to_string(),
+                        }),
+                        _ => Ok(()),
+                    };
+                }
+                Err(e) => match code(&e) {
+                    Some(c) if not_allowed(c) => return Err(refused(c)),
+                    _ => last = e.to_string(),
+                },
+            }
+            while let Some(r) = consumer.poll(Duration::ZERO) {
+                if let Err(e) = r {
+                    match code(&e) {
+                        Some(c) if not_allowed(c) => return Err(refused(c)),
+                        _ => last = e.to_string(),
+                    }
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(BusError::Broker(format!(
+                    "Kafka consumer group {group}: its committed offset did not come within {:?}: {last}",
+                    self.opts.timeout
+                )));
+            }
+        }
     }
 
     fn send(&self, event: &RoleEvent, waiter: Waiter) -> Result<(), (BusError, Waiter)> {
@@ -298,6 +468,122 @@ impl<H: Headers> Extractor for HeaderView<'_, H> {
     }
 }
 
+/// The group the read probe's consumer names (a consumer cannot be assigned a partition
+/// without one); it never joins it or commits.
+fn datacenter_group(topic: &str) -> String {
+    format!("{}.probe", topic.strip_suffix(&format!(".{EVENTS}")).unwrap_or(topic))
+}
+
+/// Writes one probe record to `topic` and waits for its delivery report: this client may
+/// write there. Returns where it landed.
+async fn probe_write(
+    producer: &ThreadedProducer<Deliveries>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(i32, i64), KafkaBusError> {
+    let (tx, rx) = oneshot::channel();
+    let key = 0u64.to_be_bytes();
+    let record = BaseRecord::with_opaque_to(topic, Box::new(Some(tx)))
+        .payload(&[][..])
+        .key(&key[..])
+        .headers(OwnedHeaders::new().insert(Header {
+            key: PROBE_HEADER,
+            value: Some(&b"start-up"[..]),
+        }));
+    let refused = |c: RDKafkaErrorCode| KafkaBusError::NotAllowed {
+        topic: topic.to_string(),
+        operation: "write",
+        why: if c == RDKafkaErrorCode::ClusterAuthorizationFailed {
+            format!("{c} (the idempotent producer needs WRITE on the topic, or IDEMPOTENT_WRITE on the cluster)")
+        } else {
+            c.to_string()
+        },
+    };
+    if let Err((e, _)) = producer.send(record) {
+        return Err(KafkaBusError::Topic {
+            topic: topic.to_string(),
+            why: format!("the probe record was not taken: {e}"),
+        });
+    }
+    let failed = match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(Ok(at))) => return Ok(at),
+        Ok(Ok(Err(e))) => match code(&e) {
+            Some(c) if not_allowed(c) => return Err(refused(c)),
+            _ => format!("the probe record was not delivered: {e}"),
+        },
+        Ok(Err(_)) => "the probe record was not delivered".to_string(),
+        Err(_) => format!("the probe record was not delivered within {timeout:?}"),
+    };
+    // An idempotent producer that may write nowhere gets no producer id: librdkafka makes
+    // that a fatal client error (and purges the record), not an error on the record.
+    let fatal = producer.client().fatal_error();
+    let last = producer.context().last_error.get();
+    match (fatal, last) {
+        (Some((c, _)), _) | (None, Some((Some(c), _))) if not_allowed(c) => Err(refused(c)),
+        (Some((c, w)), _) => Err(KafkaBusError::Topic {
+            topic: topic.to_string(),
+            why: format!("{failed}; fatal error {c:?}: {w}"),
+        }),
+        (None, Some((_, w))) => Err(KafkaBusError::Topic {
+            topic: topic.to_string(),
+            why: format!("{failed}; last error: {w}"),
+        }),
+        (None, None) => Err(KafkaBusError::Topic {
+            topic: topic.to_string(),
+            why: failed,
+        }),
+    }
+}
+
+/// Reads the probe record back at `at` from an assigned partition: this client may read the
+/// topic. (Group permissions are the subscriber's to check: errors about the group are not
+/// this probe's.)
+fn probe_read(
+    opts: &KafkaOptions,
+    topic: &str,
+    group: String,
+    (partition, offset): (i32, i64),
+) -> Result<(), KafkaBusError> {
+    let fail = |why: String| KafkaBusError::Topic {
+        topic: topic.to_string(),
+        why,
+    };
+    let consumer: BaseConsumer = opts
+        .client()
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(|e| KafkaBusError::Config(e.to_string()))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .map_err(|e| fail(e.to_string()))?;
+    consumer.assign(&tpl).map_err(|e| fail(e.to_string()))?;
+    let deadline = std::time::Instant::now() + opts.timeout;
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) if m.offset() >= offset => return Ok(()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => match code(&e) {
+                Some(c @ RDKafkaErrorCode::TopicAuthorizationFailed) => {
+                    return Err(KafkaBusError::NotAllowed {
+                        topic: topic.to_string(),
+                        operation: "read",
+                        why: c.to_string(),
+                    });
+                }
+                _ => last = format!("; last error: {e}"),
+            },
+        }
+    }
+    Err(fail(format!(
+        "the probe record at offset {offset} was not read back within {:?}{last}",
+        opts.timeout
+    )))
+}
+
 /// Creates the datacenter's topic: one partition, the retention and size limits of `opts`.
 async fn create_topic(opts: &KafkaOptions, topic: &str) -> Result<(), KafkaBusError> {
     let admin: AdminClient<DefaultClientContext> = opts
@@ -327,6 +613,7 @@ async fn create_topic(opts: &KafkaOptions, topic: &str) -> Result<(), KafkaBusEr
             )) => {
                 return Err(KafkaBusError::NotAllowed {
                     topic: t,
+                    operation: "create",
                     why: c.to_string(),
                 });
             }
@@ -356,7 +643,11 @@ impl Bus<RoleEvent> for KafkaBus {
                 let (tx, rx) = oneshot::channel();
                 match self.send(event, Box::new(Some(tx))) {
                     Ok(()) => {
-                        return rx.await.map_err(|_| BusError::Closed)?.map_err(BusError::Broker);
+                        return rx
+                            .await
+                            .map_err(|_| BusError::Closed)?
+                            .map(drop)
+                            .map_err(|e| BusError::Broker(e.to_string()));
                     }
                     // Back-pressure: wait for librdkafka's queue to drain a little.
                     Err((BusError::Full { .. }, _)) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -391,9 +682,12 @@ impl Bus<RoleEvent> for KafkaBus {
         self.producer.in_flight_count() == 0
     }
 
+    /// Blocks while it checks the group (up to the start-up timeout): call it off the async
+    /// executor.
     fn subscribe(&self, event: &str, group: &str) -> Result<Box<dyn Subscriber<RoleEvent>>, BusError> {
         let topic = self.topic(event);
         let group = format!("daoli.{}.{group}", self.datacenter);
+        self.probe_group(&topic, &group)?;
         let consumer: StreamConsumer = self
             .opts
             .client()
@@ -425,6 +719,8 @@ impl Bus<RoleEvent> for KafkaBus {
             topic,
             group,
             last: None,
+            unsettled: false,
+            failure: None,
             undecodable: self.undecodable.clone(),
         }))
     }
@@ -435,8 +731,13 @@ pub struct KafkaSubscriber {
     consumer: StreamConsumer,
     topic: String,
     group: String,
-    /// Partition and offset of the event `recv` returned last.
+    /// Partition and offset of the record `recv` took last (an event, or one it skipped).
     last: Option<(i32, i64)>,
+    /// An event `recv` returned is not committed yet: records skipped after it wait for its
+    /// commit rather than move the group past it.
+    unsettled: bool,
+    /// Why the subscription ended (a permission lost while running).
+    failure: Option<BusError>,
     undecodable: Arc<AtomicU64>,
 }
 
@@ -451,42 +752,81 @@ impl fmt::Debug for KafkaSubscriber {
 }
 
 impl KafkaSubscriber {
-    async fn next(&mut self) -> RoleEvent {
+    /// The next event; `None` once the subscription failed for good (see `failure`).
+    async fn next(&mut self) -> Option<RoleEvent> {
+        if self.failure.is_some() {
+            return None;
+        }
         loop {
             let m = match self.consumer.recv().await {
                 Ok(m) => m,
-                Err(e) => {
-                    // Transient (a broker restart, a rebalance): librdkafka reconnects.
-                    tracing::warn!(group = %self.group, error = %e, "bus: receive failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
+                Err(e) => match code(&e) {
+                    // A permission was taken away: retrying would only loop on warnings.
+                    Some(c) if not_allowed(c) => {
+                        let (resource, operation) = match c {
+                            RDKafkaErrorCode::TopicAuthorizationFailed => {
+                                (format!("Kafka topic {}", self.topic), "read")
+                            }
+                            RDKafkaErrorCode::GroupAuthorizationFailed => {
+                                (format!("Kafka consumer group {}", self.group), "join")
+                            }
+                            _ => (format!("Kafka cluster (group {})", self.group), "use"),
+                        };
+                        let e = BusError::NotAllowed {
+                            resource,
+                            operation,
+                            why: e.to_string(),
+                        };
+                        tracing::error!(group = %self.group, error = %e, "bus: subscription ends");
+                        self.failure = Some(e);
+                        return None;
+                    }
+                    _ => {
+                        // Transient (a broker restart, a rebalance): librdkafka reconnects.
+                        tracing::warn!(group = %self.group, error = %e, "bus: receive failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                },
             };
             let at = (m.partition(), m.offset());
-            let decoded = m.payload().map(decode_event);
+            let probe = m.headers().is_some_and(|h| h.iter().any(|h| h.key == PROBE_HEADER));
+            let decoded = (!probe).then(|| m.payload().map(decode_event));
             let parent = m.headers().map(|h| crate::telemetry::extract(&HeaderView(h)));
             drop(m);
             match decoded {
-                Some(Ok(e)) => {
+                // A service's start-up probe: not an event, nothing to say about it.
+                None => self.skip(at),
+                Some(Some(Ok(e))) => {
                     self.last = Some(at);
+                    self.unsettled = true;
                     if let Some(cx) = parent {
                         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
                         let span = tracing::debug_span!("bus.consume", group = %self.group, offset = at.1);
                         let _ = span.set_parent(cx);
                     }
-                    return RoleEvent(Arc::new(e));
+                    return Some(RoleEvent(Arc::new(e)));
                 }
-                Some(Err(e)) => {
+                Some(Some(Err(e))) => {
                     self.undecodable.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(group = %self.group, partition = at.0, offset = at.1, error = %e, "bus: event skipped: it does not decode");
-                    self.store(at);
+                    self.skip(at);
                 }
-                None => {
+                Some(None) => {
                     self.undecodable.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(group = %self.group, partition = at.0, offset = at.1, "bus: event skipped: no payload");
-                    self.store(at);
+                    self.skip(at);
                 }
             }
+        }
+    }
+
+    /// A record that is no event: the group moves past it now, or, behind an event whose
+    /// effect is not durable yet, with that event's commit.
+    fn skip(&mut self, at: (i32, i64)) {
+        self.last = Some(at);
+        if !self.unsettled {
+            self.store(at);
         }
     }
 
@@ -505,7 +845,7 @@ impl KafkaSubscriber {
 
 impl Subscriber<RoleEvent> for KafkaSubscriber {
     fn recv(&mut self) -> BoxFuture<'_, Option<RoleEvent>> {
-        Box::pin(async move { Some(self.next().await) })
+        Box::pin(self.next())
     }
 
     fn try_recv(&mut self) -> Option<RoleEvent> {
@@ -515,7 +855,7 @@ impl Subscriber<RoleEvent> for KafkaSubscriber {
             .as_mut()
             .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
         {
-            std::task::Poll::Ready(e) => Some(e),
+            std::task::Poll::Ready(e) => e,
             std::task::Poll::Pending => None,
         }
     }
@@ -538,8 +878,13 @@ impl Subscriber<RoleEvent> for KafkaSubscriber {
 
     fn commit(&mut self) {
         if let Some(at) = self.last {
+            self.unsettled = false;
             self.store(at);
         }
+    }
+
+    fn failure(&self) -> Option<BusError> {
+        self.failure.clone()
     }
 }
 

@@ -80,7 +80,8 @@ fn a_good_config_validates_with_defaults() {
     assert_eq!(
         s.bus,
         BusKind::Kafka {
-            brokers: "127.0.0.1:19092".into()
+            brokers: "127.0.0.1:19092".into(),
+            security: KafkaSecurity::default(),
         }
     );
     assert!(matches!(&s.store, StoreKind::Postgres { url } if url.ends_with("15432/postgres")));
@@ -375,12 +376,113 @@ fn names_kinds_urls_filters_and_limits_are_checked() {
     c.store = Some("postgres".into());
     c.postgres_url = Some(Secret("postgres://daoli:s3cret@127.0.0.1:15432/postgres".into()));
     let v = c.validate().unwrap();
-    assert!(matches!(&v.bus, BusKind::Kafka { brokers } if brokers.contains("kafka-1.example:9092")));
+    assert!(matches!(&v.bus, BusKind::Kafka { brokers, .. } if brokers.contains("kafka-1.example:9092")));
     assert!(matches!(&v.store, StoreKind::Postgres { url } if url.contains("15432")));
     assert!(!format!("{v:?}").contains("s3cret"), "{v:?}");
     assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
     c.postgres_url = Some(Secret("postgres://daoli:s3cret@127.0.0.1:notaport/db".into()));
     assert!(!one_problem(&c).contains("s3cret"));
+}
+
+/// The SASL settings of `f`'s config, as the environment would give them.
+fn sasl(c: &mut Config, protocol: &str, mechanism: &str) {
+    c.kafka_security_protocol = Some(protocol.into());
+    c.kafka_sasl_mechanism = Some(mechanism.into());
+    c.kafka_username = Some("svc-ledger".into());
+    c.kafka_password = Some(Secret("pa55word".into()));
+}
+
+#[test]
+fn kafka_security_settings_are_checked_and_carried_to_the_client() {
+    let f = fixture();
+    // Default: plaintext, no login.
+    let BusKind::Kafka { security, .. } = f.config.validate().unwrap().bus;
+    assert_eq!(security, KafkaSecurity::default());
+    assert_eq!(
+        security.client_settings(),
+        [("security.protocol".to_string(), "plaintext".to_string())]
+    );
+
+    // A SASL login, given in any case; the password reaches the client and nothing else.
+    let mut c = f.config.clone();
+    sasl(&mut c, "SASL_PLAINTEXT", "plain");
+    let v = c.validate().unwrap();
+    let BusKind::Kafka { security, .. } = &v.bus;
+    assert_eq!(security.protocol, KafkaProtocol::SaslPlaintext);
+    let settings = security.client_settings();
+    for (k, want) in [
+        ("security.protocol", "sasl_plaintext"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.username", "svc-ledger"),
+        ("sasl.password", "pa55word"),
+    ] {
+        assert!(
+            settings.iter().any(|(sk, sv)| sk == k && sv == want),
+            "{k}: {settings:?}"
+        );
+    }
+    assert!(!format!("{v:?}").contains("pa55word"), "{v:?}");
+    assert!(!format!("{c:?}").contains("pa55word"), "{c:?}");
+    let opts = crate::bus::kafka::KafkaOptions {
+        extra: settings,
+        ..crate::bus::kafka::KafkaOptions::new("127.0.0.1:1")
+    };
+    assert!(!format!("{opts:?}").contains("pa55word"), "{opts:?}");
+
+    // A SASL protocol needs all three; each missing one is named (the password never in a file).
+    let mut c = f.config.clone();
+    c.kafka_security_protocol = Some("sasl_plaintext".into());
+    let p = problems(&c);
+    let keys: Vec<&str> = p.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(keys, ["kafka_sasl_mechanism", "kafka_username", "kafka_password"]);
+    assert!(
+        p[2].contains("DAOLI_KAFKA_PASSWORD")
+            && p[2].contains("--kafka-password")
+            && p[2].contains("never in the file"),
+        "{}",
+        p[2]
+    );
+    sasl(&mut c, "sasl_plaintext", "PLAIN");
+    c.kafka_password = Some(Secret(String::new()));
+    assert_eq!(one_problem(&c), "kafka_password: is empty");
+
+    // A login plaintext would ignore is a mistake, named.
+    let mut c = f.config.clone();
+    sasl(&mut c, "plaintext", "PLAIN");
+    let p = problems(&c);
+    let keys: Vec<&str> = p.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(keys, ["kafka_sasl_mechanism", "kafka_username", "kafka_password"]);
+    assert!(p.iter().all(|l| l.contains("plaintext does not log in")), "{p:?}");
+    assert!(p.iter().all(|l| !l.contains("pa55word")), "{p:?}");
+
+    // Unknown values.
+    let mut c = f.config.clone();
+    sasl(&mut c, "kerberos", "PLAIN");
+    assert!(
+        one_problem(&c).starts_with(r#"kafka_security_protocol: "kerberos" is not a security protocol"#),
+        "{c:?}"
+    );
+    sasl(&mut c, "sasl_plaintext", "GSSAPI");
+    assert!(
+        one_problem(&c).starts_with(r#"kafka_sasl_mechanism: "GSSAPI" is not a SASL mechanism"#),
+        "{c:?}"
+    );
+
+    // What this build's librdkafka lacks (no OpenSSL: rdkafka without its ssl feature) is
+    // refused here, by key, not by a client at start-up.
+    let mut c = f.config.clone();
+    sasl(&mut c, "sasl_ssl", "PLAIN");
+    let p = one_problem(&c);
+    assert!(
+        p.starts_with("kafka_security_protocol: not supported by this build's Kafka client") && p.contains("OpenSSL"),
+        "{p}"
+    );
+    sasl(&mut c, "sasl_plaintext", "SCRAM-SHA-512");
+    let p = one_problem(&c);
+    assert!(
+        p.starts_with("kafka_sasl_mechanism: not supported by this build's Kafka client") && p.contains("OpenSSL"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -456,6 +558,15 @@ fn file_errors_name_the_file_and_key() {
         assert!(e.contains("dc0.toml") && e.contains("line "), "{e}");
         assert!(!e.contains("s3cret"), "the secret is printed: {e}");
     }
+    // A password is not kept in a file.
+    std::fs::write(&path, FILE.replace("log = ", "kafka_password = \"pa55word\"\nlog = ")).unwrap();
+    let e = Config::from_file(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("dc0.toml")
+            && e.contains("kafka_password: a password is not read from a file")
+            && !e.contains("pa55word"),
+        "{e}"
+    );
     let e = Config::from_file(&f.dir.path().join("none.toml")).unwrap_err();
     assert!(
         matches!(e, ConfigError::Read { .. }) && e.to_string().contains("none.toml"),
@@ -482,9 +593,22 @@ fn flags_override_the_file_and_peers_parse_from_flags() {
         "--limits-max-in-flight=3".into(),
         format!("--peer=dc8={KEY2}@http://10.0.0.8:7100"),
         format!("--peer=dc9={KEY1}@{url}"),
+        "--kafka-security-protocol=sasl_plaintext".into(),
+        "--kafka-sasl-mechanism=PLAIN".into(),
+        "--kafka-username=svc".into(),
+        "--kafka-password=pa55word".into(),
     ])
     .unwrap();
+    assert!(!format!("{cli:?}").contains("pa55word"), "{cli:?}");
     let s = cli.config.load().unwrap().validate().unwrap();
+    let BusKind::Kafka { security, .. } = &s.bus;
+    assert_eq!(
+        security
+            .sasl
+            .as_ref()
+            .map(|l| (l.username.as_str(), l.password.0.as_str())),
+        Some(("svc", "pa55word"))
+    );
     assert_eq!(s.service, Service::Lottery);
     assert_eq!(s.datacenter, "dc0", "kept from the file");
     assert_eq!(s.limits.max_in_flight.get(), 3);
@@ -507,11 +631,13 @@ fn the_environment_overrides_the_file_and_flags_override_the_environment() {
         let cli = Cli::try_parse_from(["svc", "--log=debug"]).unwrap();
         let c = cli.config.load().unwrap();
         println!(
-            "CHILD-RESULT service={} log={} admin={} peers={}",
+            "CHILD-RESULT service={} log={} admin={} peers={} kafka={}/{}",
             c.service.unwrap(),
             c.log.unwrap(),
             c.admin_addr.unwrap(),
-            c.peers.len()
+            c.peers.len(),
+            c.kafka_username.unwrap(),
+            c.kafka_password.unwrap().0,
         );
         return;
     }
@@ -529,6 +655,8 @@ fn the_environment_overrides_the_file_and_flags_override_the_environment() {
         .env("DAOLI_CONFIG", &path)
         .env("DAOLI_SERVICE", "miner-pool")
         .env("DAOLI_LOG", "trace")
+        .env("DAOLI_KAFKA_USERNAME", "svc")
+        .env("DAOLI_KAFKA_PASSWORD", "pa55word")
         .env(
             "DAOLI_PEERS",
             format!("a={KEY1}@http://10.0.0.1:1,b={KEY2}@http://10.0.0.2:1"),
@@ -548,7 +676,10 @@ fn the_environment_overrides_the_file_and_flags_override_the_environment() {
         .map(|(_, r)| r)
         .unwrap_or_else(|| panic!("no result from the child:\n{stdout}"));
     // service: env over file; log: flag over env; admin_addr: file; peers: env list of two.
-    assert_eq!(line, "service=miner-pool log=debug admin=127.0.0.1:7300 peers=2");
+    assert_eq!(
+        line,
+        "service=miner-pool log=debug admin=127.0.0.1:7300 peers=2 kafka=svc/pa55word"
+    );
 }
 
 #[test]

@@ -383,7 +383,7 @@ impl PgStore {
         let (lease_lost, lease_at, lease_schema) = (lost.clone(), at.clone(), namespace.to_string());
         let mut lease_config = lease_config;
         // Named, so an operator sees who holds a schema (pg_stat_activity).
-        lease_config.application_name(&format!("daoli-lease:{namespace}"));
+        lease_config.application_name(format!("daoli-lease:{namespace}"));
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
@@ -506,10 +506,16 @@ impl PgStore {
             Some((c, d)) if c != chain.0 || d != datacenter => Err(StoreError::Owner {
                 at: self.at.clone(),
                 schema: self.schema.clone(),
-                found_chain: hex::encode(&c[..c.len().min(4)]),
-                found_datacenter: hex::encode(&d[..d.len().min(4)]),
-                chain: hex::encode(&chain.0[..4]),
-                datacenter: hex::encode(&datacenter[..4]),
+                found: format!(
+                    "datacenter {} of chain {}",
+                    hex::encode(&d[..d.len().min(4)]),
+                    hex::encode(&c[..c.len().min(4)])
+                ),
+                expected: format!(
+                    "datacenter {} of chain {}",
+                    hex::encode(&datacenter[..4]),
+                    hex::encode(&chain.0[..4])
+                ),
             }),
             _ => Ok(()),
         }
