@@ -66,10 +66,15 @@ impl Clock {
         }
     }
 
-    /// Starts the first cycle if none was (a service starting on its own).
+    /// Starts the first cycle if none was (a service starting on its own); a clock rebuilt
+    /// from the chain announces its cycle again, as the process that died may have stored
+    /// the block's effects and died before the cycle's announcement left (roles that have the
+    /// cycle ignore it).
     pub fn start(&mut self, now: u64, out: &mut Vec<Output>) {
         if !self.started {
             self.start_cycle(now, out);
+        } else {
+            out.push(Output::Event(Event::Cycle(self.cycle)));
         }
     }
 
@@ -110,8 +115,9 @@ impl Clock {
         }
         if now >= self.next_stall {
             self.next_stall = now + 2 * self.cycle.length;
-            // Seeds are sent once; a partition may have swallowed this one, and a role that
-            // restarted alone (lot drawing, the trustee) lost it.
+            // The cycle and its seed are announced once; a role that restarted alone (lot
+            // drawing, the trustee) lost them, and a partition may have swallowed the seed.
+            out.push(Output::Event(Event::Cycle(self.cycle)));
             if let Some(a) = &self.seed {
                 out.push(Output::Broadcast(Msg::Seed(a.clone())));
                 out.push(Output::Event(Event::Seed(a.clone())));
@@ -206,5 +212,24 @@ mod tests {
         assert!(out.contains(&Output::Event(Event::Phase(1, Phase::Stalled))));
         assert_eq!(seeds(&out), 1);
         assert!(out.contains(&Output::Broadcast(Msg::Seed(seed.clone()))));
+        // The cycle goes out again too, before the seed (lot drawing takes a seed of its
+        // cycle only).
+        let cycle = out.iter().position(|o| *o == Output::Event(Event::Cycle(c.cycle)));
+        let seed_at = out.iter().position(|o| matches!(o, Output::Event(Event::Seed(_))));
+        assert!(cycle.is_some() && cycle < seed_at, "{out:?}");
+    }
+
+    // A clock rebuilt from the chain (its process killed after the block's effects were
+    // stored, before the cycle's announcement left) announces its cycle when it starts.
+    #[test]
+    fn a_rebuilt_clock_announces_its_cycle_when_it_starts() {
+        let id = Identity::from_label("clock-test/dc0");
+        let g = Genesis::solo(&id, vec![]);
+        let mut c = Clock::new(g, id.root.public(), id.vrf.clone(), 0).unwrap();
+        // Recovery's outputs are dropped.
+        c.start_cycle(0, &mut Vec::new());
+        let mut out = Vec::new();
+        c.start(10, &mut out);
+        assert_eq!(out, vec![Output::Event(Event::Cycle(c.cycle))]);
     }
 }

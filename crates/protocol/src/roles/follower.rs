@@ -14,6 +14,10 @@ pub struct Follower {
     /// A cycle announced before this role applied the block that starts it (another
     /// service's view can be a step ahead): handed over once that block is applied.
     pending_cycle: Option<Cycle>,
+    /// The height of the cycle this role began: the clock announces a cycle again (after its
+    /// own restart, at a stall) for roles that lost it, and one that has it must not begin it
+    /// again (that would drop its lots, its I-BFT round).
+    begun: Option<u64>,
 }
 
 impl Follower {
@@ -21,16 +25,24 @@ impl Follower {
         Ok(Follower {
             chain: Chain::new(genesis)?,
             pending_cycle: None,
+            begun: None,
         })
     }
 
     /// A cycle announcement: `Some` if it can begin now (the block that starts it is applied);
-    /// otherwise it is kept until [`Follower::released`] hands it over.
+    /// otherwise it is kept until [`Follower::released`] hands it over. `None` as well for a
+    /// cycle already begun.
     pub fn cycle(&mut self, c: &Cycle) -> Option<Cycle> {
-        if c.height == self.chain.height() + 1 {
+        if self.begun == Some(c.height) {
+            None
+        } else if c.height == self.chain.height() + 1 {
+            self.begun = Some(c.height);
             Some(*c)
         } else {
-            self.pending_cycle = Some(*c);
+            // One ahead of this role's chain is kept; an old one (announced again) is not.
+            if c.height > self.chain.height() {
+                self.pending_cycle = Some(*c);
+            }
             None
         }
     }
@@ -39,7 +51,9 @@ impl Follower {
     /// [`Follower::apply`]).
     pub fn released(&mut self) -> Option<Cycle> {
         let next = self.chain.height() + 1;
-        self.pending_cycle.take_if(|c| c.height == next)
+        let c = self.pending_cycle.take_if(|c| c.height == next)?;
+        self.begun = Some(c.height);
+        Some(c)
     }
 
     /// Applies block `h` if it is the next one; `Ok(None)` for one already applied (a

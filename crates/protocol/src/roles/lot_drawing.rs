@@ -244,6 +244,25 @@ mod tests {
         matches!(r, Err(Reject::Event(EventError::Late { .. })))
     }
 
+    // The clock announces a cycle again (its restart, a stall): a role that has begun it keeps
+    // what it gathered; an old cycle is not kept for later.
+    #[test]
+    fn a_cycle_announced_again_is_not_begun_again() {
+        let (mut d, id, lot) = setup();
+        let mut out = Vec::new();
+        d.on_msg(100, id.root.public(), Msg::Lot(lot("m-early")), &mut out).unwrap();
+        let again = Cycle {
+            height: 1,
+            start: 500,
+            length: L,
+        };
+        d.on_event(500, &Event::Cycle(again), &mut out);
+        assert_eq!(d.pool.len(), 1, "the lot counted before is kept");
+        assert_eq!(d.cycle.start, 0);
+        d.on_event(600, &Event::Phase(1, Phase::Throttle), &mut out);
+        assert_eq!(drawings(&out)[0].counted.len(), 1);
+    }
+
     // Every lot of the cycle came after the throttle (the whole network stalled through its
     // mining window): the empty drawing is drawn again at the stall from the late lots, the
     // peers' (checked first) and its own.
