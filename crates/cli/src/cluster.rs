@@ -35,10 +35,6 @@ pub struct Args {
 }
 
 /// Services that take peer messages.
-pub fn takes_peer_messages(s: Service) -> bool {
-    !matches!(s, Service::MinerPool | Service::Lottery)
-}
-
 pub fn peer_port(base: u16, i: usize, s: Service) -> u16 {
     base + 100 * i as u16 + s.index() as u16
 }
@@ -93,7 +89,7 @@ fn service_toml(g: &Genesis, ids: &[Identity], a: &Args, i: usize, s: Service) -
         dc_name(g, i),
         admin_port(base, i, s)
     );
-    if takes_peer_messages(s) {
+    if s.takes_peer_messages() {
         t += &format!("peer_addr = \"127.0.0.1:{}\"\n", peer_port(base, i, s));
     }
     match s {
@@ -120,7 +116,7 @@ fn service_toml(g: &Genesis, ids: &[Identity], a: &Args, i: usize, s: Service) -
             hex::encode(id.root.public().0),
             url(peer_port(base, j, Service::Ledger))
         );
-        for s in Service::ALL.into_iter().filter(|s| takes_peer_messages(*s)) {
+        for s in Service::ALL.into_iter().filter(|s| s.takes_peer_messages()) {
             t += &format!("{s} = \"{}\"\n", url(peer_port(base, j, s)));
         }
     }

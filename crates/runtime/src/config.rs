@@ -21,7 +21,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU16, NonZeroU32};
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -69,7 +69,24 @@ impl Service {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether other datacenters send it messages (`roles::service_of`), so it needs a
+    /// `peer_addr`. The miner pool and the lottery take none.
+    pub fn takes_peer_messages(self) -> bool {
+        !matches!(self, Service::MinerPool | Service::Lottery)
+    }
+
+    /// Whether it answers clients (a `client_addr`): the kernel buffer (the front door), the
+    /// ledger and the miner pool (the front door's forwards).
+    pub fn has_client_api(self) -> bool {
+        matches!(self, Service::KernelBuffer | Service::Ledger | Service::MinerPool)
+    }
 }
+
+/// The longest datacenter name a service process takes: its schemas `<name>_<service>` must
+/// fit PostgreSQL's 63-byte identifiers (longer ones are cut silently, and two datacenters
+/// could then share a schema); `ibft_trustees` is the longest service.
+pub const MAX_DATACENTER_NAME: usize = 63 - "_ibft_trustees".len();
 
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,8 +117,22 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusKind {
     /// Apache Kafka ([`crate::bus::kafka::KafkaBus`]), bootstrap `host:port[,host:port...]`.
-    Kafka { brokers: String, security: KafkaSecurity },
+    Kafka {
+        brokers: String,
+        security: KafkaSecurity,
+        /// The datacenter topic's replication factor, when start-up creates it.
+        replication: NonZeroU16,
+        /// How long the broker keeps events, hours (topic `retention.ms`, when start-up
+        /// creates it).
+        retention_hours: NonZeroU32,
+    },
 }
+
+/// Kafka's own default; set 3 (with `min.insync.replicas` 2, which start-up sets) on a
+/// cluster of three brokers or more.
+pub const DEFAULT_KAFKA_REPLICATION: u16 = 1;
+/// A week: a service down longer catches up from its store and its peers, not the bus.
+pub const DEFAULT_KAFKA_RETENTION_HOURS: u32 = 7 * 24;
 
 /// How a service's Kafka clients reach the brokers and log in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -201,7 +232,7 @@ pub struct PeerEntry {
     /// The peer datacenter's root public key, 64 hex characters.
     #[serde(default)]
     pub root_key: String,
-    /// Its peer gRPC endpoint, e.g. `https://dc1.example:7100`.
+    /// Its peer gRPC endpoint, e.g. `http://dc1.example:7100` (TLS is not built in).
     #[serde(default)]
     pub endpoint: String,
     /// For a datacenter run as one process per service: the peer endpoint of each service
@@ -266,6 +297,10 @@ pub struct Config {
     /// With a SASL protocol: the password, from the environment or a flag only (a file that
     /// sets it is refused).
     pub kafka_password: Option<Secret>,
+    /// Replication factor of the datacenter's topic when start-up creates it (default 1).
+    pub kafka_replication: Option<u16>,
+    /// Retention of the datacenter's topic when start-up creates it, hours (default 168).
+    pub kafka_retention_hours: Option<u32>,
     pub store: Option<String>,
     /// With `store = "postgres"`: `postgres://user:password@host:port/db`.
     pub postgres_url: Option<Secret>,
@@ -334,6 +369,12 @@ pub struct ConfigArgs {
     /// variable to the flag.
     #[arg(long, env = "DAOLI_KAFKA_PASSWORD", hide_env_values = true)]
     pub kafka_password: Option<Secret>,
+    /// Replication factor of the datacenter's topic, when start-up creates it (default 1).
+    #[arg(long, env = "DAOLI_KAFKA_REPLICATION")]
+    pub kafka_replication: Option<u16>,
+    /// Retention of the datacenter's topic, hours, when start-up creates it (default 168).
+    #[arg(long, env = "DAOLI_KAFKA_RETENTION_HOURS")]
+    pub kafka_retention_hours: Option<u32>,
     /// Store: postgres (the only kind a service process can share).
     #[arg(long, env = "DAOLI_STORE")]
     pub store: Option<String>,
@@ -479,6 +520,8 @@ impl Config {
         set(&mut self.kafka_sasl_mechanism, &args.kafka_sasl_mechanism);
         set(&mut self.kafka_username, &args.kafka_username);
         set(&mut self.kafka_password, &args.kafka_password);
+        set(&mut self.kafka_replication, &args.kafka_replication);
+        set(&mut self.kafka_retention_hours, &args.kafka_retention_hours);
         set(&mut self.store, &args.store);
         set(&mut self.postgres_url, &args.postgres_url);
         set(&mut self.otlp_endpoint, &args.otlp_endpoint);
@@ -495,7 +538,8 @@ impl Config {
         let mut v = Validator::default();
         let datacenter = v
             .required("datacenter", &self.datacenter)
-            .and_then(|s| v.name("datacenter", s));
+            .and_then(|s| v.name("datacenter", s))
+            .and_then(|s| v.datacenter(s));
         let service = v.required("service", &self.service).and_then(|s| {
             let parsed = Service::parse(s);
             if parsed.is_none() {
@@ -516,6 +560,21 @@ impl Config {
             .and_then(|p| v.key_file(p));
         let peer_addr = self.peer_addr.as_deref().and_then(|a| v.addr("peer_addr", a));
         let client_addr = self.client_addr.as_deref().and_then(|a| v.addr("client_addr", a));
+        if let Some(s) = service {
+            // Without a peer endpoint its peers' messages would go nowhere; a listener that
+            // serves nothing is a mistake the operator should hear about.
+            if s.takes_peer_messages() {
+                v.required("peer_addr", &self.peer_addr);
+            } else if self.peer_addr.is_some() {
+                v.bad::<()>("peer_addr", format!("{s} takes no peer messages: leave peer_addr out"));
+            }
+            if !s.has_client_api() && self.client_addr.is_some() {
+                v.bad::<()>(
+                    "client_addr",
+                    format!("{s} has no client API (the kernel buffer, the ledger and the miner pool do): leave client_addr out"),
+                );
+            }
+        }
         let admin_addr = v
             .required("admin_addr", &self.admin_addr)
             .and_then(|a| v.addr("admin_addr", a));
@@ -531,9 +590,21 @@ impl Config {
                     .required("kafka_brokers", &self.kafka_brokers)
                     .and_then(|b| v.brokers("kafka_brokers", b));
                 let security = v.kafka_security(self);
-                brokers
-                    .zip(security)
-                    .map(|(brokers, security)| BusKind::Kafka { brokers, security })
+                let replication = NonZeroU16::new(self.kafka_replication.unwrap_or(DEFAULT_KAFKA_REPLICATION))
+                    .or_else(|| v.bad("kafka_replication", "must be at least 1"));
+                let retention_hours = v.positive(
+                    "kafka_retention_hours",
+                    self.kafka_retention_hours.unwrap_or(DEFAULT_KAFKA_RETENTION_HOURS),
+                );
+                match (brokers, security, replication, retention_hours) {
+                    (Some(brokers), Some(security), Some(replication), Some(retention_hours)) => Some(BusKind::Kafka {
+                        brokers,
+                        security,
+                        replication,
+                        retention_hours,
+                    }),
+                    _ => None,
+                }
             }
             "inproc" => v.bad(
                 "bus",
@@ -691,6 +762,24 @@ impl Validator {
     }
 
     /// Names end up in bus topics, file names and Kubernetes objects: a DNS label.
+    /// This process's own datacenter name, which also names its PostgreSQL schemas.
+    fn datacenter<'a>(&mut self, s: &'a str) -> Option<&'a str> {
+        if s.len() > MAX_DATACENTER_NAME {
+            return self.bad(
+                "datacenter",
+                format!("{s:?} is {} characters; at most {MAX_DATACENTER_NAME} (it names PostgreSQL schemas, of at most 63)", s.len()),
+            );
+        }
+        // Its schemas would start with "pg_", which PostgreSQL reserves.
+        if s == "pg" || s.starts_with("pg-") {
+            return self.bad(
+                "datacenter",
+                format!("{s:?}: names starting \"pg-\" are reserved by PostgreSQL (schema pg_...)"),
+            );
+        }
+        Some(s)
+    }
+
     fn name<'a>(&mut self, key: &str, s: &'a str) -> Option<&'a str> {
         let ok = !s.is_empty()
             && s.len() <= 63
@@ -876,11 +965,16 @@ impl Validator {
         }
     }
 
+    /// An endpoint this process calls. TLS is not built into its gRPC client (it runs
+    /// behind the cluster's network, or a mesh that encrypts): `https` is refused here rather
+    /// than failing at the first call.
     fn url(&mut self, key: &str, s: &str) -> Option<Url> {
         match Url::parse(s) {
-            Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-                self.bad(key, format!("{s:?}: scheme {:?} is not http or https", u.scheme()))
-            }
+            Ok(u) if u.scheme() == "https" => self.bad(
+                key,
+                format!("{s:?}: TLS is not built into this build's gRPC client; use http:// (encrypt with the cluster's network or a mesh)"),
+            ),
+            Ok(u) if u.scheme() != "http" => self.bad(key, format!("{s:?}: scheme {:?} is not http", u.scheme())),
             Ok(u) if u.host_str().is_none_or(str::is_empty) => self.bad(key, format!("{s:?} has no host")),
             Ok(u) => Some(u),
             Err(e) => self.bad(key, format!("{s:?} is not a URL ({e})")),

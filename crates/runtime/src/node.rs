@@ -580,7 +580,12 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
         );
         return ExitCode::from(2);
     }
-    let crate::config::BusKind::Kafka { brokers, security } = &cfg.bus;
+    let crate::config::BusKind::Kafka {
+        brokers,
+        security,
+        replication,
+        retention_hours,
+    } = &cfg.bus;
     let crate::config::StoreKind::Postgres { url } = &cfg.store;
     let spec = NodeSpec {
         name: cfg.datacenter.clone(),
@@ -591,6 +596,8 @@ pub fn service_main(fixed: Option<Service>, cli: ServiceCli) -> std::process::Ex
         backend: Backend::Real {
             kafka: KafkaOptions {
                 extra: security.client_settings(),
+                replication: i32::from(replication.get()),
+                retention_ms: i64::from(retention_hours.get()) * 3_600_000,
                 ..KafkaOptions::new(brokers)
             },
             postgres: url.clone(),

@@ -207,6 +207,15 @@ pub trait Role: std::fmt::Debug + Send + Unpin + 'static {
     }
 }
 
+/// Every service [`service_of`] routes to: the ones that take peer messages.
+pub const PEER_SERVICES: [&str; 5] = [
+    lot_drawing::LotDrawing::SERVICE,
+    clock::Clock::SERVICE,
+    trustee::Trustee::SERVICE,
+    kernel_buffer::KernelBufferRole::SERVICE,
+    ledger::Ledger::SERVICE,
+];
+
 /// The service that takes a peer or client message (what [`Role::on_msg`] expects).
 pub fn service_of(msg: &Msg) -> &'static str {
     match msg {

@@ -100,6 +100,9 @@ impl KafkaOptions {
     fn client(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        // The topic is created by start-up with its settings (create_topic); a producer's
+        // metadata request must not make one with the broker's defaults instead.
+        c.set("allow.auto.create.topics", "false");
         for (k, v) in &self.extra {
             c.set(k, v);
         }
@@ -678,8 +681,10 @@ impl Bus<RoleEvent> for KafkaBus {
         Ok(())
     }
 
+    /// Nothing waits for delivery, and nothing failed: after a lost delivery the consumed
+    /// offsets stay uncommitted (the service stops on `check` and reads the events again).
     fn settled(&self) -> bool {
-        self.producer.in_flight_count() == 0
+        self.producer.in_flight_count() == 0 && self.failed_deliveries() == 0
     }
 
     /// Blocks while it checks the group (up to the start-up timeout): call it off the async
@@ -760,6 +765,20 @@ impl KafkaSubscriber {
         loop {
             let m = match self.consumer.recv().await {
                 Ok(m) => m,
+                // The consumer cannot go on (fenced by a second process with this group's
+                // identity, or a fatal client error): stop rather than run deaf.
+                Err(e)
+                    if matches!(e, KafkaError::MessageConsumptionFatal(_))
+                        || matches!(
+                            code(&e),
+                            Some(RDKafkaErrorCode::FencedInstanceId | RDKafkaErrorCode::Fatal)
+                        ) =>
+                {
+                    let e = BusError::Broker(format!("group {}: {e}", self.group));
+                    tracing::error!(group = %self.group, error = %e, "bus: subscription ends");
+                    self.failure = Some(e);
+                    return None;
+                }
                 Err(e) => match code(&e) {
                     // A permission was taken away: retrying would only loop on warnings.
                     Some(c) if not_allowed(c) => {

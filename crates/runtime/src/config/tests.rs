@@ -19,7 +19,7 @@ fn fixture() -> Fixture {
     std::fs::write(&key, "secret").unwrap();
     let config = Config {
         datacenter: Some("dc0".into()),
-        service: Some("ibft-trustees".into()),
+        service: Some("ledger".into()),
         data_dir: Some(dir.path().join("data")),
         genesis: Some(genesis),
         identity_key: Some(key),
@@ -28,7 +28,7 @@ fn fixture() -> Fixture {
         admin_addr: Some("127.0.0.1:7300".into()),
         peers: vec![
             peer("dc1", KEY1, "http://127.0.0.1:7101"),
-            peer("dc2", KEY2, "https://dc2.example:7100"),
+            peer("dc2", KEY2, "http://dc2.example:7100"),
         ],
         kafka_brokers: Some("127.0.0.1:19092".into()),
         postgres_url: Some(Secret("postgres://daoli:s3cret@127.0.0.1:15432/postgres".into())),
@@ -72,7 +72,7 @@ fn a_good_config_validates_with_defaults() {
     let f = fixture();
     let s = f.config.validate().unwrap();
     assert_eq!(s.datacenter, "dc0");
-    assert_eq!(s.service, Service::IbftTrustees);
+    assert_eq!(s.service, Service::Ledger);
     assert_eq!(s.genesis.network, "daoli-vectors");
     assert_eq!(s.admin_addr, "127.0.0.1:7300".parse().unwrap());
     assert_eq!(s.peers[0].root_key.0[31], 0xaa);
@@ -82,6 +82,8 @@ fn a_good_config_validates_with_defaults() {
         BusKind::Kafka {
             brokers: "127.0.0.1:19092".into(),
             security: KafkaSecurity::default(),
+            replication: NonZeroU16::new(1).unwrap(),
+            retention_hours: NonZeroU32::new(168).unwrap(),
         }
     );
     assert!(matches!(&s.store, StoreKind::Postgres { url } if url.ends_with("15432/postgres")));
@@ -153,9 +155,107 @@ fn duplicate_ports_are_refused_on_the_same_or_a_wildcard_ip() {
     c.validate().unwrap();
     // A service with no peer or client listener.
     let mut c = f.config;
+    c.service = Some("lottery".into());
     (c.peer_addr, c.client_addr) = (None, None);
     let s = c.validate().unwrap();
     assert_eq!((s.peer_addr, s.client_addr), (None, None));
+}
+
+// Each service's listeners follow from what it serves: a message-taking service without a
+// peer endpoint would drop its peers' messages, a listener nothing answers on is a mistake.
+#[test]
+fn listeners_match_what_the_service_serves() {
+    let f = fixture();
+    for s in Service::ALL {
+        let mut c = f.config.clone();
+        c.service = Some(s.as_str().into());
+        c.ledger_endpoint = Some("http://127.0.0.1:7201".into());
+        c.miner_pool_endpoint = Some("http://127.0.0.1:7202".into());
+        let problems = match c.validate() {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            problems.contains("client_addr: "),
+            !s.has_client_api(),
+            "{s}: {problems}"
+        );
+        assert_eq!(
+            problems.contains("peer_addr: "),
+            !s.takes_peer_messages(),
+            "{s}: {problems}"
+        );
+        c.peer_addr = None;
+        c.client_addr = None;
+        let problems = match c.validate() {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            problems.contains("peer_addr: missing"),
+            s.takes_peer_messages(),
+            "{s}: {problems}"
+        );
+    }
+    // The split agrees with where peers send messages (roles::service_of).
+    let mut takers: Vec<_> = Service::ALL
+        .iter()
+        .filter(|s| s.takes_peer_messages())
+        .map(|s| s.as_str())
+        .collect();
+    takers.sort_unstable();
+    let mut routed = daoli_protocol::roles::PEER_SERVICES.to_vec();
+    routed.sort_unstable();
+    assert_eq!(takers, routed);
+}
+
+#[test]
+fn the_topic_settings_are_checked() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    (c.kafka_replication, c.kafka_retention_hours) = (Some(3), Some(24));
+    let BusKind::Kafka {
+        replication,
+        retention_hours,
+        ..
+    } = c.validate().unwrap().bus;
+    assert_eq!((replication.get(), retention_hours.get()), (3, 24));
+    c.kafka_replication = Some(0);
+    assert_eq!(one_problem(&c), "kafka_replication: must be at least 1");
+    (c.kafka_replication, c.kafka_retention_hours) = (None, Some(0));
+    assert_eq!(one_problem(&c), "kafka_retention_hours: must be at least 1");
+}
+
+#[test]
+fn a_datacenter_name_fits_its_schemas() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.datacenter = Some("d".repeat(MAX_DATACENTER_NAME));
+    c.validate().unwrap();
+    c.datacenter = Some("d".repeat(MAX_DATACENTER_NAME + 1));
+    assert!(one_problem(&c).starts_with("datacenter: "), "{}", one_problem(&c));
+    for reserved in ["pg", "pg-east"] {
+        c.datacenter = Some(reserved.into());
+        assert!(
+            one_problem(&c).contains("reserved by PostgreSQL"),
+            "{}",
+            one_problem(&c)
+        );
+    }
+    c.datacenter = Some("pgx".into());
+    c.validate().unwrap();
+}
+
+#[test]
+fn tls_endpoints_are_refused_by_name() {
+    let f = fixture();
+    let mut c = f.config.clone();
+    c.peers[1].endpoint = "https://dc2.example:7100".into();
+    assert!(
+        one_problem(&c).starts_with(r#"peers[1].endpoint: "https://dc2.example:7100": TLS is not built"#),
+        "{}",
+        one_problem(&c)
+    );
 }
 
 #[test]
@@ -170,7 +270,7 @@ fn a_bad_peer_endpoint_names_its_index() {
     c.peers[2].endpoint = "ftp://dc3:21".into();
     assert_eq!(
         one_problem(&c),
-        r#"peers[2].endpoint: "ftp://dc3:21": scheme "ftp" is not http or https"#
+        r#"peers[2].endpoint: "ftp://dc3:21": scheme "ftp" is not http"#
     );
 }
 
@@ -585,11 +685,11 @@ fn flags_override_the_file_and_peers_parse_from_flags() {
     let f = fixture();
     let path = f.dir.path().join("dc0.toml");
     std::fs::write(&path, FILE).unwrap();
-    let url = "https://dc9.example:7100";
+    let url = "http://dc9.example:7100";
     let cli = Cli::try_parse_from([
         "svc".to_string(),
         format!("--config={}", path.display()),
-        "--service=lottery".into(),
+        "--service=clock-beacon".into(),
         "--limits-max-in-flight=3".into(),
         format!("--peer=dc8={KEY2}@http://10.0.0.8:7100"),
         format!("--peer=dc9={KEY1}@{url}"),
@@ -609,7 +709,7 @@ fn flags_override_the_file_and_peers_parse_from_flags() {
             .map(|l| (l.username.as_str(), l.password.0.as_str())),
         Some(("svc", "pa55word"))
     );
-    assert_eq!(s.service, Service::Lottery);
+    assert_eq!(s.service, Service::ClockBeacon);
     assert_eq!(s.datacenter, "dc0", "kept from the file");
     assert_eq!(s.limits.max_in_flight.get(), 3);
     assert_eq!(
