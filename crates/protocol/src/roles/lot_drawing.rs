@@ -250,7 +250,8 @@ mod tests {
     fn a_cycle_announced_again_is_not_begun_again() {
         let (mut d, id, lot) = setup();
         let mut out = Vec::new();
-        d.on_msg(100, id.root.public(), Msg::Lot(lot("m-early")), &mut out).unwrap();
+        d.on_msg(100, id.root.public(), Msg::Lot(lot("m-early")), &mut out)
+            .unwrap();
         let again = Cycle {
             height: 1,
             start: 500,
