@@ -189,6 +189,11 @@ impl Datacenter {
         self.lot_drawing.forget();
         self.trustee.forget();
         self.ledger.forget();
+        // Each role begins the cycle the restarted clock announces, as a new process would.
+        self.lot_drawing.f.forget_cycle();
+        self.trustee.f.forget_cycle();
+        self.kernel_buffer.f.forget_cycle();
+        self.miner_pool.f.forget_cycle();
         let mut out = Vec::new();
         self.clock.start_cycle(now, &mut out);
         self.pump(now, out)

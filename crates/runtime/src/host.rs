@@ -25,6 +25,10 @@ pub const MAILBOX: usize = 1024;
 
 /// Events a role may hold for a full bus before it refuses peer and client input.
 pub const UNPUBLISHED: usize = 4096;
+/// Held events past which the service stops: peers and timers still add events once clients
+/// are refused, and a bus that takes nothing for that long is not coming back soon; the
+/// supervisor's restart rebuilds from the stores instead of the process growing without bound.
+pub const UNPUBLISHED_LIMIT: usize = 2 * UNPUBLISHED;
 
 /// How soon events the bus refused are offered again.
 const PUBLISH_RETRY: Duration = Duration::from_millis(10);
@@ -354,6 +358,13 @@ impl<R: Role> RoleHost<R> {
             Output::Event(e) => {
                 self.unpublished.push_back(Arc::new(e));
                 self.publish(ctx);
+                if self.unpublished.len() > UNPUBLISHED_LIMIT && !self.failed {
+                    let why = format!(
+                        "{} events wait for a bus that takes none (limit {UNPUBLISHED_LIMIT} events)",
+                        self.unpublished.len()
+                    );
+                    self.fail(ctx, &why);
+                }
             }
             Output::Broadcast(m) => self.deps.peers.broadcast(m),
             // For this datacenter: its service in this process, else (a datacenter run as one
@@ -775,6 +786,32 @@ mod tests {
         // And clients are taken again.
         let rx = addr.send(submit(1)).await.unwrap().expect("taken again");
         assert_eq!(rx.await.unwrap(), Ok(()));
+    }
+
+    // Peers and timers still add events while clients are refused; past a hard bound the
+    // service stops (its supervisor restarts it from the stores) rather than grow.
+    #[actix::test]
+    async fn a_bus_that_takes_nothing_stops_the_service_past_the_hard_bound() {
+        let f = Fakes::default();
+        let deps = f.deps(PublicKey([7; 32]), Hash32([1; 32]));
+        let stopped = deps.stopped.clone();
+        let addr = RoleHost::new(Chatty { burst: UNPUBLISHED }, deps).unwrap().start();
+        f.bus.full.store(true, Ordering::SeqCst);
+        let rx = addr.send(submit(0)).await.unwrap().expect("taken");
+        assert_eq!(rx.await.unwrap(), Ok(()));
+        let peer = || Deliver {
+            from: PublicKey([8; 32]),
+            msg: Msg::SyncRequest { from: 1 },
+        };
+        for _ in 0..UNPUBLISHED_LIMIT - UNPUBLISHED {
+            assert_eq!(addr.send(peer()).await.unwrap(), Ok(()));
+        }
+        assert!(!stopped.raised(), "at the bound, the service runs");
+        let _ = addr.send(peer()).await;
+        tokio::time::timeout(Duration::from_secs(10), stopped.wait())
+            .await
+            .expect("past the bound the service stops");
+        assert_eq!(published(&f), 0);
     }
 
     // A bus that refuses an event for good (too large for the broker, a producer that lost

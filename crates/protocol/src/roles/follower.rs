@@ -47,6 +47,13 @@ impl Follower {
         }
     }
 
+    /// A crash in the simulator's sense (the role object is kept, what it held is lost): the
+    /// next announcement of a cycle begins it again.
+    pub fn forget_cycle(&mut self) {
+        self.begun = None;
+        self.pending_cycle = None;
+    }
+
     /// The kept cycle that can begin now that its block is applied (call after
     /// [`Follower::apply`]).
     pub fn released(&mut self) -> Option<Cycle> {

@@ -595,7 +595,8 @@ async fn create_topic(opts: &KafkaOptions, topic: &str) -> Result<(), KafkaBusEr
         .map_err(|e| KafkaBusError::Config(e.to_string()))?;
     let max = (MAX_EVENT_BYTES + 4096).to_string();
     let retention = opts.retention_ms.to_string();
-    let min_isr = (opts.replication.clamp(1, 2)).to_string();
+    // One replica may be down and writes go on (acks=all waits for the in-sync ones).
+    let min_isr = (opts.replication - 1).clamp(1, 2).to_string();
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(opts.replication))
         .set("max.message.bytes", &max)
         .set("retention.ms", &retention)
