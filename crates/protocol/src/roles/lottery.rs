@@ -33,9 +33,7 @@ impl Lottery {
                     self.record.extend(outcome.lottery.into_iter().map(|e| (h, e)));
                 }
             }
-            // A cycle announced again after a later one began (it cannot be, with one clock
-            // and one ordered stream) would otherwise replace the newer delay.
-            Event::Cycle(c) if self.done.as_ref().is_none_or(|(at, _)| c.height >= *at) => {
+            Event::Cycle(c) => {
                 let h = c.height;
                 let proof = match &self.done {
                     Some((at, d)) if *at == h => Some(d.clone()),
