@@ -1,7 +1,7 @@
 //! The network as operators run it: 3 datacenters x 7 services, each service its own process
 //! (`daoli service`), on one Apache Kafka broker (`DAOLI_KAFKA`) and one PostgreSQL server
 //! (`DAOLI_POSTGRES`); the README's test command starts both. While `daoli load` runs, every
-//! service kind is killed once (SIGKILL, in a different datacenter each time), then the broker,
+//! service kind is killed once (SIGKILL, in dc0, dc1, dc2, dc0, ... in turn), then the broker,
 //! then PostgreSQL. A supervisor restarts whatever exits, as Kubernetes would. After each kill
 //! the chain must advance again within a bound; at the end every acknowledged transaction is
 //! executed exactly once, no trustee signed two different votes for one (height, round, step),

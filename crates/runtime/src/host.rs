@@ -23,7 +23,8 @@ use tokio::sync::oneshot;
 /// Messages queued for one role's actor before senders wait (bounded mailbox).
 pub const MAILBOX: usize = 1024;
 
-/// Events a role may hold for a full bus before it refuses peer and client input.
+/// Events a role may hold for a full bus before it refuses client input (peers are still
+/// taken: refusing votes would cost liveness).
 pub const UNPUBLISHED: usize = 4096;
 /// Held events past which the service stops: peers and timers still add events once clients
 /// are refused, and a bus that takes nothing for that long is not coming back soon; the
