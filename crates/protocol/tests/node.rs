@@ -443,3 +443,93 @@ fn a_backlog_of_stall_events_re_sends_votes_once() {
         .on_event(3_000 + g.params.l0_ms, &Event::Phase(1, Phase::Stalled), &mut out);
     assert_eq!(votes(&out), 2 * once);
 }
+
+// The PostgreSQL server died while every datacenter's ledger stored the block its trustee had
+// just decided: each ledger process stopped and came back from its store, without the peers'
+// batches it held in memory, and no peer had the block certified to sync from. The restarted
+// ledger asks the peers for the decided block's batches and commits it once they are here
+// (seen in the cluster test: the chain halted at that height for good).
+#[test]
+fn a_ledger_restarted_after_a_decision_gets_the_blocks_batches_from_the_peers() {
+    use daoli_protocol::node::Durable;
+    use daoli_protocol::roles::Event;
+    let dcs = common::identities(4);
+    let client = Keypair::from_label("nt-client");
+    let g = common::genesis(&dcs, &client, false);
+    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
+    let chain = g.chain_id();
+    let mut t = 0;
+    while nodes.iter().map(|n| n.height()).min().unwrap() < 2 {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+        assert!(t < 30_000, "the network does not reach height 2");
+    }
+    let h = nodes[0].height();
+    let slot = daoli_protocol::block::route_slot(&client.public(), g.params.payroll);
+    let buffer = nodes[0].chain().payroll_entry(h, slot).unwrap().dc;
+    let tx = Transaction::new(
+        &client,
+        &chain,
+        0,
+        1,
+        TxKind::Transfer {
+            to: dcs[1].root.public(),
+            amount: 5,
+        },
+        vec![],
+    );
+    let n = nodes.iter_mut().find(|n| n.public() == buffer).unwrap();
+    let (_, r) = n.handle(t, client.public(), Msg::Tx { client: 1, slot, tx });
+    assert_eq!(r, Ok(()));
+    // On until a block carries the transaction's batch.
+    let carried = loop {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+        assert!(t < 60_000, "no block carries the batch");
+        let top = nodes[0].height();
+        if let Some(x) = (h + 1..=top).find(|x| !nodes[0].full_block(*x).unwrap().1.is_empty()) {
+            break x;
+        }
+    };
+    let (cb, batches) = nodes[0].full_block(carried).unwrap();
+    // Datacenter 1's ledger, rebuilt from the blocks before it, holds none of them.
+    let i = 1;
+    let mut fresh = Datacenter::recover(
+        g.clone(),
+        dcs[i].clone(),
+        vec![Keypair::from_label(&format!("miner{i}"))],
+        Durable {
+            blocks: (1..carried).map(|x| nodes[i].full_block(x).unwrap()).collect(),
+            ..Durable::default()
+        },
+        99,
+        t,
+    )
+    .unwrap();
+    let certified = |out: &[Output]| {
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::Certified(c, _)) if c.block.height() == carried))
+    };
+    let mut out = Vec::new();
+    fresh
+        .ledger
+        .on_event(t, &Event::Decided(Box::new(cb.clone()), 1), &mut out);
+    assert!(!certified(&out), "committed without its batches");
+    let asked: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Broadcast(Msg::BatchRequest(ds)) => Some(ds.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, vec![batches.iter().map(|b| b.digest()).collect::<Vec<_>>()]);
+    let mut out = Vec::new();
+    for b in &batches {
+        fresh
+            .ledger
+            .on_msg(t, dcs[0].root.public(), Msg::Batch(b.clone()), &mut out)
+            .unwrap();
+    }
+    assert!(certified(&out), "the decided block is committed once its batches came");
+    assert_eq!(fresh.ledger.f.chain.height(), carried);
+}

@@ -54,6 +54,12 @@ pub struct Ledger {
     receipts: BTreeMap<Hash32, (u64, TxOutcome)>,
     receipt_order: VecDeque<Hash32>,
     stall: super::StallGate,
+    /// The block this datacenter's trustee decided while batches it names are missing here
+    /// (a ledger restarted between the decision and its store lost the peers' batches it held
+    /// in memory; when every datacenter's ledger did, no peer has the block certified either).
+    /// Its batches are asked of the peers, whose ledgers hold at least their own datacenter's,
+    /// and it commits once they are all here.
+    pending: Option<CertifiedBlock>,
 }
 
 /// Transactions whose execution the ledger remembers for status queries.
@@ -80,6 +86,7 @@ impl Ledger {
             last_sync: 0,
             helped: BTreeSet::new(),
             stall: super::StallGate::default(),
+            pending: None,
             held: NextCycle::default(),
             receipts: BTreeMap::new(),
             receipt_order: VecDeque::new(),
@@ -245,6 +252,7 @@ impl Ledger {
                 let d = b.digest();
                 if !self.batches.contains_key(&d) && self.add_batch(b.clone(), d) {
                     out.push(Output::Event(Event::Batch(b.clone())));
+                    self.retry_pending(now, out);
                 }
             }
             Event::Decided(cb, choices) if cb.block.height() == h => {
@@ -253,8 +261,10 @@ impl Ledger {
                     // The trustee validated it against batches this ledger should hold too; if
                     // one is missing here (a restarted ledger, a lost event), the block comes
                     // back certified from the peers, checked, like any block this datacenter
-                    // missed.
+                    // missed; or, if no peer stored it, its batches come from the peers.
                     out.push(Output::Broadcast(Msg::SyncRequest { from: h }));
+                    self.pending = Some((**cb).clone());
+                    self.request_pending(out);
                 }
             }
             Event::Prevotes {
@@ -309,10 +319,37 @@ impl Ledger {
                     out.push(Output::Broadcast(Msg::SyncRequest {
                         from: self.f.chain.height() + 1,
                     }));
+                    self.request_pending(out);
                 }
                 _ => {}
             },
             _ => {}
+        }
+    }
+
+    /// Asks the peers for the batches the pending decided block still misses.
+    fn request_pending(&self, out: &mut Vec<Output>) {
+        if let Some(cb) = &self.pending {
+            let missing: Vec<Hash32> = cb
+                .block
+                .batch_digests()
+                .filter(|d| !self.batches.contains_key(d))
+                .take(limits::BATCH_DIGESTS_PER_REQUEST)
+                .collect();
+            if !missing.is_empty() {
+                out.push(Output::Broadcast(Msg::BatchRequest(missing)));
+            }
+        }
+    }
+
+    /// Commits the pending decided block once every batch it names is here.
+    fn retry_pending(&mut self, now: u64, out: &mut Vec<Output>) {
+        let complete = self
+            .pending
+            .as_ref()
+            .is_some_and(|cb| cb.block.batch_digests().all(|d| self.batches.contains_key(&d)));
+        if complete && let Some(cb) = self.pending.take() {
+            let _ = self.commit(now, cb, true, out);
         }
     }
 
@@ -414,6 +451,7 @@ impl Ledger {
 
     fn start_height(&mut self, now: u64, out: &mut Vec<Output>) {
         let h = self.height();
+        self.pending.take_if(|cb| cb.block.height() < h);
         let p = self.f.chain.params().clone();
         self.micros.clear();
         self.batch_slots.retain(|s, _| s.height + p.batch_expiry + 1 >= h);
@@ -509,6 +547,7 @@ impl Ledger {
                     }
                     self.batches.insert(d, b.clone());
                     out.push(Output::Event(Event::Batch(b)));
+                    self.retry_pending(now, out);
                 }
                 Ok(())
             }
