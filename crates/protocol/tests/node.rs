@@ -510,6 +510,16 @@ fn a_ledger_restarted_after_a_decision_gets_the_blocks_batches_from_the_peers() 
         out.iter()
             .any(|o| matches!(o, Output::Event(Event::Certified(c, _)) if c.block.height() == carried))
     };
+    // The first batch's buffer equivocated, and its other version reaches the restarted ledger
+    // first (it no longer knows which one the trustee wanted).
+    let b0 = &batches[0];
+    let producer = dcs.iter().find(|d| d.batch.public() == b0.buffer_pk).unwrap();
+    let other = daoli_protocol::block::Batch::seal(&producer.batch, &chain, b0.cycle, b0.slot, vec![]);
+    let mut out = Vec::new();
+    fresh
+        .ledger
+        .on_msg(t, dcs[0].root.public(), Msg::Batch(other), &mut out)
+        .unwrap();
     let mut out = Vec::new();
     fresh
         .ledger
@@ -525,6 +535,7 @@ fn a_ledger_restarted_after_a_decision_gets_the_blocks_batches_from_the_peers() 
     assert_eq!(asked, vec![batches.iter().map(|b| b.digest()).collect::<Vec<_>>()]);
     let mut out = Vec::new();
     for b in &batches {
+        // Equivocation evidence is noted, and the version the decided block names taken.
         fresh
             .ledger
             .on_msg(t, dcs[0].root.public(), Msg::Batch(b.clone()), &mut out)

@@ -263,8 +263,23 @@ impl Ledger {
                     // back certified from the peers, checked, like any block this datacenter
                     // missed; or, if no peer stored it, its batches come from the peers.
                     out.push(Output::Broadcast(Msg::SyncRequest { from: h }));
+                    // Its batches are wanted: a restarted ledger lost which version of an
+                    // equivocated slot the block names, and must not refuse that one.
+                    let missing: Vec<Hash32> = cb
+                        .block
+                        .batch_digests()
+                        .filter(|d| !self.batches.contains_key(d))
+                        .collect();
+                    for d in missing {
+                        if let Some(b) = self.contested.remove(&d) {
+                            self.batches.insert(d, b);
+                        } else if self.wanted.len() < limits::WANTED_BATCHES {
+                            self.wanted.insert(d);
+                        }
+                    }
                     self.pending = Some((**cb).clone());
                     self.request_pending(out);
+                    self.retry_pending(now, out);
                 }
             }
             Event::Prevotes {
@@ -291,6 +306,7 @@ impl Ledger {
                         out.push(Output::Event(Event::Batch(b.clone())));
                     }
                 }
+                self.retry_pending(now, out);
             }
             Event::Behind(peer, x) => {
                 if let Some(cb) = self.f.chain.block(*x)
@@ -320,6 +336,10 @@ impl Ledger {
                         from: self.f.chain.height() + 1,
                     }));
                     self.request_pending(out);
+                    // The per-cycle request limits count from the height's start; a chain
+                    // stuck at one height would otherwise refuse its peers' requests for good
+                    // once they are spent, the very requests that can unstick it.
+                    self.served.clear();
                 }
                 _ => {}
             },
@@ -780,6 +800,26 @@ mod tests {
             out.iter()
                 .any(|o| matches!(o, Output::Event(Event::Batch(b)) if *b == other))
         );
+    }
+
+    // A chain stuck at one height never starts a new one, where the per-cycle request limits
+    // are reset: the peers' requests, which can unstick it, are served again after each stall.
+    #[test]
+    fn request_limits_are_renewed_at_each_stall() {
+        let (g, id, _) = solo();
+        let l0 = g.params.l0_ms;
+        let mut l = Ledger::new(g, id.root.public(), id.micro.clone()).unwrap();
+        let peer = Keypair::from_label("ledger-test/peer").public();
+        let mut out = Vec::new();
+        for _ in 0..limits::BATCH_REQUESTS_PER_CYCLE {
+            l.on_msg(0, peer, Msg::BatchRequest(vec![Hash32([1; 32])]), &mut out)
+                .unwrap();
+        }
+        let ask =
+            |l: &mut Ledger, out: &mut Vec<Output>| l.on_msg(0, peer, Msg::BatchRequest(vec![Hash32([1; 32])]), out);
+        assert!(matches!(ask(&mut l, &mut out), Err(Reject::Busy(..))));
+        l.on_event(3 * l0, &Event::Phase(1, Phase::Stalled), &mut out);
+        assert_eq!(ask(&mut l, &mut out), Ok(()));
     }
 
     // A trustee that restarted alone lost the batches and MicroBlocks the ledger announced to
