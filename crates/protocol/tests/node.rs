@@ -322,39 +322,10 @@ fn a_network_stalled_through_a_cycles_mining_window_draws_the_cycle_again() {
 // view or the blocks it would vote for; the chain must go on all the same.
 #[test]
 fn trustees_restarted_alone_mid_cycle_get_their_inputs_again() {
-    use daoli_protocol::block::route_slot;
     use daoli_protocol::node::Durable;
     use daoli_protocol::vote::VoteJournal;
-    let dcs = common::identities(4);
-    let client = Keypair::from_label("nt-client");
-    let g = common::genesis(&dcs, &client, false);
-    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
-    let chain = g.chain_id();
-    let mut t = 0;
-    while nodes.iter().map(|n| n.height()).min().unwrap() < 2 {
-        common::step(&mut nodes, t, &mut |_, _| {});
-        t += 10;
-        assert!(t < 30_000, "the network does not reach height 2");
-    }
     // A transaction, so that the next block names a batch the restarted trustees must fetch.
-    let h = nodes[0].height();
-    let slot = route_slot(&client.public(), g.params.payroll);
-    let buffer = nodes[0].chain().payroll_entry(h, slot).unwrap().dc;
-    let tx = Transaction::new(
-        &client,
-        &chain,
-        0,
-        1,
-        TxKind::Transfer {
-            to: dcs[1].root.public(),
-            amount: 5,
-        },
-        vec![],
-    );
-    let n = nodes.iter_mut().find(|n| n.public() == buffer).unwrap();
-    let (out, r) = n.handle(t, client.public(), Msg::Tx { client: 1, slot, tx });
-    assert_eq!(r, Ok(()));
-    assert!(out.iter().any(|o| matches!(o, Output::Reply { result: Ok(()), .. })));
+    let (dcs, client, g, mut nodes, mut t, h) = four_at_height_2_with_a_transfer();
     // On to the throttle of the next cycle everywhere: drawings and MicroBlocks published,
     // batches held, round-0 votes cast, nothing decided.
     let throttle = nodes.iter().map(|n| n.cycle().start).max().unwrap() + g.params.l0_ms * 6 / 10;
@@ -453,34 +424,8 @@ fn a_backlog_of_stall_events_re_sends_votes_once() {
 fn a_ledger_restarted_after_a_decision_gets_the_blocks_batches_from_the_peers() {
     use daoli_protocol::node::Durable;
     use daoli_protocol::roles::Event;
-    let dcs = common::identities(4);
-    let client = Keypair::from_label("nt-client");
-    let g = common::genesis(&dcs, &client, false);
-    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
+    let (dcs, _, g, mut nodes, mut t, h) = four_at_height_2_with_a_transfer();
     let chain = g.chain_id();
-    let mut t = 0;
-    while nodes.iter().map(|n| n.height()).min().unwrap() < 2 {
-        common::step(&mut nodes, t, &mut |_, _| {});
-        t += 10;
-        assert!(t < 30_000, "the network does not reach height 2");
-    }
-    let h = nodes[0].height();
-    let slot = daoli_protocol::block::route_slot(&client.public(), g.params.payroll);
-    let buffer = nodes[0].chain().payroll_entry(h, slot).unwrap().dc;
-    let tx = Transaction::new(
-        &client,
-        &chain,
-        0,
-        1,
-        TxKind::Transfer {
-            to: dcs[1].root.public(),
-            amount: 5,
-        },
-        vec![],
-    );
-    let n = nodes.iter_mut().find(|n| n.public() == buffer).unwrap();
-    let (_, r) = n.handle(t, client.public(), Msg::Tx { client: 1, slot, tx });
-    assert_eq!(r, Ok(()));
     // On until a block carries the transaction's batch.
     let carried = loop {
         common::step(&mut nodes, t, &mut |_, _| {});
@@ -543,4 +488,45 @@ fn a_ledger_restarted_after_a_decision_gets_the_blocks_batches_from_the_peers() 
     }
     assert!(certified(&out), "the decided block is committed once its batches came");
     assert_eq!(fresh.ledger.f.chain.height(), carried);
+}
+
+/// Four datacenters run to height 2, then a client's transfer is taken by the kernel buffer
+/// its slot routes to (acknowledged). Returns the network, the time and the height then.
+fn four_at_height_2_with_a_transfer() -> (
+    Vec<Identity>,
+    Keypair,
+    daoli_protocol::params::Genesis,
+    Vec<Datacenter>,
+    u64,
+    u64,
+) {
+    let dcs = common::identities(4);
+    let client = Keypair::from_label("nt-client");
+    let g = common::genesis(&dcs, &client, false);
+    let mut nodes: Vec<_> = (0..4).map(|i| common::node(&g, &dcs, i)).collect();
+    let mut t = 0;
+    while nodes.iter().map(|n| n.height()).min().unwrap() < 2 {
+        common::step(&mut nodes, t, &mut |_, _| {});
+        t += 10;
+        assert!(t < 30_000, "the network does not reach height 2");
+    }
+    let h = nodes[0].height();
+    let slot = daoli_protocol::block::route_slot(&client.public(), g.params.payroll);
+    let buffer = nodes[0].chain().payroll_entry(h, slot).unwrap().dc;
+    let tx = Transaction::new(
+        &client,
+        &g.chain_id(),
+        0,
+        1,
+        TxKind::Transfer {
+            to: dcs[1].root.public(),
+            amount: 5,
+        },
+        vec![],
+    );
+    let n = nodes.iter_mut().find(|n| n.public() == buffer).unwrap();
+    let (out, r) = n.handle(t, client.public(), Msg::Tx { client: 1, slot, tx });
+    assert_eq!(r, Ok(()));
+    assert!(out.iter().any(|o| matches!(o, Output::Reply { result: Ok(()), .. })));
+    (dcs, client, g, nodes, t, h)
 }

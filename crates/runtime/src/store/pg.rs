@@ -240,6 +240,31 @@ enum Access {
 }
 
 /// The statements of one schema, with its name quoted in.
+/// The migration recorded in an existing schema; one newer than this build's is refused.
+async fn recorded_version(
+    c: &impl tokio_postgres::GenericClient,
+    sql: &Sql,
+    at: String,
+    schema: String,
+    pg: impl Fn(tokio_postgres::Error) -> StoreError,
+) -> Result<u64, StoreError> {
+    let found: i64 = c
+        .query_one(&sql.t("SELECT coalesce(max(version), 0) FROM {s}.migrations"), &[])
+        .await
+        .map_err(pg)?
+        .get(0);
+    let found = found.max(0) as u64;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            at,
+            schema,
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
 #[derive(Debug, Clone)]
 struct Sql {
     s: String,
@@ -455,21 +480,7 @@ impl PgStore {
             if !exists {
                 return Ok(0);
             }
-            let found: i64 = c
-                .query_one(&sql.t("SELECT coalesce(max(version), 0) FROM {s}.migrations"), &[])
-                .await
-                .map_err(pg)?
-                .get(0);
-            let found = found.max(0) as u64;
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema {
-                    at,
-                    schema,
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Ok(found)
+            recorded_version(&**c, &sql, at, schema, pg).await
         })
     }
 
@@ -613,20 +624,7 @@ impl PgStore {
                      applied_at timestamptz NOT NULL DEFAULT now());"))
                 .await
                 .map_err(pg.clone())?;
-            let found: i64 = t
-                .query_one(&sql.t("SELECT coalesce(max(version), 0) FROM {s}.migrations"), &[])
-                .await
-                .map_err(pg.clone())?
-                .get(0);
-            let found = found.max(0) as u64;
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema {
-                    at,
-                    schema,
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
+            let found = recorded_version(&*t, &sql, at, schema, pg.clone()).await?;
             for (v, (name, up)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
                 t.batch_execute(&sql.t(up)).await.map_err(pg.clone())?;
                 t.execute(
